@@ -1,0 +1,110 @@
+"""A SQLite ledger of business actions, the embedded default for every system of record.
+
+Each action carries an idempotency key (the workflow id and the step) under a UNIQUE
+constraint: recording it twice returns the first record instead of acting again. That is
+what makes a retried or replayed release, refund or notification happen exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class LedgerEntry(BaseModel):
+    """One recorded action."""
+
+    idempotency_key: str
+    action: str
+    subject: str
+    reference: str
+    recorded_at: datetime
+    detail: dict[str, Any]
+    duplicate: bool = False
+
+
+class Ledger:
+    """Business actions of one system of record, in one SQLite file."""
+
+    def __init__(self, path: Path, system: str) -> None:
+        self.path = path
+        self.system = system
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                """CREATE TABLE IF NOT EXISTS actions (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    idempotency_key TEXT NOT NULL UNIQUE,
+                    action TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    recorded_at TEXT NOT NULL,
+                    detail TEXT NOT NULL
+                )"""
+            )
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def _record(self, key: str, action: str, subject: str, detail: dict[str, Any]) -> LedgerEntry:
+        now = datetime.now(UTC).isoformat()
+        with self._connection() as db:
+            inserted = db.execute(
+                "INSERT INTO actions (idempotency_key, action, subject, recorded_at, detail) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING",
+                (key, action, subject, now, json.dumps(detail, sort_keys=True)),
+            ).rowcount
+            row = db.execute(
+                "SELECT id, action, subject, recorded_at, detail FROM actions "
+                "WHERE idempotency_key = ?",
+                (key,),
+            ).fetchone()
+        return LedgerEntry(
+            idempotency_key=key,
+            action=row[1],
+            subject=row[2],
+            reference=f"{self.system.upper()}-{row[0]:06d}",
+            recorded_at=datetime.fromisoformat(row[3]),
+            detail=json.loads(row[4]),
+            duplicate=inserted == 0,
+        )
+
+    async def record(
+        self, key: str, action: str, subject: str, detail: dict[str, Any]
+    ) -> LedgerEntry:
+        """Record the action once; a repeat with the same key returns the first record."""
+        return await asyncio.to_thread(self._record, key, action, subject, detail)
+
+    def actions(self, action: str | None = None) -> list[LedgerEntry]:
+        """Everything recorded, oldest first (for tests, audits and the fault suite)."""
+        query = "SELECT idempotency_key, action, subject, recorded_at, detail, id FROM actions"
+        params: tuple[str, ...] = ()
+        if action:
+            query, params = query + " WHERE action = ?", (action,)
+        with self._connection() as db:
+            rows = db.execute(query + " ORDER BY id", params).fetchall()
+        return [
+            LedgerEntry(
+                idempotency_key=r[0],
+                action=r[1],
+                subject=r[2],
+                recorded_at=datetime.fromisoformat(r[3]),
+                detail=json.loads(r[4]),
+                reference=f"{self.system.upper()}-{r[5]:06d}",
+            )
+            for r in rows
+        ]

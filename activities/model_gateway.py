@@ -1,0 +1,303 @@
+"""The model gateway: every model call in Sluice goes through one interface.
+
+Two providers sit behind it. ``mistral`` calls Mistral's API through the real SDK (or a
+self-hosted Mistral-compatible endpoint via ``MISTRAL_SERVER_URL``, which keeps data on
+premises). ``offline`` is a deterministic rules implementation of the same interface, the
+default when no key is set, so demos and tests run with no network; everything it produces
+is labelled as offline.
+
+Temporal owns retries: the SDK's own retries are off, and provider failures become
+``ApplicationError`` s that say whether a retry can help and when. Output that does not match
+the expected schema is a retryable error too, with a bounded number of attempts declared on
+the calling activity; after that the workflow sends the case to a human.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from sluice.config import ModelSettings
+
+T = TypeVar("T", bound=BaseModel)
+
+OFFLINE_PROVIDER = "sluice_offline"
+OFFLINE_MODEL = "sluice-offline-rules-1"
+MISTRAL_PROVIDER = "mistral_ai"
+
+# Error types a workflow may look for in an ActivityError's cause.
+MODEL_OUTPUT_INVALID = "ModelOutputInvalid"
+MODEL_UNAVAILABLE = "ModelUnavailable"
+MODEL_RATE_LIMITED = "ModelRateLimited"
+MODEL_REQUEST_REJECTED = "ModelRequestRejected"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A versioned prompt: text kept in a file beside the activity that uses it."""
+
+    prompt_id: str
+    version: str
+    text: str
+
+    @classmethod
+    def load(cls, folder: Path, prompt_id: str, version: str) -> Prompt:
+        """Read ``{folder}/{prompt_id}.{version}.txt``; the recorded version carries a
+        content hash so an edited file can never pass for the old one."""
+        text = (folder / f"{prompt_id}.{version}.txt").read_text(encoding="utf-8")
+        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+        return cls(prompt_id=prompt_id, version=f"{version}+{digest}", text=text)
+
+
+class ModelCall(BaseModel):
+    """One structured request to a model."""
+
+    task: str
+    prompt: str
+    prompt_version: str
+    system: str
+    user: str
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelUsage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ModelAnswer(BaseModel):
+    """What a provider answered, before validation."""
+
+    provider: str
+    model: str
+    content: str
+    response_id: str | None = None
+    finish_reason: str | None = None
+    usage: ModelUsage = Field(default_factory=ModelUsage)
+
+
+class ModelRecord(BaseModel):
+    """What the audit trail keeps of one model call."""
+
+    task: str
+    provider: str
+    model: str
+    prompt: str
+    prompt_version: str
+    response_id: str | None = None
+    usage: ModelUsage = Field(default_factory=ModelUsage)
+    attempt: int = 1
+    duration_ms: int = 0
+    output: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelProvider(Protocol):
+    """A source of model answers."""
+
+    name: str
+
+    async def chat_json(self, call: ModelCall, schema: type[BaseModel]) -> ModelAnswer: ...
+
+
+OfflineRule = Callable[[ModelCall], BaseModel]
+
+
+class OfflineProvider:
+    """Deterministic rules standing in for a model, one rule per task."""
+
+    name = OFFLINE_PROVIDER
+
+    def __init__(self, rules: Mapping[str, OfflineRule] | None = None) -> None:
+        self._rules: dict[str, OfflineRule] = dict(rules or {})
+
+    def register(self, task: str, rule: OfflineRule) -> None:
+        self._rules[task] = rule
+
+    async def chat_json(self, call: ModelCall, schema: type[BaseModel]) -> ModelAnswer:
+        rule = self._rules.get(call.task)
+        if rule is None:
+            raise ApplicationError(
+                f"the offline provider has no rule for task '{call.task}'",
+                type=MODEL_REQUEST_REJECTED,
+                non_retryable=True,
+            )
+        content = rule(call).model_dump_json()
+        return ModelAnswer(
+            provider=self.name,
+            model=OFFLINE_MODEL,
+            content=content,
+            response_id=f"offline-{hashlib.sha256(content.encode()).hexdigest()[:16]}",
+            finish_reason="stop",
+            usage=ModelUsage(input_tokens=len(call.user) // 4, output_tokens=len(content) // 4),
+        )
+
+
+class MistralProvider:
+    """Mistral's chat completions with JSON-schema structured output, via the real SDK."""
+
+    name = MISTRAL_PROVIDER
+
+    def __init__(self, settings: ModelSettings) -> None:
+        from mistralai.client import Mistral
+        from mistralai.client.utils import BackoffStrategy, RetryConfig
+
+        if not settings.mistral_api_key:
+            raise ValueError("the mistral provider needs MISTRAL_API_KEY")
+        self.model = settings.chat_model
+        self.client = Mistral(
+            api_key=settings.mistral_api_key,
+            server_url=settings.mistral_server_url,
+            # Temporal's retry policy owns retries; SDK retries would hide attempts from it.
+            retry_config=RetryConfig("none", BackoffStrategy(1, 1, 1, 1), False),
+            timeout_ms=int(settings.request_timeout_seconds * 1000),
+        )
+
+    async def chat_json(self, call: ModelCall, schema: type[BaseModel]) -> ModelAnswer:
+        response_format: Any = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": schema.__name__,
+                "schema": schema.model_json_schema(),
+                "strict": True,
+            },
+        }
+        with provider_errors():
+            response = await self.client.chat.complete_async(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": call.system},
+                    {"role": "user", "content": call.user},
+                ],
+                response_format=response_format,
+                temperature=0,
+            )
+        choice = response.choices[0] if response.choices else None
+        content = choice.message.content if choice and choice.message else None
+        if not isinstance(content, str):
+            content = json.dumps(content) if content is not None else ""
+        usage = response.usage
+        return ModelAnswer(
+            provider=self.name,
+            model=response.model or self.model,
+            content=content,
+            response_id=response.id,
+            finish_reason=str(choice.finish_reason) if choice else None,
+            usage=ModelUsage(
+                input_tokens=(usage.prompt_tokens or 0) if usage else 0,
+                output_tokens=(usage.completion_tokens or 0) if usage else 0,
+            ),
+        )
+
+
+@contextmanager
+def provider_errors() -> Iterator[None]:
+    """Turn provider and transport failures into Temporal errors with the right retry rule:
+    429 and 5xx retry (after ``Retry-After`` when given), 400/401/403/422 do not."""
+    from mistralai.client.errors import MistralError
+
+    try:
+        yield
+    except ApplicationError:
+        raise
+    except MistralError as exc:
+        raise _http_failure(exc.status_code, exc.headers, str(exc)) from exc
+    except Exception as exc:
+        if not _is_transport_error(exc):
+            raise
+        raise ApplicationError(
+            f"model provider unreachable: {type(exc).__name__}: {exc}", type=MODEL_UNAVAILABLE
+        ) from exc
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    import httpx2
+
+    return isinstance(exc, httpx2.TransportError | TimeoutError | ConnectionError)
+
+
+def _http_failure(status: int, headers: Mapping[str, str], message: str) -> ApplicationError:
+    summary = message.splitlines()[0][:300]
+    if status == 429 or status >= 500:
+        delay = retry_after(headers)
+        return ApplicationError(
+            f"model provider answered {status}: {summary}",
+            type=MODEL_RATE_LIMITED if status == 429 else MODEL_UNAVAILABLE,
+            next_retry_delay=delay,
+        )
+    return ApplicationError(
+        f"model provider refused the request ({status}): {summary}",
+        type=MODEL_REQUEST_REJECTED,
+        non_retryable=True,
+    )
+
+
+def retry_after(headers: Mapping[str, str]) -> timedelta | None:
+    """``Retry-After`` as seconds or an HTTP date; None when absent or unreadable."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if not value:
+        return None
+    try:
+        return timedelta(seconds=max(0.0, float(value)))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        return timedelta(seconds=max(0.0, parsed.timestamp() - time.time()))
+
+
+class ModelGateway:
+    """The one way activities ask a model for structured output."""
+
+    def __init__(self, provider: ModelProvider) -> None:
+        self.provider = provider
+
+    async def structured(self, call: ModelCall, schema: type[T]) -> tuple[T, ModelRecord]:
+        """Ask for ``schema``; return the validated answer and its audit record.
+
+        Output that fails validation raises a retryable ``ModelOutputInvalid``: the
+        calling activity's retry policy bounds how often it is asked again."""
+        started = time.monotonic()
+        answer = await self.provider.chat_json(call, schema)
+        try:
+            parsed = schema.model_validate_json(answer.content)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in err.errors()[:5]
+            )
+            raise ApplicationError(
+                f"{answer.provider} {answer.model} output for '{call.task}' does not match "
+                f"{schema.__name__}: {problems}",
+                type=MODEL_OUTPUT_INVALID,
+            ) from None
+        record = ModelRecord(
+            task=call.task,
+            provider=answer.provider,
+            model=answer.model,
+            prompt=call.prompt,
+            prompt_version=call.prompt_version,
+            response_id=answer.response_id,
+            usage=answer.usage,
+            attempt=activity.info().attempt if activity.in_activity() else 1,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            output=parsed.model_dump(mode="json"),
+        )
+        return parsed, record
+
+
+def provider_from_settings(settings: ModelSettings, offline: OfflineProvider) -> ModelProvider:
+    """The configured provider; ``offline`` carries the rules for every task."""
+    if settings.effective_provider == "mistral":
+        return MistralProvider(settings)
+    return offline

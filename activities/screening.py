@@ -1,0 +1,61 @@
+"""Screening parties against sanctions and PEP lists, as an activity.
+
+The list itself is a connector (``activities.connectors.sanctions``): a shipped list file by
+default, an OpenSanctions-compatible match API when configured.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+from activities.connectors.http import SYSTEM_REJECTED, SYSTEM_UNAVAILABLE
+from activities.connectors.sanctions import (
+    SanctionsList,
+    ScreeningRequestRejected,
+    ScreeningResult,
+    ScreeningUnavailable,
+)
+from sluice.activity_policy import ActivityPolicy, with_policy
+
+# A screening service outage must not let a party through unscreened: retry for a while,
+# then fail the step so the run stops rather than deciding without a screening.
+SCREENING_CALL = ActivityPolicy(
+    start_to_close=timedelta(seconds=30),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=5,
+        non_retryable_error_types=[SYSTEM_REJECTED],
+    ),
+)
+
+
+class ScreeningRequest(BaseModel):
+    names: list[str] = Field(min_length=1)
+    kind: Literal["person", "organization", "any"] = "any"
+
+
+class ScreeningActivities:
+    def __init__(self, sanctions: SanctionsList, threshold: float) -> None:
+        self.sanctions = sanctions
+        self.threshold = threshold
+
+    @activity.defn(name="screen_names")
+    @with_policy(SCREENING_CALL)
+    async def screen_names(self, request: ScreeningRequest) -> ScreeningResult:
+        """Screen names against the configured sanctions and PEP list."""
+        try:
+            return await self.sanctions.screen(
+                request.names, kind=request.kind, threshold=self.threshold
+            )
+        except ScreeningUnavailable as err:
+            raise ApplicationError(str(err), type=SYSTEM_UNAVAILABLE) from err
+        except ScreeningRequestRejected as err:
+            raise ApplicationError(str(err), type=SYSTEM_REJECTED, non_retryable=True) from err

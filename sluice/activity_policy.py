@@ -1,0 +1,47 @@
+"""Timeouts and retries are declared once, on the activity definition, not at each call site.
+
+A workflow step reads the policy from the activity it runs, so a reader finds an activity's
+timeout and retry rules next to its code, and every caller gets the same ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio.common import RetryPolicy
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_ATTRIBUTE = "__sluice_activity_policy__"
+
+
+@dataclass(frozen=True)
+class ActivityPolicy:
+    """How long one attempt may take, how attempts are retried, and where it runs."""
+
+    start_to_close: timedelta
+    retry: RetryPolicy
+    schedule_to_close: timedelta | None = None
+    heartbeat: timedelta | None = None
+    task_queue: str | None = None
+
+
+def with_policy(policy: ActivityPolicy) -> Callable[[F], F]:
+    """Attach ``policy`` to an activity function (put it under ``@activity.defn``)."""
+
+    def attach(fn: F) -> F:
+        setattr(fn, _ATTRIBUTE, policy)
+        return fn
+
+    return attach
+
+
+def policy_of(fn: Callable[..., Any]) -> ActivityPolicy:
+    """The policy declared on ``fn``; an activity without one is a programming error."""
+    policy = getattr(getattr(fn, "__func__", fn), _ATTRIBUTE, None)
+    if policy is None:
+        raise TypeError(f"activity {fn.__qualname__} has no @with_policy(...) declaration")
+    return policy

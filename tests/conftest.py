@@ -1,0 +1,89 @@
+"""Shared test fixtures: real Temporal servers from the project's packages (the dev server
+for most tests, the time-skipping test server where hours must pass), a fresh task queue and
+data folder per test, and a worker built exactly as production builds it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from sluice.binaries import temporal_test_server
+from sluice.config import DomainApprovalSettings, Settings
+from sluice.converter import sluice_data_converter
+from sluice.devserver import start_dev_server
+from sluice.wiring import build_worker
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server(database_file=None, port=None, ui=False)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(),
+        data_converter=sluice_data_converter(),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def client(dev_env: WorkflowEnvironment) -> Client:
+    return dev_env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"sluice-test-{uuid.uuid4().hex[:10]}"
+
+
+def approval_settings(**overrides: Any) -> DomainApprovalSettings:
+    values: dict[str, Any] = {
+        "reviewers": {"*": ["alice", "bob", "carol"]},
+        "sla_minutes": 60,
+        "final_timeout_minutes": 240,
+        "escalation_contact": "duty-manager",
+    }
+    values.update(overrides)
+    return DomainApprovalSettings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, task_queue: str) -> Settings:
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.temporal.task_queue = task_queue
+    for domain in ("cargo_release", "kyc_review", "support_triage"):
+        settings.approvals[domain] = approval_settings()
+    return settings
+
+
+@pytest.fixture
+def make_worker(settings: Settings) -> Callable[..., Any]:
+    """``async with make_worker(client, replacements=[...]) as worker:``"""
+
+    @asynccontextmanager
+    async def running(client: Client, **options: Any) -> AsyncIterator[Worker]:
+        worker = build_worker(client, settings, **options)
+        async with worker:
+            yield worker
+
+    return running
+
+
+def example(domain: str, name: str) -> dict[str, Any]:
+    return json.loads((EXAMPLES / domain / f"{name}.json").read_text())

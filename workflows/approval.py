@@ -1,0 +1,331 @@
+"""The approval gate: one typed call for a workflow to ask humans for a decision.
+
+``decision = await gate.ask(request, policy)`` pauses the run on a durable timer and a
+condition, so a waiting run uses no worker compute. Decisions arrive as ``approve`` /
+``reject`` signals (what the plain ``temporal`` CLI sends) or as the validated ``decide``
+update (what ``starter.py`` sends, so a refused decision is answered at once).
+
+The gate enforces what a compliance officer expects: only allow-listed reviewers decide; the
+person who started a run does not approve it; four-eyes requests need distinct reviewers; a
+decided request is never decided again. When the SLA passes it escalates and keeps waiting;
+at the final timeout it takes the safe path (reject), never approve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+from sluice.search_attributes import (
+    APPROVAL_STATUS,
+    DECISION_NEEDED,
+    DECISION_REQUESTED_AT,
+    ApprovalStatus,
+    RiskLevel,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from activities.approvals import ApprovalPolicy
+    from activities.connectors.notifications import Notification, NotificationActivities
+    from sluice.activity_policy import policy_of
+
+SYSTEM_REVIEWER = "system"
+
+
+class DecisionRequest(BaseModel):
+    """What must be decided, with the evidence a reviewer needs to decide it."""
+
+    kind: str = Field(description="e.g. customs_release, kyc_approval, refund_approval")
+    question: str
+    risk: RiskLevel
+    evidence: list[str] = Field(default_factory=list)
+    model_rationale: str | None = None
+    approvals_required: int = Field(default=1, ge=1, le=3)
+    excluded_reviewers: list[str] = Field(default_factory=list)
+    safe_path: str = "the request is rejected"
+    accepts_final_text: bool = False
+
+
+class ApproveSignal(BaseModel):
+    """Payload of the ``approve`` signal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reviewer: str = Field(min_length=1, max_length=120)
+    comment: str | None = Field(default=None, max_length=4000)
+    final_text: str | None = Field(default=None, max_length=20000)
+
+
+class RejectSignal(BaseModel):
+    """Payload of the ``reject`` signal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reviewer: str = Field(min_length=1, max_length=120)
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class DecisionInput(BaseModel):
+    """Payload of the ``decide`` update: approve or reject, answered synchronously."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["approve", "reject"]
+    reviewer: str = Field(min_length=1, max_length=120)
+    comment: str | None = Field(default=None, max_length=4000)
+    reason: str | None = Field(default=None, max_length=4000)
+    final_text: str | None = Field(default=None, max_length=20000)
+
+
+class Vote(BaseModel):
+    reviewer: str
+    verdict: Literal["approve", "reject"]
+    at: datetime
+    comment: str | None = None
+    reason: str | None = None
+    final_text: str | None = None
+
+
+class Decision(BaseModel):
+    """The outcome of a decision request."""
+
+    outcome: Literal["approved", "rejected", "not_required", "timed_out"]
+    decided_at: datetime
+    reviewers: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    comment: str | None = None
+    final_text: str | None = None
+    votes: list[Vote] = Field(default_factory=list)
+
+    @property
+    def approved(self) -> bool:
+        return self.outcome in ("approved", "not_required")
+
+
+class PendingDecision(BaseModel):
+    """A request waiting for reviewers, as the ``status`` query and the CLI show it."""
+
+    request: DecisionRequest
+    requested_at: datetime
+    sla_deadline: datetime
+    final_deadline: datetime
+    escalated: bool = False
+    allowed_reviewers: list[str] = Field(default_factory=list)
+    approvals: list[str] = Field(default_factory=list)
+
+
+class DecisionReceipt(BaseModel):
+    """The answer to a decision sent by update."""
+
+    accepted: bool
+    message: str
+    decision: Decision | None = None
+
+
+Recorder = Callable[..., None]
+
+
+class ApprovalGate:
+    """Human decisions for one run. Owned by the workflow; signals and updates call ``vote``."""
+
+    def __init__(self, record: Recorder, on_change: Callable[[], None]) -> None:
+        self._record = record
+        self._on_change = on_change
+        self.policy: ApprovalPolicy | None = None
+        self.pending: PendingDecision | None = None
+        self.decision: Decision | None = None
+        self.status: ApprovalStatus | None = None
+        self._votes: list[Vote] = []
+        self._escalation: workflow.ActivityHandle[Any] | None = None
+
+    def not_required(self, reason: str) -> Decision:
+        """Record that this run needs no human decision, and why."""
+        self.decision = Decision(outcome="not_required", decided_at=workflow.now(), reason=reason)
+        self._set_status(ApprovalStatus.NOT_REQUIRED)
+        self._record("decision", f"no human decision needed: {reason}", actor=SYSTEM_REVIEWER)
+        return self.decision
+
+    async def ask(self, request: DecisionRequest, policy: ApprovalPolicy) -> Decision:
+        """Wait for a decision on ``request`` under ``policy``; escalate, then fail safe."""
+        now = workflow.now()
+        self.policy = policy
+        self.pending = PendingDecision(
+            request=request,
+            requested_at=now,
+            sla_deadline=now + policy.sla,
+            final_deadline=now + policy.final_timeout,
+            allowed_reviewers=policy.allowed_reviewers(request.kind),
+        )
+        workflow.upsert_search_attributes(
+            [DECISION_NEEDED.value_set(request.kind), DECISION_REQUESTED_AT.value_set(now)]
+        )
+        self._set_status(ApprovalStatus.PENDING)
+        self._record(
+            "decision_requested",
+            f"{request.kind}: {request.question}",
+            risk=request.risk.value,
+            evidence=request.evidence,
+            model_rationale=request.model_rationale,
+            approvals_required=request.approvals_required,
+            sla_minutes=policy.sla.total_seconds() / 60,
+        )
+        if not await self._wait(policy.sla):
+            await self._escalate(request, policy)
+            if not await self._wait(policy.final_timeout - policy.sla):
+                self._time_out(request, policy)
+        if self._escalation is not None:
+            await self._settle_escalation()
+        assert self.decision is not None
+        return self.decision
+
+    async def _settle_escalation(self) -> None:
+        assert self._escalation is not None
+        try:
+            await self._escalation
+        except ActivityError as err:
+            cause = err.cause or err
+            self._record("failure", f"escalation notice not delivered: {cause}")
+
+    def refusal(self, reviewer: str, verdict: str) -> str | None:
+        """Why a decision by ``reviewer`` cannot be accepted now, or None if it can."""
+        if self.decision is not None:
+            who = ", ".join(self.decision.reviewers) or SYSTEM_REVIEWER
+            return f"already decided: {self.decision.outcome} by {who}"
+        if self.pending is None or self.policy is None:
+            return "this run is not waiting for a decision"
+        request = self.pending.request
+        if reviewer not in self.pending.allowed_reviewers:
+            return f"reviewer '{reviewer}' is not allowed to decide '{request.kind}'"
+        if reviewer in request.excluded_reviewers:
+            return f"reviewer '{reviewer}' started this run and cannot decide it"
+        if any(vote.reviewer == reviewer for vote in self._votes):
+            return (
+                f"reviewer '{reviewer}' has already approved; "
+                f"{request.approvals_required} different reviewers are required"
+            )
+        return None
+
+    def vote(self, vote: Vote) -> DecisionReceipt:
+        """Apply a reviewer's decision, or record why it was refused."""
+        reason = self.refusal(vote.reviewer, vote.verdict)
+        if reason:
+            self._record(
+                "decision_refused", f"{vote.verdict} refused: {reason}", actor=vote.reviewer
+            )
+            return DecisionReceipt(accepted=False, message=reason)
+        assert self.pending is not None
+        self._votes.append(vote)
+        self.pending.approvals = [v.reviewer for v in self._votes if v.verdict == "approve"]
+        if vote.verdict == "reject":
+            return self._decide("rejected", vote)
+        if len(self.pending.approvals) >= self.pending.request.approvals_required:
+            return self._decide("approved", vote)
+        self._record("vote", f"approval {len(self._votes)} recorded", actor=vote.reviewer)
+        self._on_change()
+        needed = self.pending.request.approvals_required - len(self.pending.approvals)
+        return DecisionReceipt(
+            accepted=True, message=f"approval recorded; {needed} more reviewer(s) needed"
+        )
+
+    def _decide(self, outcome: Literal["approved", "rejected"], last: Vote) -> DecisionReceipt:
+        self.decision = Decision(
+            outcome=outcome,
+            decided_at=last.at,
+            reviewers=[v.reviewer for v in self._votes],
+            reason=last.reason,
+            comment=last.comment,
+            final_text=last.final_text,
+            votes=list(self._votes),
+        )
+        self.pending = None
+        self._set_status(
+            ApprovalStatus.APPROVED if outcome == "approved" else ApprovalStatus.REJECTED
+        )
+        self._record(
+            "decision",
+            f"{outcome} by {', '.join(self.decision.reviewers)}",
+            actor=last.reviewer,
+            comment=last.comment,
+            reason=last.reason,
+            edited_text=last.final_text is not None,
+        )
+        return DecisionReceipt(accepted=True, message=outcome, decision=self.decision)
+
+    async def _wait(self, limit: timedelta) -> bool:
+        try:
+            await workflow.wait_condition(lambda: self.decision is not None, timeout=limit)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _escalate(self, request: DecisionRequest, policy: ApprovalPolicy) -> None:
+        assert self.pending is not None
+        self.pending.escalated = True
+        self._set_status(ApprovalStatus.ESCALATED)
+        self._record(
+            "escalated",
+            f"no decision within {policy.sla}; escalated to {policy.escalation_contact}",
+            actor=SYSTEM_REVIEWER,
+        )
+        info = workflow.info()
+        notification = Notification(
+            recipient=policy.escalation_contact,
+            channel="escalation",
+            subject=f"Decision overdue: {request.kind} on {info.workflow_id}",
+            body=(
+                f"Run {info.workflow_id} ({info.workflow_type}) has waited {policy.sla} for "
+                f"'{request.kind}' (risk {request.risk.value}). If nobody decides by "
+                f"{self.pending.final_deadline.isoformat()}, {request.safe_path}."
+            ),
+            idempotency_key=f"{info.workflow_id}:escalation:{request.kind}",
+        )
+        send = NotificationActivities.send_notification
+        rules = policy_of(send)
+        # Runs concurrently with the wait, so a slow notifier never delays a decision.
+        self._escalation = workflow.start_activity(
+            send,
+            notification,
+            start_to_close_timeout=rules.start_to_close,
+            retry_policy=rules.retry,
+            summary=f"Escalate {request.kind} to {policy.escalation_contact}",
+        )
+
+    def _time_out(self, request: DecisionRequest, policy: ApprovalPolicy) -> None:
+        self.decision = Decision(
+            outcome="timed_out",
+            decided_at=workflow.now(),
+            reviewers=[SYSTEM_REVIEWER],
+            reason=f"no decision within {policy.final_timeout}: {request.safe_path}",
+            votes=list(self._votes),
+        )
+        self.pending = None
+        self._set_status(ApprovalStatus.REJECTED)
+        self._record("decision", f"timed out: {request.safe_path}", actor=SYSTEM_REVIEWER)
+
+    def _set_status(self, status: ApprovalStatus) -> None:
+        self.status = status
+        workflow.upsert_search_attributes([APPROVAL_STATUS.value_set(status.value)])
+        self._on_change()
+
+
+def vote_from(payload: ApproveSignal | RejectSignal | DecisionInput) -> Vote:
+    """A vote from any of the three ways a decision arrives."""
+    fields: dict[str, Any] = {"reviewer": payload.reviewer.strip(), "at": workflow.now()}
+    if isinstance(payload, ApproveSignal):
+        return Vote(
+            verdict="approve", comment=payload.comment, final_text=payload.final_text, **fields
+        )
+    if isinstance(payload, RejectSignal):
+        return Vote(verdict="reject", reason=payload.reason, **fields)
+    return Vote(
+        verdict=payload.verdict,
+        comment=payload.comment,
+        reason=payload.reason,
+        final_text=payload.final_text,
+        **fields,
+    )

@@ -53,5 +53,20 @@ async def connect(
     except RuntimeError as err:
         raise TemporalUnreachable(
             f"cannot reach Temporal at {settings.address} (namespace {settings.namespace}): "
-            f"{str(err).splitlines()[0]}"
+            f"{_reason(str(err))}"
         ) from err
+
+
+def _reason(message: str) -> str:
+    """The part of a connection error a person can act on."""
+    lowered = message.lower()
+    for needle, reason in (
+        ("connection refused", "connection refused (is the server running?)"),
+        ("dns error", "unknown host"),
+        ("timed out", "timed out"),
+        ("certificate", "TLS certificate problem"),
+        ("unauthenticated", "not authenticated (check the API key or client certificate)"),
+    ):
+        if needle in lowered:
+            return reason
+    return message.splitlines()[0][:200]

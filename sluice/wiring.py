@@ -33,10 +33,10 @@ from activities.connectors.terminal import (
 )
 from activities.model_gateway import ModelGateway, OfflineProvider, provider_from_settings
 from activities.screening import ScreeningActivities
+from sluice.catalog import PROCESSES
 from sluice.config import Settings
-from workflows.cargo_release import CargoReleaseWorkflow
 
-WORKFLOWS: tuple[type, ...] = (CargoReleaseWorkflow,)
+WORKFLOWS: tuple[type, ...] = tuple(process.workflow for process in PROCESSES)
 
 
 def offline_rules() -> OfflineProvider:

@@ -141,7 +141,9 @@ def offline_extract(call: ModelCall) -> DocumentFields:
         first("declared_value"),
     )
     hs = first("hs_codes")
-    hs_codes = hs if isinstance(hs, list) else re.findall(r"\d{4,10}", str(hs or "").replace(".", ""))
+    hs_codes = (
+        hs if isinstance(hs, list) else re.findall(r"\d{4,10}", str(hs or "").replace(".", ""))
+    )
     currency = first("currency") or (_currency(str(value)) if value is not None else None)
     packages_number = _number(str(packages)) if packages is not None else None
     return DocumentFields(

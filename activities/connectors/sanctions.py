@@ -649,6 +649,8 @@ _HTTP_QUERY_SCHEMAS: dict[str, tuple[str, ...]] = {
 }
 # yente refuses batches above its MAX_BATCH setting (100 by default); stay well below.
 _HTTP_MAX_QUERIES_PER_REQUEST = 50
+# yente validates ``limit`` against its MAX_MATCHES setting (10).
+_HTTP_MAX_LIMIT = 10
 _ERROR_DETAIL_LIMIT = 200
 
 
@@ -733,7 +735,10 @@ class HttpSanctionsList:
         return text.replace(self._api_key, "***") if self._api_key else text
 
     async def _post(self, queries: dict[str, Any], threshold: float) -> Mapping[str, Any]:
-        params: dict[str, str | int | float] = {"threshold": threshold, "limit": self._max_hits}
+        params: dict[str, str | int | float] = {
+            "threshold": threshold,
+            "limit": min(self._max_hits, _HTTP_MAX_LIMIT),
+        }
         if self._algorithm:
             params["algorithm"] = self._algorithm
         headers = {"Accept": "application/json"}

@@ -14,7 +14,7 @@ from activities.connectors.notifications import SqliteOutbox
 from activities.connectors.terminal import SqliteTerminal
 from sluice.config import Settings
 from tests.conftest import example
-from workflows.cargo_release import CargoReleaseOutcome, CargoReleaseWorkflow
+from workflows.cargo_release import CargoReleaseWorkflow
 from workflows.process import RunStatus
 
 

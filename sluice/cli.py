@@ -1,0 +1,463 @@
+"""The ``starter.py`` command line: start runs, decide, and inspect them.
+
+Every failure a user can cause or meet (a bad input file, an unknown run, an unreachable
+server, a decision nobody is waiting for) ends in one clear line and a non-zero exit code,
+never a traceback. Input files are validated before anything is sent to Temporal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from sluice import search_attributes as sa
+from sluice.catalog import BY_COMMAND, Process
+from sluice.client import TemporalUnreachable, connect
+from sluice.config import ConfigError, Settings, load_settings
+from workflows.approval import DecisionInput, DecisionReceipt, PendingDecision
+from workflows.audit import AuditTrail
+from workflows.process import RunStatus
+
+MAX_INPUT_BYTES = 50 * 1024 * 1024
+QUERY_TIMEOUT = timedelta(seconds=10)
+EXIT_INPUT = 2
+EXIT_FAILURE = 1
+
+
+class CliError(Exception):
+    """A failure to report in one line; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- input files --------------------------------------------------------------------------
+
+
+def read_input(process: Process, path: Path) -> BaseModel:
+    """Load and validate an input file, naming the file and field on any problem."""
+    if not path.is_file():
+        raise CliError(f"{path}: no such file", EXIT_INPUT)
+    size = path.stat().st_size
+    if size > MAX_INPUT_BYTES:
+        raise CliError(
+            f"{path}: {size // (1024 * 1024)} MB is larger than the "
+            f"{MAX_INPUT_BYTES // (1024 * 1024)} MB an input file may be",
+            EXIT_INPUT,
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise CliError(
+            f"{path}: not UTF-8 text (byte {err.start}): input files are UTF-8 JSON", EXIT_INPUT
+        ) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CliError(
+            f"{path}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
+            EXIT_INPUT,
+        ) from None
+    try:
+        return process.input_model.model_validate(document)
+    except ValidationError as err:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in err.errors()[:8]
+        ]
+        more = f" (and {err.error_count() - 8} more)" if err.error_count() > 8 else ""
+        raise CliError(
+            f"{path}: not a valid {process.command} input: " + "; ".join(problems) + more,
+            EXIT_INPUT,
+        ) from None
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def approve_command(workflow_id: str, reviewer: str = "alice") -> str:
+    return f"python starter.py approve {workflow_id} --reviewer {reviewer}"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+
+def describe_pending(workflow_id: str, pending: PendingDecision) -> list[str]:
+    request = pending.request
+    lines = [
+        f"Waiting for a decision: {request.kind} (risk {request.risk.value})",
+        f"  {request.question}",
+    ]
+    lines += [f"  - {item}" for item in request.evidence]
+    if request.model_rationale:
+        lines.append(f"  model rationale: {request.model_rationale}")
+    need = request.approvals_required - len(pending.approvals)
+    lines.append(
+        f"  needs {need} more approval(s) from: {', '.join(pending.allowed_reviewers) or 'nobody'}"
+        f"; escalates {_when(pending.sla_deadline)}; safe path {_when(pending.final_deadline)}"
+    )
+    reviewer = next(
+        (r for r in pending.allowed_reviewers if r not in pending.approvals), "REVIEWER"
+    )
+    lines.append(f"  approve: {approve_command(workflow_id, reviewer)}")
+    lines.append(
+        f'  reject:  python starter.py reject {workflow_id} --reviewer {reviewer} --reason "..."'
+    )
+    return lines
+
+
+def print_status(status: RunStatus) -> None:
+    print(f"{status.workflow_type} {status.workflow_id} ({status.subject})")
+    print(f"  state: {status.state}", end="")
+    if status.current_step:
+        print(f", step: {status.current_step}", end="")
+    if status.approval_status:
+        print(f", approval: {status.approval_status.value}", end="")
+    if status.risk_level:
+        print(f", risk: {status.risk_level.value}", end="")
+    print()
+    print("  timeline:")
+    for step in status.steps:
+        took = (
+            f"{(step.finished_at - step.started_at).total_seconds():.1f}s"
+            if step.finished_at
+            else "..."
+        )
+        note = f"  [{step.note}]" if step.note else ""
+        retries = f" (attempt {step.attempts})" if step.attempts > 1 else ""
+        print(f"    {_when(step.started_at)}  {step.status:<9} {step.name} {took}{retries}{note}")
+    if status.pending_decision:
+        for line in describe_pending(status.workflow_id, status.pending_decision):
+            print(f"  {line}")
+    if status.decision:
+        who = ", ".join(status.decision.reviewers) or "-"
+        print(
+            f"  decision: {status.decision.outcome} by {who} at {_when(status.decision.decided_at)}"
+        )
+    usage = status.model_usage
+    if usage.get("calls"):
+        print(
+            f"  model: {usage['calls']} calls, {usage['input_tokens']} input / "
+            f"{usage['output_tokens']} output tokens"
+        )
+    if status.outcome:
+        print(f"  outcome: {json.dumps(status.outcome)}")
+    if status.failure:
+        print(f"  failure: {status.failure}")
+
+
+def print_audit(trail: AuditTrail) -> None:
+    print(f"Audit trail of {trail.workflow_type} {trail.workflow_id} ({trail.subject})")
+    print(f"  started by {trail.started_by} at {_when(trail.started_at)}")
+    for item in trail.inputs:
+        print(f"  input {item.name}: sha256 {item.sha256}")
+    for event in trail.events:
+        actor = f" [{event.actor}]" if event.actor else ""
+        print(f"  {_when(event.at)}  {event.kind:<18}{actor} {event.summary}")
+
+
+# --- talking to Temporal ---------------------------------------------------------------------
+
+
+async def _query(handle: WorkflowHandle[Any, Any], name: str, result_type: type) -> Any:
+    try:
+        return await handle.query(name, result_type=result_type, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        raise _rpc_problem(err, handle.id) from None
+    except WorkflowQueryFailedError as err:
+        raise CliError(f"{handle.id}: the run could not answer: {err}") from None
+
+
+def _rpc_problem(err: RPCError, workflow_id: str) -> CliError:
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return CliError(f"no run with id '{workflow_id}'")
+    if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+        return CliError(
+            f"{workflow_id}: no worker answered in time; is `python worker.py` running?"
+        )
+    if err.status == RPCStatusCode.UNAVAILABLE:
+        return CliError(f"Temporal is unavailable: {err.message}")
+    return CliError(f"{workflow_id}: {err.message}")
+
+
+async def _ensure_exists(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionStatus | None:
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        raise _rpc_problem(err, handle.id) from None
+    return description.status
+
+
+async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    process = BY_COMMAND[args.process]
+    payload: BaseModel = args.payload
+    subject = process.subject(payload)
+    workflow_id = args.id or f"{process.command}-{subject}-{uuid.uuid4().hex[:6]}"
+    digest = hashlib.sha256(Path(args.file).read_bytes()).hexdigest()[:16]
+    try:
+        handle = await client.start_workflow(
+            process.workflow_type,
+            payload,
+            id=workflow_id,
+            task_queue=settings.temporal.task_queue,
+            static_summary=f"{process.title} {subject}",
+            static_details=(
+                f"Started from `{Path(args.file).name}` (sha256 {digest}…) "
+                f"by {process.command} CLI at {_when(datetime.now(UTC))}"
+            ),
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(sa.DOMAIN, process.domain)]
+            ),
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.ALREADY_EXISTS:
+            raise CliError(f"a run with id '{workflow_id}' already exists") from None
+        raise CliError(f"could not start the run: {err.message}") from None
+    print(f"started {process.workflow_type} {workflow_id}")
+    if not args.wait:
+        print(f"  follow it: python starter.py status {workflow_id}")
+        return 0
+    return await watch(handle)
+
+
+async def watch(handle: WorkflowHandle[Any, Any]) -> int:
+    """Show steps as they happen, say plainly when a decision is needed, then the outcome."""
+    shown: dict[tuple[str, datetime], str] = {}
+    announced_pending = False
+    while True:
+        status: RunStatus = await _query(handle, "status", RunStatus)
+        for step in status.steps:
+            key = (step.name, step.started_at)
+            if shown.get(key) != step.status:
+                shown[key] = step.status
+                print(f"  {step.status:<9} {step.name}" + (f"  [{step.note}]" if step.note else ""))
+        if status.pending_decision and not announced_pending:
+            announced_pending = True
+            for line in describe_pending(handle.id, status.pending_decision):
+                print(f"  {line}")
+        if not status.pending_decision:
+            announced_pending = False
+        if status.state != "running":
+            break
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            status = await _query(handle, "status", RunStatus)
+            break
+        await asyncio.sleep(0.5)
+    if status.state == "completed" and status.outcome:
+        print(f"outcome: {json.dumps(status.outcome)}")
+        return 0
+    try:
+        await handle.result()
+    except WorkflowFailureError as err:
+        cause = err.cause.message if err.cause and hasattr(err.cause, "message") else str(err)
+        print(f"failed: {cause}")
+        return EXIT_FAILURE
+    return 0
+
+
+async def cmd_decide(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    handle = client.get_workflow_handle(args.workflow_id)
+    state = await _ensure_exists(handle)
+    if state != WorkflowExecutionStatus.RUNNING:
+        raise CliError(
+            f"{args.workflow_id} has finished ({state.name.lower() if state else '?'}); "
+            "it waits for no decision"
+        )
+    final_text = (
+        Path(args.final_text_file).read_text("utf-8")
+        if getattr(args, "final_text_file", None)
+        else None
+    )
+    decision = DecisionInput(
+        verdict="approve" if args.command == "approve" else "reject",
+        reviewer=args.reviewer,
+        comment=getattr(args, "comment", None),
+        reason=getattr(args, "reason", None),
+        final_text=final_text,
+    )
+    try:
+        receipt: DecisionReceipt = await handle.execute_update(
+            "decide", decision, result_type=DecisionReceipt, rpc_timeout=QUERY_TIMEOUT
+        )
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        message = getattr(cause, "message", None) or str(cause or err)
+        raise CliError(f"refused: {message}") from None
+    except RPCError as err:
+        raise _rpc_problem(err, args.workflow_id) from None
+    print(f"{args.workflow_id}: {receipt.message}")
+    return 0 if receipt.accepted else EXIT_FAILURE
+
+
+async def cmd_pending(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    query = (
+        "ExecutionStatus = 'Running' AND "
+        f"{sa.APPROVAL_STATUS.name} IN ('{sa.ApprovalStatus.PENDING}', "
+        f"'{sa.ApprovalStatus.ESCALATED}')"
+    )
+    rows = []
+    async for execution in client.list_workflows(query):
+        attributes = execution.typed_search_attributes
+        rows.append(
+            (
+                execution.id,
+                attributes.get(sa.DOMAIN) or "-",
+                attributes.get(sa.DECISION_NEEDED) or "-",
+                attributes.get(sa.APPROVAL_STATUS) or "-",
+                attributes.get(sa.RISK_LEVEL) or "-",
+                attributes.get(sa.DECISION_REQUESTED_AT),
+            )
+        )
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "workflow_id": r[0],
+                        "domain": r[1],
+                        "decision": r[2],
+                        "status": r[3],
+                        "risk": r[4],
+                        "since": r[5].isoformat() if r[5] else None,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not rows:
+        print("no run is waiting for a decision")
+        return 0
+    print(f"{'WORKFLOW ID':<44} {'DOMAIN':<15} {'DECISION':<20} {'STATUS':<10} {'RISK':<7} SINCE")
+    for workflow_id, domain, needed, status, risk, since in sorted(rows, key=lambda r: str(r[5])):
+        print(f"{workflow_id:<44} {domain:<15} {needed:<20} {status:<10} {risk:<7} {_when(since)}")
+    return 0
+
+
+async def cmd_status(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    handle = client.get_workflow_handle(args.workflow_id)
+    await _ensure_exists(handle)
+    status: RunStatus = await _query(handle, "status", RunStatus)
+    if args.json:
+        print(status.model_dump_json(indent=2))
+    else:
+        print_status(status)
+    return 0
+
+
+async def cmd_audit(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    handle = client.get_workflow_handle(args.workflow_id)
+    await _ensure_exists(handle)
+    trail: AuditTrail = await _query(handle, "audit", AuditTrail)
+    if args.json:
+        print(trail.model_dump_json(indent=2))
+    else:
+        print_audit(trail)
+    return 0
+
+
+COMMANDS = {
+    "start": cmd_start,
+    "approve": cmd_decide,
+    "reject": cmd_decide,
+    "pending": cmd_pending,
+    "status": cmd_status,
+    "audit": cmd_audit,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise CliError(message, EXIT_INPUT)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = _Parser(prog="starter.py", description="Start, decide and inspect Sluice runs.")
+    root.add_argument("--config", help="configuration file (default: sluice.toml)")
+    commands = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    start = commands.add_parser("start", help="validate an input file and start a run")
+    start.add_argument("process", choices=sorted(BY_COMMAND))
+    start.add_argument("file")
+    start.add_argument("--id", help="workflow id (default: derived from the input)")
+    start.add_argument("--wait", action="store_true", help="follow the run until it ends")
+
+    approve = commands.add_parser("approve", help="approve the pending decision")
+    approve.add_argument("workflow_id")
+    approve.add_argument("--reviewer", required=True)
+    approve.add_argument("--comment")
+    approve.add_argument("--final-text-file", help="the edited text to act on (support replies)")
+
+    reject = commands.add_parser("reject", help="reject the pending decision")
+    reject.add_argument("workflow_id")
+    reject.add_argument("--reviewer", required=True)
+    reject.add_argument("--reason", required=True)
+
+    pending = commands.add_parser("pending", help="runs waiting for a decision")
+    pending.add_argument("--json", action="store_true")
+
+    for name, text in (("status", "where a run is"), ("audit", "a run's audit trail")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("workflow_id")
+        command.add_argument("--json", action="store_true")
+    return root
+
+
+async def run(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    settings = load_settings(args.config)
+    if args.command == "start":
+        # Validate before connecting: a bad file never reaches the server.
+        args.payload = read_input(BY_COMMAND[args.process], Path(args.file))
+    client = await connect(settings.temporal)
+    return await COMMANDS[args.command](client, settings, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: every expected failure is one line on stderr and an exit code."""
+    try:
+        return asyncio.run(run(sys.argv[1:] if argv is None else argv))
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.code
+    except (ConfigError, TemporalUnreachable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("interrupted; runs on the server carry on", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not a user error: still one line unless asked for more
+        if os.environ.get("SLUICE_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(err).__name__}: {err} (SLUICE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE

@@ -1,0 +1,128 @@
+"""Run a worker until SIGINT/SIGTERM, against a Temporal service or the embedded dev server.
+
+With ``--dev`` the real Temporal dev server starts first (state in ``{data_dir}/temporal.sqlite``
+so runs survive a restart, Web UI on port 8233). With ``--examples`` the sample runs from
+``examples/`` are started too, and every run that waits for a decision is printed with the
+exact command that approves it. On a stop signal the worker stops polling, lets running
+activities finish (within a grace period), and then the embedded server stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from sluice.catalog import PROCESSES
+from sluice.cli import approve_command, read_input
+from sluice.client import connect
+from sluice.config import Settings
+from sluice.devserver import start_dev_server
+from sluice.wiring import build_worker
+from workflows.process import RunStatus
+
+log = logging.getLogger("sluice.worker")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@dataclass
+class ServeOptions:
+    dev: bool = False
+    examples: bool = False
+    port: int = 7233
+    ui_port: int = 8233
+    graceful_shutdown: timedelta = timedelta(seconds=20)
+
+
+async def serve(settings: Settings, options: ServeOptions) -> None:
+    """Run until a stop signal."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    server = None
+    if options.dev:
+        database = settings.data_dir / "temporal.sqlite"
+        server = await start_dev_server(
+            database_file=database, port=options.port, ui_port=options.ui_port
+        )
+        client = server.client
+        print(f"Temporal dev server on 127.0.0.1:{options.port} (state in {database})")
+        print(f"Temporal Web UI:   http://localhost:{options.ui_port}")
+    else:
+        client = await connect(settings.temporal)
+        print(
+            f"connected to Temporal at {settings.temporal.address} ({settings.temporal.namespace})"
+        )
+    try:
+        worker = build_worker(client, settings, graceful_shutdown_timeout=options.graceful_shutdown)
+        async with worker:
+            print(f"worker polling task queue '{settings.temporal.task_queue}'; Ctrl-C stops it")
+            if options.examples:
+                await start_examples(client, settings)
+            await stop.wait()
+            print("stopping: letting running activities finish...")
+    finally:
+        if server is not None:
+            await server.shutdown()
+    print("stopped")
+
+
+async def start_examples(client: Client, settings: Settings) -> None:
+    """Start each sample input once (ids are stable, so a restart finds the same runs)."""
+    started = []
+    for process in PROCESSES:
+        for path in sorted((EXAMPLES / process.command.replace("-", "_")).glob("*.json")):
+            payload = read_input(process, path)
+            workflow_id = f"demo-{process.command}-{path.stem}"
+            try:
+                await client.start_workflow(
+                    process.workflow_type,
+                    payload,
+                    id=workflow_id,
+                    task_queue=settings.temporal.task_queue,
+                    static_summary=f"{process.title} {process.subject(payload)} (example)",
+                    static_details=f"Sample run from `examples/{path.parent.name}/{path.name}`",
+                )
+            except RPCError as err:
+                if err.status != RPCStatusCode.ALREADY_EXISTS:
+                    raise
+            started.append(workflow_id)
+    await asyncio.sleep(0)
+    print(f"\nsample runs ({len(started)}):")
+    for workflow_id in started:
+        status = await _settled_status(client, workflow_id)
+        line = f"  {workflow_id}: {status.state}"
+        if status.pending_decision:
+            request = status.pending_decision.request
+            line += f", waiting for {request.kind} (risk {request.risk.value})"
+            print(line)
+            print(f"      approve: {approve_command(workflow_id, 'alice')}")
+            continue
+        if status.outcome:
+            line += f" -> {status.outcome.get('action') or status.outcome.get('decision')}"
+        print(line)
+    print("\nlist waiting runs any time with: python starter.py pending\n")
+
+
+async def _settled_status(client: Client, workflow_id: str) -> RunStatus:
+    """The run's status once it has finished or is waiting for a human (or after 20 s)."""
+    handle = client.get_workflow_handle(workflow_id)
+    status = RunStatus.model_construct(state="running", pending_decision=None, outcome=None)
+    for _ in range(80):
+        try:
+            status = await handle.query("status", result_type=RunStatus)
+        except RPCError:
+            pass
+        if status.state != "running" or status.pending_decision is not None:
+            break
+        await asyncio.sleep(0.25)
+    return status

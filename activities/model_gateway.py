@@ -27,11 +27,28 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import activity
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from sluice.activity_policy import ActivityPolicy
 from sluice.config import ModelSettings
 
 T = TypeVar("T", bound=BaseModel)
+
+# Every model-calling activity uses this policy. Three attempts: a transient provider error
+# or one malformed answer is worth retrying; a model that keeps answering off-schema is a
+# case for a human, not for a fourth try.
+MODEL_CALL = ActivityPolicy(
+    start_to_close=timedelta(seconds=90),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=3,
+        non_retryable_error_types=["ModelRequestRejected"],
+    ),
+    model_call=True,
+)
 
 OFFLINE_PROVIDER = "sluice_offline"
 OFFLINE_MODEL = "sluice-offline-rules-1"
@@ -92,6 +109,7 @@ class ModelRecord(BaseModel):
     """What the audit trail keeps of one model call."""
 
     task: str
+    operation: str = "chat"
     provider: str
     model: str
     prompt: str
@@ -173,13 +191,14 @@ class MistralProvider:
                 "strict": True,
             },
         }
+        messages: Any = [
+            {"role": "system", "content": call.system},
+            {"role": "user", "content": call.user},
+        ]
         with provider_errors():
             response = await self.client.chat.complete_async(
                 model=self.model,
-                messages=[
-                    {"role": "system", "content": call.system},
-                    {"role": "user", "content": call.user},
-                ],
+                messages=messages,
                 response_format=response_format,
                 temperature=0,
             )

@@ -27,6 +27,8 @@ class ActivityPolicy:
     schedule_to_close: timedelta | None = None
     heartbeat: timedelta | None = None
     task_queue: str | None = None
+    # Marks activities that call a model, for tracing and rate limiting.
+    model_call: bool = False
 
 
 def with_policy(policy: ActivityPolicy) -> Callable[[F], F]:

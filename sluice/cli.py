@@ -98,8 +98,16 @@ def read_input(process: Process, path: Path) -> BaseModel:
 # --- output ---------------------------------------------------------------------------------
 
 
+def python_command() -> str:
+    """How to call this Python from the current folder (the project's .venv when used)."""
+    try:
+        return str(Path(sys.executable).relative_to(Path.cwd()))
+    except ValueError:
+        return "python"
+
+
 def approve_command(workflow_id: str, reviewer: str = "alice") -> str:
-    return f"python starter.py approve {workflow_id} --reviewer {reviewer}"
+    return f"{python_command()} starter.py approve {workflow_id} --reviewer {reviewer}"
 
 
 def _when(moment: datetime | None) -> str:
@@ -125,7 +133,8 @@ def describe_pending(workflow_id: str, pending: PendingDecision) -> list[str]:
     )
     lines.append(f"  approve: {approve_command(workflow_id, reviewer)}")
     lines.append(
-        f'  reject:  python starter.py reject {workflow_id} --reviewer {reviewer} --reason "..."'
+        f"  reject:  {python_command()} starter.py reject {workflow_id} "
+        f'--reviewer {reviewer} --reason "..."'
     )
     return lines
 

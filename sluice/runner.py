@@ -100,6 +100,9 @@ async def start_examples(client: Client, settings: Settings) -> None:
     print(f"\nsample runs ({len(started)}):")
     for workflow_id in started:
         status = await _settled_status(client, workflow_id)
+        if status is None:
+            print(f"  {workflow_id}: started (no answer yet; see python starter.py status)")
+            continue
         line = f"  {workflow_id}: {status.state}"
         if status.pending_decision:
             request = status.pending_decision.request
@@ -113,16 +116,16 @@ async def start_examples(client: Client, settings: Settings) -> None:
     print("\nlist waiting runs any time with: python starter.py pending\n")
 
 
-async def _settled_status(client: Client, workflow_id: str) -> RunStatus:
+async def _settled_status(client: Client, workflow_id: str) -> RunStatus | None:
     """The run's status once it has finished or is waiting for a human (or after 20 s)."""
     handle = client.get_workflow_handle(workflow_id)
-    status = RunStatus.model_construct(state="running", pending_decision=None, outcome=None)
+    status: RunStatus | None = None
     for _ in range(80):
         try:
             status = await handle.query("status", result_type=RunStatus)
         except RPCError:
-            pass
-        if status.state != "running" or status.pending_decision is not None:
+            status = None
+        if status and (status.state != "running" or status.pending_decision is not None):
             break
         await asyncio.sleep(0.25)
     return status

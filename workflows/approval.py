@@ -284,7 +284,7 @@ class ApprovalGate:
             ),
             idempotency_key=f"{info.workflow_id}:escalation:{request.kind}",
         )
-        send = NotificationActivities.send_notification
+        send: Any = NotificationActivities.send_notification
         rules = policy_of(send)
         # Runs concurrently with the wait, so a slow notifier never delays a decision.
         self._escalation = workflow.start_activity(

@@ -141,7 +141,7 @@ class BusinessProcess:
             cause = err.cause
             cause_type = cause.type if isinstance(cause, ApplicationError) else None
             attempts = err.retry_state
-            message = f"{name} failed: {cause.message if cause else err.message}"
+            message = f"{name} failed: {getattr(cause, 'message', None) or err.message}"
             record.status, record.finished_at, record.note = "failed", workflow.now(), message
             self.record("failure", message, error_type=cause_type, retry_state=str(attempts))
             raise StepFailed(message, cause_type) from err

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from temporalio import activity
-from temporalio.common import RetryPolicy
 
 from activities.cargo.models import (
     DocumentFields,
@@ -22,24 +20,11 @@ from activities.cargo.models import (
     ExtractedDocument,
     ExtractionRequest,
 )
-from activities.model_gateway import ModelCall, ModelGateway, Prompt
-from sluice.activity_policy import ActivityPolicy, with_policy
+from activities.model_gateway import MODEL_CALL, ModelCall, ModelGateway, Prompt
+from sluice.activity_policy import with_policy
 
 TASK = "cargo.extract_document"
 PROMPT = Prompt.load(Path(__file__).parent / "prompts", "extract_document", "v1")
-
-# Three attempts: a transient provider error or one malformed answer is worth retrying;
-# a model that keeps answering off-schema is a case for a human, not for a fourth try.
-MODEL_CALL = ActivityPolicy(
-    start_to_close=timedelta(seconds=90),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=3,
-        non_retryable_error_types=["ModelRequestRejected"],
-    ),
-)
 
 
 class CargoDocumentActivities:

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from sluice import search_attributes
 from sluice.binaries import temporal_test_server
 from sluice.config import DomainApprovalSettings, Settings
 from sluice.converter import sluice_data_converter
@@ -38,6 +39,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=temporal_test_server(),
         data_converter=sluice_data_converter(),
     )
+    await search_attributes.register(env.client)
     yield env
     await env.shutdown()
 

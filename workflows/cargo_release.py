@@ -109,7 +109,8 @@ class CargoReleaseWorkflow(BusinessProcess):
         try:
             receipt = await self.instruct_terminal(shipment, decision)
         except StepFailed as failure:
-            raise self.fail(failure) from failure
+            self.fail(failure)
+            raise
         action: Literal["released", "held"] = "released" if receipt.action == "release" else "held"
         self.record(
             "action",

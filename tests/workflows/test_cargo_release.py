@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+import pytest
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 
+from activities.cargo.extraction import CargoDocumentActivities
 from activities.cargo.models import Shipment
 from activities.connectors.notifications import SqliteOutbox
 from activities.connectors.terminal import SqliteTerminal
+from activities.model_gateway import ModelAnswer, ModelCall, ModelGateway
+from sluice import search_attributes as sa
 from sluice.config import Settings
 from tests.conftest import example
+from workflows.approval import DecisionInput, DecisionReceipt
+from workflows.audit import AuditTrail
 from workflows.cargo_release import CargoReleaseWorkflow
 from workflows.process import RunStatus
 
@@ -79,3 +92,159 @@ async def test_anomaly_then_approve_releases_cargo(
     assert outcome.action == "released"
     assert outcome.decided_by == ["alice"]
     assert len(terminal(settings).ledger.actions("release")) == 1
+
+
+async def test_anomaly_then_reject_puts_cargo_on_hold(
+    client: Client, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    async with make_worker(client):
+        handle = await start(client, settings, "anomaly")
+        await until_waiting(handle)
+        await handle.signal("reject", {"reviewer": "bob", "reason": "packing list contradicts BL"})
+        outcome = await finished(handle)
+        trail = await handle.query("audit", result_type=AuditTrail)
+    assert outcome.action == "held" and outcome.decision == "rejected"
+    assert terminal(settings).ledger.actions("release") == []
+    assert [h.subject for h in terminal(settings).ledger.actions("hold")] == ["SHP-2026-0419"]
+    decision = trail.of_kind("decision")[-1]
+    assert decision.actor == "bob" and decision.detail["reason"] == "packing list contradicts BL"
+    notice = SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions()[0]
+    assert "on hold" in notice.detail["body"]
+
+
+class GarbledModel:
+    """A provider whose answers never fit the schema (a model having a bad day)."""
+
+    name = "garbled"
+
+    async def chat_json(self, call: ModelCall, schema: type[BaseModel]) -> ModelAnswer:
+        return ModelAnswer(
+            provider=self.name,
+            model="garbled-1",
+            content='{"document_kind": "bill_of_lading", "gross_weight_kg": "quite heavy"}',
+        )
+
+
+async def test_malformed_model_output_goes_to_a_human_not_to_release(
+    client: Client, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    garbled = CargoDocumentActivities(ModelGateway(GarbledModel()))
+    async with make_worker(client, replacements=[garbled.extract_document]):
+        handle = await start(client, settings, "clean")
+        status = await until_waiting(handle)
+        assert terminal(settings).ledger.actions("release") == []
+        assert status.pending_decision is not None
+        evidence = status.pending_decision.request.evidence
+        assert any("could not read the bill_of_lading" in item for item in evidence)
+        trail = await handle.query("audit", result_type=AuditTrail)
+        failures = [e.summary for e in trail.of_kind("failure")]
+        assert any("does not match DocumentFields" in f for f in failures)
+        await handle.signal("approve", {"reviewer": "carol", "comment": "read the papers myself"})
+        outcome = await finished(handle)
+    assert outcome.action == "released" and outcome.decided_by == ["carol"]
+
+
+async def test_terminal_down_retries_then_fails_clearly_with_nothing_released(
+    client: Client, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    settings.connectors.terminal_url = f"http://127.0.0.1:{closed_port()}"
+    async with make_worker(client):
+        handle = await start(client, settings, "clean")
+        with pytest.raises(WorkflowFailureError) as failure:
+            await finished(handle)
+        status = await handle.query("status", result_type=RunStatus)
+    assert "Release cargo failed" in str(failure.value.cause)
+    assert "unreachable" in str(failure.value.cause)
+    assert status.state == "failed" and status.failure and "unreachable" in status.failure
+    release = next(step for step in status.steps if step.name == "Release cargo")
+    assert release.status == "failed"
+    # Nothing downstream of the failed release happened: the consignee was not told.
+    assert SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions() == []
+
+
+async def test_worker_stopped_while_waiting_and_a_new_worker_resumes(
+    client: Client, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    async with make_worker(client):
+        handle = await start(client, settings, "anomaly")
+        await until_waiting(handle)
+    # No worker now: the decision is recorded by the server and waits for one.
+    await handle.signal("approve", {"reviewer": "alice"})
+    async with make_worker(client, max_cached_workflows=0):
+        outcome = await finished(handle)
+    assert outcome.action == "released"
+    assert len(terminal(settings).ledger.actions("release")) == 1
+
+
+async def test_duplicate_approval_does_not_release_twice(
+    client: Client, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    async with make_worker(client):
+        handle = await start(client, settings, "anomaly")
+        await until_waiting(handle)
+        await handle.signal("approve", {"reviewer": "alice"})
+        await handle.signal("approve", {"reviewer": "alice"})
+        await handle.signal("approve", {"reviewer": "bob"})
+        outcome = await finished(handle)
+        trail = await handle.query("audit", result_type=AuditTrail)
+    assert outcome.decided_by == ["alice"]
+    assert len(terminal(settings).ledger.actions("release")) == 1
+    refused = [e for e in trail.of_kind("decision_refused")]
+    assert [e.actor for e in refused] == ["alice", "bob"]
+    assert all("already decided" in e.summary for e in refused)
+
+
+async def test_unauthorised_reviewer_is_refused_and_the_run_keeps_waiting(
+    client: Client, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    async with make_worker(client):
+        handle = await start(client, settings, "anomaly")
+        await until_waiting(handle)
+        await handle.signal("approve", {"reviewer": "mallory"})
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(
+                "decide", DecisionInput(verdict="approve", reviewer="ops-portal")
+            )
+        status = await handle.query("status", result_type=RunStatus)
+        trail = await handle.query("audit", result_type=AuditTrail)
+        assert status.pending_decision is not None
+        assert "started this run" in str(refused.value.cause) or "not allowed" in str(
+            refused.value.cause
+        )
+        mallory = trail.of_kind("decision_refused")
+        assert [e.actor for e in mallory] == ["mallory"]
+        assert "not allowed to decide 'customs_release'" in mallory[0].summary
+        receipt = await handle.execute_update(
+            "decide",
+            DecisionInput(verdict="approve", reviewer="alice"),
+            result_type=DecisionReceipt,
+        )
+        assert receipt.accepted and receipt.decision and receipt.decision.outcome == "approved"
+        assert (await finished(handle)).action == "released"
+
+
+async def test_runs_are_findable_in_visibility_without_personal_data(
+    client: Client, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    async with make_worker(client):
+        handle = await start(client, settings, "anomaly")
+        await until_waiting(handle)
+        description = await handle.describe()
+        attributes = description.typed_search_attributes
+        assert attributes.get(sa.DOMAIN) == "cargo_release"
+        assert attributes.get(sa.APPROVAL_STATUS) == "Pending"
+        assert attributes.get(sa.RISK_LEVEL) == "medium"
+        assert attributes.get(sa.DECISION_NEEDED) == "customs_release"
+        await handle.signal("approve", {"reviewer": "alice"})
+        await finished(handle)
+        description = await handle.describe()
+    assert description.typed_search_attributes.get(sa.APPROVAL_STATUS) == "Approved"
+    shown = " ".join(str(v) for v in description.typed_search_attributes)
+    assert "Northgate" not in shown and "northgate-foods" not in shown
+
+
+def closed_port() -> int:
+    """A local port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

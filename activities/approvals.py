@@ -34,6 +34,9 @@ class ApprovalPolicy(BaseModel):
     final_timeout: timedelta
     escalation_contact: str
     version: str = ""
+    # Defaults keep policies recorded before these fields existed readable on replay.
+    auto_approve_low_risk: bool = False
+    input_timeout: timedelta = timedelta(days=7)
 
     def allowed_reviewers(self, decision_kind: str) -> list[str]:
         """Reviewers allowed for this kind of decision (the ``*`` entry covers every kind)."""
@@ -49,6 +52,8 @@ def policy_from_settings(settings: Settings, domain: str) -> ApprovalPolicy:
         sla=approvals.sla,
         final_timeout=max(approvals.final_timeout, approvals.sla),
         escalation_contact=approvals.escalation_contact,
+        auto_approve_low_risk=approvals.auto_approve_low_risk,
+        input_timeout=approvals.input_timeout,
     )
     digest = hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:12]
     return policy.model_copy(update={"version": f"approval-policy/{digest}"})

@@ -28,10 +28,11 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import activity
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from sluice.activity_policy import ActivityPolicy
-from sluice.config import ModelSettings
+from sluice.config import ModelPrice, ModelSettings
+from sluice.metering import metered_call, record_rate_limit_headers
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -59,6 +60,8 @@ MODEL_OUTPUT_INVALID = "ModelOutputInvalid"
 MODEL_UNAVAILABLE = "ModelUnavailable"
 MODEL_RATE_LIMITED = "ModelRateLimited"
 MODEL_REQUEST_REJECTED = "ModelRequestRejected"
+# The provider cannot read this document (the offline provider reads no scans): a person must.
+DOCUMENT_NEEDS_HUMAN = "DocumentNeedsHuman"
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ class ModelRecord(BaseModel):
     attempt: int = 1
     duration_ms: int = 0
     output: dict[str, Any] = Field(default_factory=dict)
+    # Estimated from the configured price table; None when the model has no price there.
+    cost_usd: float | None = None
 
 
 class ModelProvider(Protocol):
@@ -128,6 +133,21 @@ class ModelProvider(Protocol):
 
     async def chat_json(self, call: ModelCall, schema: type[BaseModel]) -> ModelAnswer: ...
 
+    async def ocr(self, document_url: str) -> OcrAnswer: ...
+
+
+class OcrAnswer(BaseModel):
+    """What an OCR provider read from an image or PDF: one markdown text per page."""
+
+    provider: str
+    model: str
+    pages: list[str]
+    document_bytes: int | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(page.strip() for page in self.pages if page.strip())
+
 
 OfflineRule = Callable[[ModelCall], BaseModel]
 
@@ -136,6 +156,7 @@ class OfflineProvider:
     """Deterministic rules standing in for a model, one rule per task."""
 
     name = OFFLINE_PROVIDER
+    model = OFFLINE_MODEL
 
     def __init__(self, rules: Mapping[str, OfflineRule] | None = None) -> None:
         self._rules: dict[str, OfflineRule] = dict(rules or {})
@@ -161,6 +182,18 @@ class OfflineProvider:
             usage=ModelUsage(input_tokens=len(call.user) // 4, output_tokens=len(content) // 4),
         )
 
+    async def ocr(self, document_url: str) -> OcrAnswer:
+        """Rules cannot read a scan: say so, so the run routes the document to a person."""
+        kind = document_url[5 : document_url.find(";")] if document_url.startswith("data:") else ""
+        raise ApplicationError(
+            f"the offline provider cannot read {kind or 'image or PDF'} documents: "
+            "a person must read it or provide it as text",
+            type=DOCUMENT_NEEDS_HUMAN,
+            non_retryable=True,
+            # An expected outcome, not a fault: the worker logs it at debug level only.
+            category=ApplicationErrorCategory.BENIGN,
+        )
+
 
 class MistralProvider:
     """Mistral's chat completions with JSON-schema structured output, via the real SDK."""
@@ -168,18 +201,25 @@ class MistralProvider:
     name = MISTRAL_PROVIDER
 
     def __init__(self, settings: ModelSettings) -> None:
+        import httpx2
         from mistralai.client import Mistral
         from mistralai.client.utils import BackoffStrategy, RetryConfig
 
         if not settings.mistral_api_key:
             raise ValueError("the mistral provider needs MISTRAL_API_KEY")
         self.model = settings.chat_model
+        self.ocr_model = settings.ocr_model
         self.client = Mistral(
             api_key=settings.mistral_api_key,
             server_url=settings.mistral_server_url,
             # Temporal's retry policy owns retries; SDK retries would hide attempts from it.
             retry_config=RetryConfig("none", BackoffStrategy(1, 1, 1, 1), False),
             timeout_ms=int(settings.request_timeout_seconds * 1000),
+            # Our own HTTP client, so the rate limiter sees the rate-limit headers of
+            # successful responses too (the SDK only exposes them on errors).
+            async_client=httpx2.AsyncClient(
+                follow_redirects=True, event_hooks={"response": [record_rate_limit_headers]}
+            ),
         )
 
     async def chat_json(self, call: ModelCall, schema: type[BaseModel]) -> ModelAnswer:
@@ -217,6 +257,23 @@ class MistralProvider:
                 input_tokens=(usage.prompt_tokens or 0) if usage else 0,
                 output_tokens=(usage.completion_tokens or 0) if usage else 0,
             ),
+        )
+
+    async def ocr(self, document_url: str) -> OcrAnswer:
+        """Mistral OCR of a PDF or image given as a data URL."""
+        document: Any = (
+            {"type": "image_url", "image_url": document_url}
+            if document_url.startswith("data:image/")
+            else {"type": "document_url", "document_url": document_url}
+        )
+        with provider_errors():
+            response = await self.client.ocr.process_async(model=self.ocr_model, document=document)
+        usage = response.usage_info
+        return OcrAnswer(
+            provider=self.name,
+            model=response.model or self.ocr_model,
+            pages=[page.markdown for page in response.pages],
+            document_bytes=usage.doc_size_bytes if usage else None,
         )
 
 
@@ -279,8 +336,18 @@ def retry_after(headers: Mapping[str, str]) -> timedelta | None:
 class ModelGateway:
     """The one way activities ask a model for structured output."""
 
-    def __init__(self, provider: ModelProvider) -> None:
+    def __init__(
+        self, provider: ModelProvider, prices: Mapping[str, ModelPrice] | None = None
+    ) -> None:
         self.provider = provider
+        self.prices = dict(prices or {})
+
+    def cost_usd(self, answer: ModelAnswer, requested_model: str) -> float | None:
+        """Estimated cost of an answer: the answering model's price, else the requested one's."""
+        price = self.prices.get(answer.model) or self.prices.get(requested_model)
+        if price is None:
+            return None
+        return round(price.cost_usd(answer.usage.input_tokens, answer.usage.output_tokens), 8)
 
     async def structured(self, call: ModelCall, schema: type[T]) -> tuple[T, ModelRecord]:
         """Ask for ``schema``; return the validated answer and its audit record.
@@ -288,7 +355,22 @@ class ModelGateway:
         Output that fails validation raises a retryable ``ModelOutputInvalid``: the
         calling activity's retry policy bounds how often it is asked again."""
         started = time.monotonic()
-        answer = await self.provider.chat_json(call, schema)
+        requested = getattr(self.provider, "model", None) or self.provider.name
+        # Reported to the worker's interceptor: rate limit, GenAI span, token and cost metrics.
+        async with metered_call(
+            "chat", self.provider.name, requested, system=call.system, user=call.user
+        ) as metering:
+            answer = await self.provider.chat_json(call, schema)
+            cost = self.cost_usd(answer, requested)
+            metering.answered(
+                model=answer.model,
+                response_id=answer.response_id,
+                finish_reason=answer.finish_reason,
+                input_tokens=answer.usage.input_tokens,
+                output_tokens=answer.usage.output_tokens,
+                cost_usd=cost,
+                output_text=answer.content,
+            )
         try:
             parsed = schema.model_validate_json(answer.content)
         except ValidationError as err:
@@ -311,8 +393,45 @@ class ModelGateway:
             attempt=activity.info().attempt if activity.in_activity() else 1,
             duration_ms=int((time.monotonic() - started) * 1000),
             output=parsed.model_dump(mode="json"),
+            cost_usd=cost,
         )
         return parsed, record
+
+    async def ocr(self, task: str, document_url: str) -> tuple[str, ModelRecord]:
+        """Read an image or PDF (a data URL) as text; return the text and its audit record.
+
+        The record keeps page and character counts, not the text: the text goes on to
+        structured extraction, whose output is what the audit trail needs."""
+        started = time.monotonic()
+        requested = getattr(self.provider, "ocr_model", None) or self.provider.name
+        async with metered_call("ocr", self.provider.name, requested) as metering:
+            answer = await self.provider.ocr(document_url)
+            text = answer.text
+            metering.answered(
+                model=answer.model,
+                response_id=None,
+                finish_reason=None,
+                input_tokens=0,
+                output_tokens=0,
+                cost_usd=None,
+                output_text=text,
+            )
+        record = ModelRecord(
+            task=task,
+            operation="ocr",
+            provider=answer.provider,
+            model=answer.model,
+            prompt="ocr",
+            prompt_version="n/a",
+            attempt=activity.info().attempt if activity.in_activity() else 1,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            output={
+                "pages": len(answer.pages),
+                "characters": len(text),
+                "document_bytes": answer.document_bytes,
+            },
+        )
+        return text, record
 
 
 def provider_from_settings(settings: ModelSettings, offline: OfflineProvider) -> ModelProvider:

@@ -12,7 +12,12 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 from activities.cargo.models import Shipment
+from activities.kyc.models import KycApplication
+from activities.support.models import Ticket
 from workflows.cargo_release import CargoReleaseWorkflow
+from workflows.human_input import ProvidedInput
+from workflows.kyc_review import DocumentDelivery, KycReviewWorkflow
+from workflows.support_triage import SupportTriageWorkflow
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,8 @@ class Process:
     workflow: type
     input_model: type[BaseModel]
     subject: Callable[[Any], str]
+    # What a person may send to a run waiting for input (``starter.py provide``), if anything.
+    provided_input: type[ProvidedInput] | None = None
 
     @property
     def workflow_type(self) -> str:
@@ -41,6 +48,23 @@ PROCESSES: tuple[Process, ...] = (
         workflow=CargoReleaseWorkflow,
         input_model=Shipment,
         subject=lambda shipment: shipment.shipment_id,
+    ),
+    Process(
+        command="kyc-review",
+        domain="kyc_review",
+        title="KYC review",
+        workflow=KycReviewWorkflow,
+        input_model=KycApplication,
+        subject=lambda application: application.application_id,
+        provided_input=DocumentDelivery,
+    ),
+    Process(
+        command="support-triage",
+        domain="support_triage",
+        title="Support triage",
+        workflow=SupportTriageWorkflow,
+        input_model=Ticket,
+        subject=lambda ticket: ticket.ticket_id,
     ),
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from pydantic import BaseModel, ValidationError
 from temporalio.client import (
@@ -32,11 +33,15 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from sluice import search_attributes as sa
-from sluice.catalog import BY_COMMAND, Process
+from sluice import timeline
+from sluice.catalog import BY_COMMAND, PROCESSES, Process
 from sluice.client import TemporalUnreachable, connect
+from sluice.codec import codec_from_settings
 from sluice.config import ConfigError, Settings, load_settings
+from sluice.telemetry import install_telemetry, read_spans
 from workflows.approval import DecisionInput, DecisionReceipt, PendingDecision
 from workflows.audit import AuditTrail
+from workflows.human_input import AwaitedInput, ProvidedInput
 from workflows.process import RunStatus
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
@@ -139,6 +144,40 @@ def describe_pending(workflow_id: str, pending: PendingDecision) -> list[str]:
     return lines
 
 
+def provide_command(workflow_id: str, file: str = "FILE.json") -> str:
+    return f"{python_command()} starter.py provide {workflow_id} {file}"
+
+
+def describe_awaiting(workflow_id: str, awaiting: AwaitedInput) -> list[str]:
+    request = awaiting.request
+    lines = [
+        f"Waiting for input: {request.kind} ({', '.join(awaiting.outstanding)})",
+        f"  {request.question}",
+    ]
+    lines += [f"  - {reason}" for reason in request.reasons]
+    lines.append(f"  deadline {_when(awaiting.deadline)}; then {request.safe_path}")
+    lines.append(f"  provide: {provide_command(workflow_id)}")
+    if request.payload_hint:
+        lines.append(f"  FILE.json: {request.payload_hint}")
+    return lines
+
+
+def read_provided(path: Path) -> tuple[Process, ProvidedInput]:
+    """Load and validate a file for ``provide``, against each process that takes one."""
+    refusal: CliError | None = None
+    for process in PROCESSES:
+        if process.provided_input is None:
+            continue
+        as_input = dataclasses.replace(
+            process, input_model=process.provided_input, command=f"{process.command} provide"
+        )
+        try:
+            return process, cast(ProvidedInput, read_input(as_input, path))
+        except CliError as err:
+            refusal = refusal or err
+    raise refusal or CliError("no process takes provided input", EXIT_INPUT)
+
+
 def print_status(status: RunStatus) -> None:
     print(f"{status.workflow_type} {status.workflow_id} ({status.subject})")
     print(f"  state: {status.state}", end="")
@@ -162,6 +201,9 @@ def print_status(status: RunStatus) -> None:
     if status.pending_decision:
         for line in describe_pending(status.workflow_id, status.pending_decision):
             print(f"  {line}")
+    if status.awaiting_input:
+        for line in describe_awaiting(status.workflow_id, status.awaiting_input):
+            print(f"  {line}")
     if status.decision:
         who = ", ".join(status.decision.reviewers) or "-"
         print(
@@ -171,7 +213,7 @@ def print_status(status: RunStatus) -> None:
     if usage.get("calls"):
         print(
             f"  model: {usage['calls']} calls, {usage['input_tokens']} input / "
-            f"{usage['output_tokens']} output tokens"
+            f"{usage['output_tokens']} output tokens, estimated ${status.model_cost_usd:.6f}"
         )
     if status.outcome:
         print(f"  outcome: {json.dumps(status.outcome)}")
@@ -257,6 +299,7 @@ async def watch(handle: WorkflowHandle[Any, Any]) -> int:
     """Show steps as they happen, say plainly when a decision is needed, then the outcome."""
     shown: dict[tuple[str, datetime], str] = {}
     announced_pending = False
+    announced_input = False
     while True:
         status: RunStatus = await _query(handle, "status", RunStatus)
         for step in status.steps:
@@ -270,6 +313,10 @@ async def watch(handle: WorkflowHandle[Any, Any]) -> int:
                 print(f"  {line}")
         if not status.pending_decision:
             announced_pending = False
+        if status.awaiting_input and not announced_input:
+            for line in describe_awaiting(handle.id, status.awaiting_input):
+                print(f"  {line}")
+        announced_input = status.awaiting_input is not None
         if status.state != "running":
             break
         description = await handle.describe()
@@ -391,7 +438,74 @@ async def cmd_audit(client: Client, settings: Settings, args: argparse.Namespace
     return 0
 
 
+async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
+    """Draw the run from the local span file, or from its history when no spans were kept."""
+    path = Path(args.file) if args.file else settings.spans_file
+    spans = timeline.spans_of_run(read_spans(path), args.workflow_id)
+    if spans:
+        print(f"trace of {args.workflow_id} ({len(spans)} spans from {path})")
+        for line in timeline.draw_spans(spans, args.workflow_id):
+            print(line)
+        return 0
+    client = await connect(settings.temporal, codec=codec_from_settings(settings))
+    handle = client.get_workflow_handle(args.workflow_id)
+    await _ensure_exists(handle)
+    try:
+        history = await handle.fetch_history()
+    except RPCError as err:
+        raise _rpc_problem(err, args.workflow_id) from None
+    codec = client.data_converter.payload_codec
+    if codec is not None:
+        # Step names (event summaries) are encrypted like every payload: decrypt to draw them.
+        for event in history.events:
+            if event.user_metadata.HasField("summary"):
+                [summary] = await codec.decode([event.user_metadata.summary])
+                event.user_metadata.summary.CopyFrom(summary)
+    print(
+        f"no spans for {args.workflow_id} in {path}: timings from the run's history instead "
+        "(no model, token or cost detail)"
+    )
+    for line in timeline.draw_history(history.events, args.workflow_id):
+        print(line)
+    return 0
+
+
+async def cmd_provide(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    """Send a missing document (or other awaited input) to the run waiting for it."""
+    process, payload = args.provided
+    handle = client.get_workflow_handle(args.workflow_id)
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        raise _rpc_problem(err, args.workflow_id) from None
+    if description.workflow_type != process.workflow_type:
+        raise CliError(
+            f"{args.workflow_id} is a {description.workflow_type} run; "
+            f"{args.file} is for {process.workflow_type}"
+        )
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        state = description.status.name.lower() if description.status else "?"
+        raise CliError(f"{args.workflow_id} has finished ({state}); it waits for no input")
+    status: RunStatus = await _query(handle, "status", RunStatus)
+    awaiting = status.awaiting_input
+    if awaiting is None:
+        raise CliError(f"{args.workflow_id} is not waiting for any input")
+    if payload.item not in awaiting.request.items:
+        raise CliError(
+            f"{args.workflow_id} waits for {', '.join(awaiting.outstanding)}, not {payload.item}",
+            EXIT_INPUT,
+        )
+    try:
+        await handle.signal(awaiting.request.signal, payload, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        raise _rpc_problem(err, args.workflow_id) from None
+    print(f"{args.workflow_id}: {payload.item} sent by {payload.provided_by}")
+    print(f"  follow it: {python_command()} starter.py status {args.workflow_id}")
+    return 0
+
+
 COMMANDS = {
+    "provide": cmd_provide,
     "start": cmd_start,
     "approve": cmd_decide,
     "reject": cmd_decide,
@@ -429,6 +543,12 @@ def parser() -> argparse.ArgumentParser:
     reject.add_argument("--reviewer", required=True)
     reject.add_argument("--reason", required=True)
 
+    provide = commands.add_parser(
+        "provide", help="send a missing document to the run waiting for it"
+    )
+    provide.add_argument("workflow_id")
+    provide.add_argument("file", help="JSON: what the run's status shows under FILE.json")
+
     pending = commands.add_parser("pending", help="runs waiting for a decision")
     pending.add_argument("--json", action="store_true")
 
@@ -436,6 +556,10 @@ def parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("workflow_id")
         command.add_argument("--json", action="store_true")
+
+    trace = commands.add_parser("trace", help="a run's steps, model calls and waits as a tree")
+    trace.add_argument("workflow_id")
+    trace.add_argument("--file", help="span file (default: <data_dir>/traces/spans.jsonl)")
     return root
 
 
@@ -445,8 +569,17 @@ async def run(argv: Sequence[str]) -> int:
     if args.command == "start":
         # Validate before connecting: a bad file never reaches the server.
         args.payload = read_input(BY_COMMAND[args.process], Path(args.file))
-    client = await connect(settings.temporal)
-    return await COMMANDS[args.command](client, settings, args)
+    if args.command == "provide":
+        args.provided = read_provided(Path(args.file))
+    if args.command == "trace":
+        return await cmd_trace(settings, args)
+    # Traced, so a run's trace starts at the command that started (or decided) it.
+    telemetry = install_telemetry(settings, "sluice-cli")
+    client = telemetry.traced(await connect(settings.temporal, codec=codec_from_settings(settings)))
+    try:
+        return await COMMANDS[args.command](client, settings, args)
+    finally:
+        telemetry.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

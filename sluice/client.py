@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from temporalio.client import Client, Interceptor
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.service import TLSConfig
 
 from sluice.config import TemporalSettings
@@ -38,16 +38,18 @@ async def connect(
     settings: TemporalSettings,
     *,
     data_converter: DataConverter | None = None,
+    codec: PayloadCodec | None = None,
     interceptors: Sequence[Interceptor] = (),
 ) -> Client:
-    """A connected client, or TemporalUnreachable with the address in the message."""
+    """A connected client, or TemporalUnreachable with the address in the message.
+    ``codec`` (see ``sluice.codec.codec_from_settings``) encrypts its payloads."""
     try:
         return await Client.connect(
             settings.address,
             namespace=settings.namespace,
             api_key=settings.api_key,
             tls=tls_config(settings),
-            data_converter=data_converter or sluice_data_converter(),
+            data_converter=data_converter or sluice_data_converter(codec),
             interceptors=interceptors,
         )
     except RuntimeError as err:

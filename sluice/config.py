@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 DEFAULT_CONFIG_FILE = Path("sluice.toml")
 
@@ -37,6 +37,65 @@ class TemporalSettings(BaseModel):
     tls_server_name: str | None = None
 
 
+class ModelPrice(BaseModel):
+    """A model's list price in US dollars per million tokens, for cost estimates."""
+
+    input_per_million: float = Field(default=0.0, ge=0)
+    output_per_million: float = Field(default=0.0, ge=0)
+
+    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
+        return (
+            input_tokens * self.input_per_million + output_tokens * self.output_per_million
+        ) / 1_000_000
+
+
+# Mistral's public list prices (USD per million tokens) when this table was written; they
+# change, so check https://mistral.ai/pricing and override them under [model.prices."name"].
+# The offline provider costs nothing.
+DEFAULT_MODEL_PRICES: dict[str, ModelPrice] = {
+    "mistral-small-latest": ModelPrice(input_per_million=0.10, output_per_million=0.30),
+    "mistral-medium-latest": ModelPrice(input_per_million=0.40, output_per_million=2.00),
+    "mistral-large-latest": ModelPrice(input_per_million=2.00, output_per_million=6.00),
+    "sluice-offline-rules-1": ModelPrice(),
+}
+
+
+class ModelLimit(BaseModel):
+    """What the provider allows one model per minute (tokens are input plus output)."""
+
+    requests_per_minute: float = Field(default=60.0, gt=0)
+    tokens_per_minute: float = Field(default=500_000.0, gt=0)
+
+
+class RateLimitSettings(BaseModel):
+    """Model rate limits. The defaults are Mistral's free tier (1 request per second,
+    500,000 tokens per minute); raise them to your organisation's tier."""
+
+    # All model calls together: enforced by the Temporal server on the model task queue,
+    # however many workers poll it.
+    requests_per_minute: float = Field(default=60.0, gt=0)
+    # Per-model limits enforced in each worker; a model not listed gets the defaults.
+    tokens_per_minute: float = Field(default=500_000.0, gt=0)
+    models: dict[str, ModelLimit] = Field(default_factory=dict)
+    # Each of this many model workers keeps 1/workers of the token budget.
+    workers: int = Field(default=1, ge=1)
+    # How much of a minute's budget may go out at once (60 = a whole minute's worth).
+    burst_seconds: float = Field(default=60.0, gt=0, le=60)
+    # How long a call may wait for capacity before handing its slot back to Temporal.
+    max_wait_seconds: float = Field(default=2.0, ge=0)
+    # Added to the prompt's estimated tokens when reserving, settled after the call.
+    expected_output_tokens: int = Field(default=512, ge=0)
+
+    def for_model(self, model: str) -> ModelLimit:
+        return self.models.get(
+            model,
+            ModelLimit(
+                requests_per_minute=self.requests_per_minute,
+                tokens_per_minute=self.tokens_per_minute,
+            ),
+        )
+
+
 class ModelSettings(BaseModel):
     """Which model provider answers, and with which models."""
 
@@ -46,6 +105,14 @@ class ModelSettings(BaseModel):
     chat_model: str = "mistral-small-latest"
     ocr_model: str = "mistral-ocr-latest"
     request_timeout_seconds: float = 60.0
+    prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_MODEL_PRICES))
+    limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+    @field_validator("prices")
+    @classmethod
+    def _keep_default_prices(cls, prices: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
+        """Prices in the file add to (or override) the defaults rather than replace them."""
+        return {**DEFAULT_MODEL_PRICES, **prices}
 
     @property
     def effective_provider(self) -> Literal["offline", "mistral"]:
@@ -64,6 +131,9 @@ class ConnectorSettings(BaseModel):
     sanctions_api_key: str | None = None
     sanctions_list_path: Path | None = None
     sanctions_threshold: float = 0.85
+    crm_url: str | None = None
+    ticketing_url: str | None = None
+    payments_url: str | None = None
     http_timeout_seconds: float = 10.0
 
 
@@ -74,6 +144,10 @@ class DomainApprovalSettings(BaseModel):
     sla_minutes: float = 240.0
     final_timeout_minutes: float = 1440.0
     escalation_contact: str = "duty-manager"
+    # A low-risk run may decide on its own only where the domain's owner allows it.
+    auto_approve_low_risk: bool = False
+    # How long a run waits for an input it asked a person for (e.g. a missing document).
+    input_timeout_minutes: float = Field(default=10080.0, gt=0)
 
     @property
     def sla(self) -> timedelta:
@@ -82,6 +156,10 @@ class DomainApprovalSettings(BaseModel):
     @property
     def final_timeout(self) -> timedelta:
         return timedelta(minutes=self.final_timeout_minutes)
+
+    @property
+    def input_timeout(self) -> timedelta:
+        return timedelta(minutes=self.input_timeout_minutes)
 
 
 class CargoSettings(BaseModel):
@@ -92,6 +170,83 @@ class CargoSettings(BaseModel):
     value_tolerance_percent: float = 1.0
 
 
+class KycSettings(BaseModel):
+    """Limits of the KYC document checks and of the documents the worker reads."""
+
+    proof_of_address_max_age_days: int = Field(default=90, ge=1)
+    # Names on a document and on the form match at or above this score (0..1).
+    name_match_threshold: float = Field(default=0.85, gt=0, le=1)
+    # Documents given by path are read only from under this folder (relative paths too).
+    document_root: Path = Path(".")
+    max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+
+
+class SupportSettings(BaseModel):
+    """The support triage authority ladder: what the run may do alone, what needs an agent,
+    what needs a supervisor, and where tickets go. Read through an activity, never by the
+    workflow itself (see ``activities/support/ladder.py``)."""
+
+    queues: dict[str, str] = Field(
+        default_factory=lambda: {
+            "billing": "billing",
+            "refund_request": "billing",
+            "technical_issue": "tech-support",
+            "account_access": "account-security",
+            "complaint": "customer-care",
+            "legal_privacy": "privacy-office",
+            "delivery": "logistics",
+            "general_question": "general",
+            "other": "general",
+        }
+    )
+    human_queue: str = "human-review"
+    auto_reply_categories: list[str] = Field(
+        default_factory=lambda: ["general_question", "delivery", "technical_issue"]
+    )
+    auto_reply_min_confidence: float = Field(default=0.85, ge=0, le=1)
+    human_review_below_confidence: float = Field(default=0.6, ge=0, le=1)
+    agent_approval: dict[str, str] = Field(
+        default_factory=lambda: {
+            "refund_request": "refund_approval",
+            "account_access": "account_access_approval",
+            "legal_privacy": "legal_privacy_approval",
+        }
+    )
+    reply_approval: str = "reply_approval"
+    high_value_complaint_approval: str = "complaint_approval"
+    high_value_lifetime_spend: float = Field(default=2000.0, ge=0)
+    refund_supervisor_above: float = Field(default=250.0, ge=0)
+    supervisor_refund_approval: str = "supervisor_refund_approval"
+    currency: str = "EUR"
+    page_on_urgency: list[str] = Field(default_factory=lambda: ["urgent"])
+    on_call_contact: str = "support-on-call"
+
+
+class TelemetrySettings(BaseModel):
+    """Where traces go: OTLP when an endpoint is set, otherwise a local JSON-lines file."""
+
+    otlp_endpoint: str | None = None
+    spans_file: Path | None = None
+    # Prompts and answers carry personal data: only recorded in spans when switched on.
+    capture_content: bool = False
+
+
+class CodecSettings(BaseModel):
+    """Payload encryption (see ``sluice/codec.py``) and the codec server that lets the UI and
+    the ``temporal`` CLI show decrypted payloads to a holder of its token."""
+
+    disabled: bool = False
+    # Default: {data_dir}/codec/keys.json, created by the worker on first run.
+    keys_file: Path | None = None
+    # Bearer token of the codec server; default: {keys folder}/token, created by --dev.
+    token: str | None = None
+    server_port: int = 8081
+    # Browser origins (the Temporal UI) allowed to call the codec server.
+    ui_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
+    )
+
+
 class Settings(BaseModel):
     """Everything a Sluice worker or CLI needs to know."""
 
@@ -100,7 +255,16 @@ class Settings(BaseModel):
     connectors: ConnectorSettings = Field(default_factory=ConnectorSettings)
     approvals: dict[str, DomainApprovalSettings] = Field(default_factory=dict)
     cargo: CargoSettings = Field(default_factory=CargoSettings)
+    kyc: KycSettings = Field(default_factory=KycSettings)
+    support: SupportSettings = Field(default_factory=SupportSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    codec: CodecSettings = Field(default_factory=CodecSettings)
     data_dir: Path = Path("var")
+
+    @property
+    def spans_file(self) -> Path:
+        """The local trace file (used when no OTLP endpoint is set)."""
+        return self.telemetry.spans_file or self.data_dir / "traces" / "spans.jsonl"
 
     def approvals_for(self, domain: str) -> DomainApprovalSettings:
         """Approval settings of a domain; an unknown domain gets an empty allow-list."""
@@ -127,7 +291,16 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
     ("SLUICE_SANCTIONS_URL", ("connectors", "sanctions_url")),
     ("SLUICE_SANCTIONS_API_KEY", ("connectors", "sanctions_api_key")),
     ("SLUICE_SANCTIONS_LIST", ("connectors", "sanctions_list_path")),
+    ("SLUICE_CRM_URL", ("connectors", "crm_url")),
+    ("SLUICE_TICKETING_URL", ("connectors", "ticketing_url")),
+    ("SLUICE_PAYMENTS_URL", ("connectors", "payments_url")),
     ("SLUICE_DATA_DIR", ("data_dir",)),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", ("telemetry", "otlp_endpoint")),
+    ("SLUICE_CAPTURE_MODEL_CONTENT", ("telemetry", "capture_content")),
+    ("SLUICE_CODEC_DISABLED", ("codec", "disabled")),
+    ("SLUICE_CODEC_KEYS_FILE", ("codec", "keys_file")),
+    ("SLUICE_CODEC_TOKEN", ("codec", "token")),
+    ("SLUICE_CODEC_PORT", ("codec", "server_port")),
 ]
 
 

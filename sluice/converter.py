@@ -10,11 +10,22 @@ from __future__ import annotations
 import dataclasses
 
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
 
 def sluice_data_converter(codec: PayloadCodec | None = None) -> DataConverter:
-    """Pydantic JSON payloads, optionally wrapped by ``codec``."""
+    """Pydantic JSON payloads, optionally wrapped by ``codec``.
+
+    With a codec, failure messages and stack traces are moved into an encoded payload too:
+    an error can quote its input (a validation error echoes the bad value)."""
     if codec is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

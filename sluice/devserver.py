@@ -21,9 +21,13 @@ async def start_dev_server(
     ui_port: int | None = 8233,
     ui: bool = True,
     data_converter: DataConverter | None = None,
+    ui_codec_endpoint: str | None = None,
     extra_args: list[str] | None = None,
 ) -> WorkflowEnvironment:
-    """Start the dev server; ``database_file=None`` keeps state in memory (tests)."""
+    """Start the dev server; ``database_file=None`` keeps state in memory (tests).
+    ``ui_codec_endpoint`` is the codec server the Web UI asks to decrypt payloads."""
+    if ui_codec_endpoint:
+        extra_args = [*(extra_args or []), "--ui-codec-endpoint", ui_codec_endpoint]
     if database_file is not None:
         database_file.parent.mkdir(parents=True, exist_ok=True)
     return await WorkflowEnvironment.start_local(

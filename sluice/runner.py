@@ -20,10 +20,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from sluice.catalog import PROCESSES
-from sluice.cli import approve_command, read_input
+from sluice.cli import approve_command, provide_command, read_input
 from sluice.client import connect
+from sluice.codec import codec_from_settings
+from sluice.codec_server import start_for_dev, usage_lines
 from sluice.config import Settings
+from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
+from sluice.telemetry import install_telemetry
 from sluice.wiring import build_worker
 from workflows.process import RunStatus
 
@@ -48,20 +52,39 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    # The first run creates the key ring; every payload is encrypted unless switched off.
+    codec = codec_from_settings(settings, create=True)
     server = None
+    codec_server = None
     if options.dev:
         database = settings.data_dir / "temporal.sqlite"
+        if codec is not None:
+            codec_server = start_for_dev(settings, codec, options.ui_port)
         server = await start_dev_server(
-            database_file=database, port=options.port, ui_port=options.ui_port
+            database_file=database,
+            port=options.port,
+            ui_port=options.ui_port,
+            data_converter=sluice_data_converter(codec),
+            ui_codec_endpoint=codec_server.endpoint if codec_server else None,
         )
         client = server.client
         print(f"Temporal dev server on 127.0.0.1:{options.port} (state in {database})")
         print(f"Temporal Web UI:   http://localhost:{options.ui_port}")
+        if codec_server is not None:
+            print("\n".join(usage_lines(settings, codec_server)))
     else:
-        client = await connect(settings.temporal)
+        client = await connect(settings.temporal, codec=codec)
         print(
             f"connected to Temporal at {settings.temporal.address} ({settings.temporal.namespace})"
         )
+    print(
+        f"payloads: encrypted with key '{codec.ring.current}'"
+        if codec
+        else "payloads: NOT encrypted (SLUICE_CODEC_DISABLED)"
+    )
+    telemetry = install_telemetry(settings, "sluice-worker")
+    client = telemetry.traced(client)
+    print(f"traces: {telemetry.destination}")
     try:
         worker = build_worker(client, settings, graceful_shutdown_timeout=options.graceful_shutdown)
         async with worker:
@@ -71,14 +94,19 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
             await stop.wait()
             print("stopping: letting running activities finish...")
     finally:
+        telemetry.flush()
         if server is not None:
             await server.shutdown()
+        if codec_server is not None:
+            codec_server.stop()
     print("stopped")
 
 
 async def start_examples(client: Client, settings: Settings) -> None:
     """Start each sample input once (ids are stable, so a restart finds the same runs)."""
     started = []
+    # A sample that waits for a document may ship it in provide/<same name>.json.
+    deliveries: dict[str, Path] = {}
     for process in PROCESSES:
         for path in sorted((EXAMPLES / process.command.replace("-", "_")).glob("*.json")):
             payload = read_input(process, path)
@@ -96,6 +124,7 @@ async def start_examples(client: Client, settings: Settings) -> None:
                 if err.status != RPCStatusCode.ALREADY_EXISTS:
                     raise
             started.append(workflow_id)
+            deliveries[workflow_id] = path.parent / "provide" / path.name
     await asyncio.sleep(0)
     print(f"\nsample runs ({len(started)}):")
     for workflow_id in started:
@@ -109,6 +138,14 @@ async def start_examples(client: Client, settings: Settings) -> None:
             line += f", waiting for {request.kind} (risk {request.risk.value})"
             print(line)
             print(f"      approve: {approve_command(workflow_id, 'alice')}")
+            continue
+        if status.awaiting_input:
+            awaiting = status.awaiting_input
+            line += f", waiting for {awaiting.request.kind} ({', '.join(awaiting.outstanding)})"
+            print(line)
+            sample = deliveries[workflow_id]
+            shown = str(sample.relative_to(EXAMPLES.parent)) if sample.exists() else "FILE.json"
+            print(f"      provide: {provide_command(workflow_id, shown)}")
             continue
         if status.outcome:
             line += f" -> {status.outcome.get('action') or status.outcome.get('decision')}"
@@ -125,7 +162,11 @@ async def _settled_status(client: Client, workflow_id: str) -> RunStatus | None:
             status = await handle.query("status", result_type=RunStatus)
         except RPCError:
             status = None
-        if status and (status.state != "running" or status.pending_decision is not None):
+        if status and (
+            status.state != "running"
+            or status.pending_decision is not None
+            or status.awaiting_input is not None
+        ):
             break
         await asyncio.sleep(0.25)
     return status

@@ -12,32 +12,65 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from sluice import search_attributes
 from sluice.binaries import temporal_test_server
+from sluice.codec import EncryptionCodec, create_key_file, load_key_ring
 from sluice.config import DomainApprovalSettings, Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
+from sluice.telemetry import Telemetry, install_telemetry
 from sluice.wiring import build_worker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
+# Spans and metrics of the whole session, kept in memory. OpenTelemetry's providers can be
+# set once per process, so they are set before any test (a CLI test would otherwise set them).
+SESSION_SPANS = InMemorySpanExporter()
+SESSION_METRICS = InMemoryMetricReader()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def telemetry() -> Telemetry:
+    """Tracing and metrics as production sets them up, exported to memory."""
+    return install_telemetry(
+        Settings(), "sluice-tests", span_exporter=SESSION_SPANS, metric_reader=SESSION_METRICS
+    )
+
 
 @pytest.fixture(scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await start_dev_server(database_file=None, port=None, ui=False)
+def codec_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's key file: every test runs with payloads encrypted, as production does,
+    and the ``settings`` fixture points at this file so CLI processes share the keys."""
+    path = tmp_path_factory.mktemp("codec") / "keys.json"
+    create_key_file(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def codec(codec_keys: Path) -> EncryptionCodec:
+    return EncryptionCodec(load_key_ring(codec_keys))
+
+
+@pytest.fixture(scope="session")
+async def dev_env(codec: EncryptionCodec) -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server(
+        database_file=None, port=None, ui=False, data_converter=sluice_data_converter(codec)
+    )
     yield env
     await env.shutdown()
 
 
 @pytest.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+async def time_env(codec: EncryptionCodec) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(),
-        data_converter=sluice_data_converter(),
+        data_converter=sluice_data_converter(codec),
     )
     await search_attributes.register(env.client)
     yield env
@@ -66,9 +99,10 @@ def approval_settings(**overrides: Any) -> DomainApprovalSettings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, task_queue: str) -> Settings:
+def settings(tmp_path: Path, task_queue: str, codec_keys: Path) -> Settings:
     settings = Settings(data_dir=tmp_path / "data")
     settings.temporal.task_queue = task_queue
+    settings.codec.keys_file = codec_keys
     for domain in ("cargo_release", "kyc_review", "support_triage"):
         settings.approvals[domain] = approval_settings()
     return settings

@@ -30,6 +30,11 @@ AuditKind = Literal[
     "retry",
     "failure",
     "completed",
+    "input_requested",
+    "input_received",
+    "input_refused",
+    "input_timed_out",
+    "decision_record",
 ]
 
 

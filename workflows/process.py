@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from sluice.search_attributes import DOMAIN, RISK_LEVEL, ApprovalStatus, RiskLevel
@@ -27,13 +28,17 @@ from workflows.approval import (
     vote_from,
 )
 from workflows.audit import AuditEvent, AuditKind, AuditTrail, InputFingerprint
+from workflows.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
 
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalPolicy, ApprovalPolicyActivities
     from activities.model_gateway import ModelRecord
     from sluice.activity_policy import policy_of
+    from sluice.model_queue import model_task_queue
+    from sluice.telemetry import workflow_span
 
 R = TypeVar("R")
+S = TypeVar("S", bound=BaseModel)
 
 
 class StepRecord(BaseModel):
@@ -64,6 +69,8 @@ class RunStatus(BaseModel):
     outcome: dict[str, Any] | None = None
     failure: str | None = None
     model_usage: dict[str, int] = Field(default_factory=dict)
+    model_cost_usd: float = 0.0
+    awaiting_input: AwaitedInput | None = None
 
 
 class StepFailed(ApplicationError):
@@ -90,6 +97,7 @@ class BusinessProcess:
         self.state: Literal["running", "completed", "failed"] = "running"
         self.outcome: BaseModel | None = None
         self.failure: str | None = None
+        self.inbox = InputInbox(self.record, self._refresh_details, self.gate)
 
     # --- the vocabulary domain workflows are written in ----------------------------------
 
@@ -134,7 +142,9 @@ class BusinessProcess:
                 schedule_to_close_timeout=rules.schedule_to_close,
                 heartbeat_timeout=rules.heartbeat,
                 retry_policy=rules.retry,
-                task_queue=rules.task_queue,
+                # Model calls go to the model queue beside this run's queue (rate-limited).
+                task_queue=rules.task_queue
+                or (model_task_queue(workflow.info().task_queue) if rules.model_call else None),
                 summary=summary or name,
             )
         except ActivityError as err:
@@ -161,11 +171,41 @@ class BusinessProcess:
             started_at=workflow.now(),
         )
         self.steps.append(record)
-        decision = await self.gate.ask(request, policy)
+        with workflow_span(record.name, **{"sluice.decision.kind": request.kind}) as span:
+            decision = await self.gate.ask(request, policy)
+            if span is not None:
+                span.set_attribute("sluice.decision.outcome", decision.outcome)
         record.status, record.finished_at = "completed", workflow.now()
         record.note = decision.outcome
         self._refresh_details()
         return decision
+
+    async def wait_for_input(
+        self, request: InputRequest, deadline: datetime
+    ) -> dict[str, ProvidedInput] | None:
+        """Wait for a person to provide every item of ``request`` (None: the deadline
+        passed first); shown as a waiting step and listed as pending meanwhile."""
+        record = StepRecord(
+            name=f"Wait for input: {', '.join(request.items)}",
+            status="waiting",
+            started_at=workflow.now(),
+        )
+        self.steps.append(record)
+        provided = await self.inbox.wait(request, deadline)
+        record.status, record.finished_at = "completed", workflow.now()
+        record.note = "received" if provided is not None else "deadline passed"
+        self._refresh_details()
+        return provided
+
+    def receive_input(self, signal: str, payload: RawValue, schema: type[ProvidedInput]) -> None:
+        """For a domain's input signal: validate the payload and hand it to the inbox; a
+        malformed or unexpected one is refused and the refusal recorded."""
+        try:
+            provided = workflow.payload_converter().from_payload(payload.payload, schema)
+        except Exception as err:
+            self.record("input_refused", f"malformed '{signal}' signal ignored: {problems(err)}")
+            return
+        self.inbox.deliver(provided, signal)
 
     def set_risk(self, risk: RiskLevel, why: str) -> None:
         self.risk = risk
@@ -193,34 +233,59 @@ class BusinessProcess:
 
     def complete(self, outcome: BaseModel, summary: str) -> None:
         self.state, self.outcome = "completed", outcome
-        self.record("completed", summary)
+        status = self.status()
+        self.record(
+            "completed",
+            summary,
+            model_usage=status.model_usage,
+            model_cost_usd=status.model_cost_usd,
+        )
         self._refresh_details()
 
-    def fail(self, failure: StepFailed) -> StepFailed:
-        """Mark the run failed (the workflow then raises): status and audit keep the reason."""
+    def fail(self, failure: StepFailed) -> None:
+        """Mark the run failed (the caller then re-raises): status and audit keep the reason."""
         self.state, self.failure = "failed", failure.message
         self._refresh_details()
-        return failure
 
     # --- how humans and tools talk to a run ----------------------------------------------
 
     @workflow.signal(name="approve")
-    def approve(self, signal: ApproveSignal) -> None:
+    def approve(self, signal: RawValue) -> None:
         """Approve the pending decision (refused decisions are recorded, not applied)."""
-        self.gate.vote(vote_from(signal))
+        decoded = self.decode_signal("approve", signal, ApproveSignal)
+        if decoded is not None:
+            self.gate.vote(vote_from(decoded))
 
     @workflow.signal(name="reject")
-    def reject(self, signal: RejectSignal) -> None:
+    def reject(self, signal: RawValue) -> None:
         """Reject the pending decision."""
-        self.gate.vote(vote_from(signal))
+        decoded = self.decode_signal("reject", signal, RejectSignal)
+        if decoded is not None:
+            self.gate.vote(vote_from(decoded))
+
+    def decode_signal(self, name: str, signal: RawValue, schema: type[S]) -> S | None:
+        """Validate a signal's payload here rather than in the SDK, which would drop a bad
+        one with only a worker log line: the refusal lands in the audit trail, where the
+        person who sent it looks, and the run carries on unchanged."""
+        try:
+            decoded: S = workflow.payload_converter().from_payload(signal.payload, schema)
+        except Exception as err:
+            self.record("decision_refused", f"malformed '{name}' signal ignored: {problems(err)}")
+            return None
+        return decoded
 
     @workflow.update(name="decide")
-    def decide(self, decision: DecisionInput) -> DecisionReceipt:
+    def decide(self, payload: RawValue) -> DecisionReceipt:
         """Approve or reject, answered at once with what the run did with it."""
+        decision = workflow.payload_converter().from_payload(payload.payload, DecisionInput)
         return self.gate.vote(vote_from(decision))
 
     @decide.validator
-    def _check_decision(self, decision: DecisionInput) -> None:
+    def _check_decision(self, payload: RawValue) -> None:
+        try:
+            decision = workflow.payload_converter().from_payload(payload.payload, DecisionInput)
+        except Exception as err:
+            raise ValueError(f"malformed decision: {problems(err)}") from None
         if decision.verdict == "reject" and not (decision.reason or "").strip():
             raise ValueError("a rejection needs a reason")
         reason = self.gate.refusal(decision.reviewer.strip(), decision.verdict)
@@ -230,11 +295,13 @@ class BusinessProcess:
     @workflow.query(name="status")
     def status(self) -> RunStatus:
         usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0, "calls": 0}
+        cost = 0.0
         for event in self.trail.of_kind("model_output"):
             tokens = event.detail.get("usage", {})
             usage["input_tokens"] += int(tokens.get("input_tokens", 0))
             usage["output_tokens"] += int(tokens.get("output_tokens", 0))
             usage["calls"] += 1
+            cost += float(event.detail.get("cost_usd") or 0.0)
         current = next((s.name for s in reversed(self.steps) if s.finished_at is None), None)
         return RunStatus(
             workflow_id=self.trail.workflow_id,
@@ -251,6 +318,8 @@ class BusinessProcess:
             outcome=self.outcome.model_dump(mode="json") if self.outcome else None,
             failure=self.failure,
             model_usage=usage,
+            model_cost_usd=round(cost, 8),
+            awaiting_input=self.inbox.awaiting,
         )
 
     @workflow.query(name="audit")
@@ -269,6 +338,8 @@ class BusinessProcess:
             lines.append(f"Step: {current}")
         if self.gate.status:
             lines.append(f"Approval: {self.gate.status.value}")
+        if self.inbox.awaiting:
+            lines.append(f"Waiting for: {', '.join(self.inbox.awaiting.outstanding)}")
         if self.gate.pending:
             lines.append(f"Waiting for: {self.gate.pending.request.kind}")
         if self.risk:
@@ -276,3 +347,16 @@ class BusinessProcess:
         if self.failure:
             lines.append(f"Failure: {self.failure}")
         workflow.set_current_details("\n\n".join(lines))
+
+
+def problems(err: Exception) -> str:
+    """A validation failure as one line naming each field."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, ValidationError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}"
+            for e in cause.errors()[:5]
+        )
+    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__

@@ -1,0 +1,141 @@
+"""Payloads of the support triage process: the ticket as received, what the model made of
+it, the reply it drafted, and what the text guards found. Plain JSON on the wire, so the
+``temporal`` CLI can start a run from a file."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from activities.connectors.crm import CustomerHistory
+from activities.model_gateway import ModelRecord
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
+LANGUAGE_PATTERN = r"^[a-z]{2}$"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    CHAT = "chat"
+    WEB_FORM = "web_form"
+    PHONE = "phone"
+
+
+class Category(StrEnum):
+    BILLING = "billing"
+    REFUND_REQUEST = "refund_request"
+    TECHNICAL_ISSUE = "technical_issue"
+    ACCOUNT_ACCESS = "account_access"
+    COMPLAINT = "complaint"
+    LEGAL_PRIVACY = "legal_privacy"
+    DELIVERY = "delivery"
+    GENERAL_QUESTION = "general_question"
+    OTHER = "other"
+
+
+class Urgency(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Sentiment(StrEnum):
+    NEGATIVE = "negative"
+    NEUTRAL = "neutral"
+    POSITIVE = "positive"
+
+
+class Ticket(BaseModel):
+    """A customer's ticket as the help desk received it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ticket_id: str = Field(pattern=ID_PATTERN)
+    customer_id: str = Field(pattern=ID_PATTERN)
+    channel: Channel
+    subject: str = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1, max_length=20000)
+    order_id: str | None = Field(default=None, pattern=ID_PATTERN)
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    def sha256(self) -> str:
+        """Fingerprint of the customer's text, recorded in the audit trail instead of it."""
+        return hashlib.sha256(f"{self.subject}\n\n{self.body}".encode()).hexdigest()
+
+
+class TicketClassification(BaseModel):
+    """What the model is asked for: how to file and prioritise the ticket."""
+
+    category: Category
+    urgency: Urgency
+    sentiment: Sentiment
+    language: str = Field(pattern=LANGUAGE_PATTERN, description="ISO 639-1 code")
+    confidence: float = Field(ge=0, le=1)
+    rationale: str = Field(min_length=1, max_length=400)
+
+
+class ClassifiedTicket(BaseModel):
+    """The classification, and which model and prompt produced it."""
+
+    classification: TicketClassification
+    model: ModelRecord
+
+
+class RefundOffer(BaseModel):
+    """A refund the rules allow to be proposed: the order and amount come from the CRM."""
+
+    order_id: str
+    amount: Decimal = Field(gt=0)
+    currency: str
+
+
+class DraftRequest(BaseModel):
+    ticket: Ticket
+    classification: TicketClassification
+    history: CustomerHistory
+    refund: RefundOffer | None = None
+
+
+class ReplyDraft(BaseModel):
+    """What the model is asked for: a reply, and the facts from the history it relied on."""
+
+    language: str = Field(pattern=LANGUAGE_PATTERN)
+    body: str = Field(min_length=1, max_length=8000)
+    grounding: list[str] = Field(default_factory=list, max_length=20)
+
+
+class DraftedReply(BaseModel):
+    draft: ReplyDraft
+    model: ModelRecord
+
+
+class TextGuardRequest(BaseModel):
+    """Text to check before it can steer a decision: a ticket, or a reply about to go out."""
+
+    target: Literal["ticket", "reply"]
+    text: str
+
+
+class GuardHit(BaseModel):
+    rule: str
+    message: str
+
+
+class TextGuardReport(BaseModel):
+    """Which guard rules fired. The matched text itself is not kept: only the rule."""
+
+    ruleset: str
+    target: Literal["ticket", "reply"]
+    rules_applied: list[str]
+    hits: list[GuardHit]

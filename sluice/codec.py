@@ -1,0 +1,231 @@
+"""Payload encryption: AES-256-GCM over every workflow and activity payload, with a key ring.
+
+The Temporal server stores only ciphertext, so names, dates of birth and document text never
+sit in its history in plain text. Each encrypted payload names the key that sealed it
+(``encryption-key-id`` metadata, public by design), so keys can rotate: new payloads use the
+current key, older keys stay in the ring to decrypt what they sealed. Payloads without our
+encoding pass through untouched, so plain JSON from the ``temporal`` CLI is still accepted.
+
+The key ring is a JSON file (``{"current": id, "keys": {id: base64}}``, mode 0600), created on
+first run at ``{data_dir}/codec/keys.json`` unless another file is configured.
+
+python -m sluice.codec rotate     # add a new key and make it current
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import os
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel, ValidationError
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+from sluice.config import ConfigError, Settings, load_settings
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class CodecError(ConfigError):
+    """The key ring cannot be used: a missing or invalid key file, a payload sealed with a key
+    the ring does not hold, or a payload that fails authentication. Never carries key bytes."""
+
+
+class KeyFile(BaseModel):
+    """The key file as stored: the current key id and every key, base64-encoded."""
+
+    current: str
+    keys: dict[str, str]
+
+
+class KeyRing:
+    """The current key (encrypts) and every key by id (decrypts)."""
+
+    def __init__(self, current: str, keys: Mapping[str, bytes], source: str = "key ring") -> None:
+        if current not in keys:
+            raise CodecError(f"{source}: current key id '{current}' is not among its keys")
+        for key_id, key in keys.items():
+            if len(key) != KEY_BYTES:
+                raise CodecError(f"{source}: key '{key_id}' is not {KEY_BYTES} bytes (AES-256)")
+        self.current = current
+        self.source = source
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._ciphers)
+
+    def cipher(self, key_id: str) -> AESGCM:
+        try:
+            return self._ciphers[key_id]
+        except KeyError:
+            raise CodecError(
+                f"payload was encrypted with key id '{key_id}', which {self.source} does not "
+                "hold: add that key to the ring to decrypt it"
+            ) from None
+
+
+class EncryptionCodec(PayloadCodec):
+    """Encrypts every payload with the ring's current key; decrypts only our own payloads."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        super().__init__()
+        self.ring = ring
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.encrypt(payload) for payload in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.decrypt(payload) for payload in payloads]
+
+    def encrypt(self, payload: Payload) -> Payload:
+        """The whole original payload (metadata included) sealed under the current key."""
+        key_id = self.ring.current
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self.ring.cipher(key_id).encrypt(nonce, payload.SerializeToString(), None)
+        return Payload(
+            metadata={"encoding": ENCODING, KEY_ID: key_id.encode()}, data=nonce + sealed
+        )
+
+    def decrypt(self, payload: Payload) -> Payload:
+        """The original payload, or ``payload`` itself when it is not one of ours."""
+        if payload.metadata.get("encoding") != ENCODING:
+            return payload
+        raw_id = payload.metadata.get(KEY_ID)
+        if not raw_id:
+            raise CodecError(f"an encrypted payload carries no '{KEY_ID}' metadata")
+        key_id = raw_id.decode("utf-8", errors="replace")
+        cipher = self.ring.cipher(key_id)
+        nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
+        try:
+            return Payload.FromString(cipher.decrypt(nonce, sealed, None))
+        except InvalidTag:
+            raise CodecError(
+                f"a payload sealed with key id '{key_id}' failed authentication "
+                "(altered in storage, or a different key under the same id)"
+            ) from None
+
+
+# --- the key file -----------------------------------------------------------------------------
+
+
+def keys_path(settings: Settings) -> Path:
+    """The configured key file, or ``{data_dir}/codec/keys.json``."""
+    return settings.codec.keys_file or settings.data_dir / "codec" / "keys.json"
+
+
+def new_key_id() -> str:
+    """A readable, unique key id: the day it was made and a random suffix (ids are public)."""
+    return f"{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(3)}"
+
+
+def load_key_ring(path: Path) -> KeyRing:
+    """Read a key file, naming the file (never a key) on any problem."""
+    try:
+        stored = KeyFile.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise CodecError(
+            f"{path}: no key file; start the worker once to create one, or point "
+            "SLUICE_CODEC_KEYS_FILE at the file the workers use"
+        ) from None
+    except ValidationError as err:
+        raise CodecError(f"{path}: not a key file: {err.errors()[0]['msg']}") from None
+    keys: dict[str, bytes] = {}
+    for key_id, encoded in stored.keys.items():
+        try:
+            keys[key_id] = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise CodecError(f"{path}: key '{key_id}' is not valid base64") from None
+    return KeyRing(stored.current, keys, source=str(path))
+
+
+def _write_private(path: Path, stored: KeyFile, *, replace: bool) -> bool:
+    """Write the file readable by its owner only. Without ``replace``, an existing file wins
+    (two processes starting together keep one ring); returns whether this call wrote it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(json.dumps(stored.model_dump(), indent=2) + "\n")
+    try:
+        if replace:
+            os.replace(staging, path)
+            return True
+        try:
+            os.link(staging, path)
+            return True
+        except FileExistsError:
+            return False
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def create_key_file(path: Path) -> KeyRing:
+    """A new ring with one fresh key, unless the file appeared meanwhile (then that one)."""
+    key_id = new_key_id()
+    key = base64.b64encode(AESGCM.generate_key(bit_length=KEY_BYTES * 8)).decode()
+    _write_private(path, KeyFile(current=key_id, keys={key_id: key}), replace=False)
+    return load_key_ring(path)
+
+
+def rotate_key_file(path: Path) -> str:
+    """Add a fresh key and make it current; older keys stay to decrypt. Returns the new id."""
+    load_key_ring(path)  # refuse to rotate a file that does not load
+    stored = KeyFile.model_validate_json(path.read_bytes())
+    key_id = new_key_id()
+    stored.keys[key_id] = base64.b64encode(AESGCM.generate_key(bit_length=KEY_BYTES * 8)).decode()
+    stored.current = key_id
+    _write_private(path, stored, replace=True)
+    return key_id
+
+
+def codec_from_settings(settings: Settings, *, create: bool = False) -> EncryptionCodec | None:
+    """The configured codec, or None when encryption is switched off.
+
+    With ``create`` (the worker) a missing key file at the default location is generated; a
+    missing file someone configured explicitly is an error, never silently replaced."""
+    if settings.codec.disabled:
+        return None
+    path = keys_path(settings)
+    if create and settings.codec.keys_file is None and not path.exists():
+        return EncryptionCodec(create_key_file(path))
+    return EncryptionCodec(load_key_ring(path))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``rotate``: add a key and make it current; ``show``: key ids (never keys)."""
+    parser = argparse.ArgumentParser(prog="python -m sluice.codec", description=__doc__)
+    parser.add_argument("--config", help="configuration file (default: sluice.toml)")
+    parser.add_argument("action", choices=["rotate", "show"])
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        path = keys_path(settings)
+        if args.action == "rotate":
+            key_id = rotate_key_file(path)
+            print(f"{path}: new current key '{key_id}'; older keys still decrypt")
+            print("restart every worker, the codec server and the CLI so they encrypt with it")
+        else:
+            ring = load_key_ring(path)
+            print(f"{path}: current key '{ring.current}'; keys: {', '.join(ring.key_ids)}")
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Model calls run on their own task queue, next to each process task queue.
+
+A workflow step whose activity declares ``model_call=True`` is scheduled on
+``<task queue>-models`` (``BusinessProcess.step`` derives the name from the run's own task
+queue, so it is deterministic and needs no configuration in workflow code). Every worker runs
+a second, activity-only worker on that queue, and sets Temporal's server-enforced
+``max_task_queue_activities_per_second`` on it (unless the provider has no limits, like the
+offline one): the request limit then holds however many workers poll the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import Interceptor, Worker
+
+MODEL_QUEUE_SUFFIX = "-models"
+
+
+def model_task_queue(task_queue: str) -> str:
+    """The queue model calls of runs on ``task_queue`` are scheduled on."""
+    return f"{task_queue}{MODEL_QUEUE_SUFFIX}"
+
+
+class ModelWorkerPlugin(SimplePlugin):
+    """Runs the model worker for as long as the process worker it is attached to runs."""
+
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        activities: Sequence[Callable[..., Any]],
+        *,
+        requests_per_minute: float | None,
+        interceptors: Sequence[Interceptor] = (),
+        graceful_shutdown_timeout: timedelta = timedelta(seconds=20),
+    ) -> None:
+        # Own attribute names: SimplePlugin's ``activities`` and ``interceptors`` would be
+        # added to the process worker.
+        super().__init__("sluice.ModelWorker", run_context=self._running)
+        self.client = client
+        self.model_queue = model_task_queue(task_queue)
+        self.model_activities = list(activities)
+        self.requests_per_minute = requests_per_minute
+        self.model_interceptors = list(interceptors)
+        self.graceful_shutdown_timeout = graceful_shutdown_timeout
+
+    def worker(self) -> Worker:
+        return Worker(
+            self.client,
+            task_queue=self.model_queue,
+            activities=self.model_activities,
+            interceptors=self.model_interceptors,
+            max_task_queue_activities_per_second=(
+                self.requests_per_minute / 60 if self.requests_per_minute else None
+            ),
+            graceful_shutdown_timeout=self.graceful_shutdown_timeout,
+        )
+
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        async with self.worker():
+            yield

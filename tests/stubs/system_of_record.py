@@ -1,0 +1,110 @@
+"""A local HTTP server standing in for a system of record (CRM, help desk, payments) in
+connector tests: scripted answers per path, every request recorded, on 127.0.0.1 only.
+
+    with SystemOfRecordStub() as crm:
+        crm.answer("/customers/CUST-1/history", 200, {...})
+        crm.fail_with(503)          # every request that has no scripted answer
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    stub: SystemOfRecordStub
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _serve(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.loads(raw) if raw else None
+        parts = urlsplit(self.path)
+        request = ReceivedRequest(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        status, payload = self.server.stub._respond(request)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = _serve
+    do_POST = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet."""
+
+
+class SystemOfRecordStub:
+    """Scripted JSON answers by path; unscripted paths get ``default_status``."""
+
+    def __init__(self) -> None:
+        self.requests: list[ReceivedRequest] = []
+        self.default_status = 404
+        self._answers: dict[str, tuple[int, Any]] = {}
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the stub is not running")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def answer(self, path: str, status: int, payload: Any) -> None:
+        self._answers[path] = (status, payload)
+
+    def fail_with(self, status: int) -> None:
+        """Answer every unscripted request with ``status`` (e.g. 503: the system is down)."""
+        self.default_status = status
+
+    def _respond(self, request: ReceivedRequest) -> tuple[int, Any]:
+        with self._lock:
+            self.requests.append(request)
+        if request.path in self._answers:
+            return self._answers[request.path]
+        return self.default_status, {"error": "scripted failure"}
+
+    def __enter__(self) -> SystemOfRecordStub:
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.stub = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="system-stub", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None

@@ -1,0 +1,208 @@
+"""``starter.py`` end to end, as a user runs it: a real process against the dev server with a
+worker running. And the plain ``temporal`` CLI, a client we did not write, driving a run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from sluice.binaries import temporal_cli
+from sluice.config import Settings
+from tests.conftest import EXAMPLES
+from workflows.process import RunStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def environment(dev_env: WorkflowEnvironment, settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "SLUICE_"))}
+    env.update(
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        SLUICE_TASK_QUEUE=settings.temporal.task_queue,
+        SLUICE_DATA_DIR=str(settings.data_dir),
+        SLUICE_CODEC_KEYS_FILE=str(settings.codec.keys_file),
+    )
+    return env
+
+
+async def starter(
+    dev_env: WorkflowEnvironment, settings: Settings, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python starter.py ARGS`` without blocking the worker in this process."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "starter.py", *args],
+        cwd=ROOT,
+        env=environment(dev_env, settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def eventually(check: Callable[[], Any], attempts: int = 60) -> Any:
+    for _ in range(attempts):
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.25)
+    raise AssertionError("condition never held")
+
+
+async def test_operator_starts_lists_refuses_approves_and_audits_a_run(
+    dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    workflow_id = f"cli-{uuid.uuid4().hex[:8]}"
+    anomaly = str(EXAMPLES / "cargo_release" / "anomaly.json")
+    async with make_worker(dev_env.client):
+        started = await starter(
+            dev_env, settings, "start", "cargo-release", anomaly, "--id", workflow_id
+        )
+        assert started.returncode == 0, started.stderr
+        assert f"started CargoReleaseWorkflow {workflow_id}" in started.stdout
+
+        async def listed() -> bool:
+            pending = await starter(dev_env, settings, "pending")
+            return workflow_id in pending.stdout and "customs_release" in pending.stdout
+
+        await eventually(listed)
+
+        status = await starter(dev_env, settings, "status", workflow_id)
+        assert status.returncode == 0, status.stderr
+        assert "Waiting for a decision: customs_release" in status.stdout
+        assert f"starter.py approve {workflow_id} --reviewer alice" in status.stdout
+
+        refused = await starter(dev_env, settings, "approve", workflow_id, "--reviewer", "mallory")
+        assert refused.returncode == 1
+        assert refused.stderr.strip() == (
+            "error: refused: reviewer 'mallory' is not allowed to decide 'customs_release'"
+        )
+
+        approved = await starter(
+            dev_env, settings, "approve", workflow_id, "--reviewer", "alice", "--comment", "ok"
+        )
+        assert approved.returncode == 0, approved.stderr
+        assert "approved" in approved.stdout
+
+        async def completed() -> RunStatus | None:
+            shown = await starter(dev_env, settings, "status", workflow_id, "--json")
+            run = RunStatus.model_validate_json(shown.stdout)
+            return run if run.state == "completed" else None
+
+        run = await eventually(completed)
+        assert run.outcome and run.outcome["action"] == "released"
+
+        audit = await starter(dev_env, settings, "audit", workflow_id, "--json")
+        events = json.loads(audit.stdout)["events"]
+        decision = next(e for e in events if e["kind"] == "decision")
+        assert decision["actor"] == "alice" and decision["detail"]["comment"] == "ok"
+
+        again = await starter(dev_env, settings, "approve", workflow_id, "--reviewer", "bob")
+    assert again.returncode == 1
+    assert "has finished" in again.stderr and "Traceback" not in again.stderr
+
+
+async def test_bad_input_file_is_refused_before_anything_starts(
+    dev_env: WorkflowEnvironment, settings: Settings, tmp_path: Path
+) -> None:
+    broken = dict(json.loads((EXAMPLES / "cargo_release" / "clean.json").read_text()))
+    broken["documents"][0]["kind"] = "invoice_of_sorts"
+    del broken["consignee"]
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    workflow_id = f"never-{uuid.uuid4().hex[:8]}"
+
+    result = await starter(
+        dev_env, settings, "start", "cargo-release", str(path), "--id", workflow_id
+    )
+
+    assert result.returncode == 2
+    assert str(path) in result.stderr
+    assert "consignee: Field required" in result.stderr
+    assert "documents.0.kind" in result.stderr
+    assert "Traceback" not in result.stderr
+    listed = [w async for w in dev_env.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    assert listed == []
+
+
+async def test_unknown_run_and_unreachable_server_get_one_line_errors(
+    dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    unknown = await starter(dev_env, settings, "status", "no-such-run")
+    assert unknown.returncode == 1 and unknown.stderr == "error: no run with id 'no-such-run'\n"
+
+    env = environment(dev_env, settings) | {"TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    down = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "starter.py", "pending"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert down.returncode == 1
+    assert down.stderr.count("\n") == 1 and "cannot reach Temporal at 127.0.0.1:1" in down.stderr
+
+
+async def test_plain_temporal_cli_starts_a_run_and_approves_it_by_signal(
+    dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    address = dev_env.client.service_client.config.target_host
+    workflow_id = f"plain-cli-{uuid.uuid4().hex[:8]}"
+
+    def temporal(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [temporal_cli(), *args, "--address", address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    client: Client = dev_env.client
+    async with make_worker(client):
+        started = await asyncio.to_thread(
+            temporal,
+            "workflow",
+            "start",
+            "--type",
+            "CargoReleaseWorkflow",
+            "--task-queue",
+            settings.temporal.task_queue,
+            "--workflow-id",
+            workflow_id,
+            "--input-file",
+            str(EXAMPLES / "cargo_release" / "anomaly.json"),
+        )
+        assert started.returncode == 0, started.stderr
+        handle = client.get_workflow_handle(workflow_id)
+
+        async def waiting() -> bool:
+            status = await handle.query("status", result_type=RunStatus)
+            return status.pending_decision is not None
+
+        await eventually(waiting)
+        signalled = await asyncio.to_thread(
+            temporal,
+            "workflow",
+            "signal",
+            "--workflow-id",
+            workflow_id,
+            "--name",
+            "approve",
+            "--input",
+            '{"reviewer": "bob", "comment": "checked with the carrier"}',
+        )
+        assert signalled.returncode == 0, signalled.stderr
+        result = await asyncio.wait_for(handle.result(), timeout=60)
+    assert result["action"] == "released" and result["decided_by"] == ["bob"]

@@ -6,7 +6,7 @@ The checklist a customs desk follows, automated:
   3. screen every party against the sanctions list,
   4. release automatically only when nothing was found; otherwise a customs officer decides,
   5. release the cargo at the terminal, or put it on hold,
-  6. tell the consignee.
+  6. tell the consignee (and the notify party).
 The release is idempotent (keyed by run and step): a retry or replay never releases twice.
 """
 
@@ -37,6 +37,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.connectors.sanctions import ScreeningResult
     from activities.connectors.terminal import TerminalActivities, TerminalOrder, TerminalReceipt
     from activities.screening import ScreeningActivities, ScreeningRequest
+
+
+# Since 2026-11 the notify party (often the customs broker) is told too. Runs started before
+# the change replay without the step: ``workflow.patched`` is False for them. Once none of
+# them is left, replace the check by ``workflow.deprecate_patch`` and then remove it.
+NOTIFY_PARTY_CHANGE = "notify-party-2026-11"
 
 
 class CargoReleaseOutcome(BaseModel):
@@ -119,18 +125,10 @@ class CargoReleaseWorkflow(BusinessProcess):
             duplicate=receipt.duplicate,
         )
 
-        # 6. Tell the consignee.
-        notice = await self.step(
-            "Notify consignee",
-            NotificationActivities.send_notification,
-            Notification(
-                recipient=shipment.consignee_contact,
-                subject=f"Shipment {shipment.shipment_id}: cargo {action}",
-                body=consignee_message(shipment, action, decision),
-                idempotency_key=f"{workflow.info().workflow_id}:notify-consignee",
-            ),
-        )
-        self.record("action", f"consignee notified ({notice.reference})")
+        # 6. Tell the consignee, and the notify party when there is one.
+        await self.notify("consignee", shipment.consignee_contact, shipment, action, decision)
+        if shipment.notify_party and workflow.patched(NOTIFY_PARTY_CHANGE):
+            await self.notify("notify party", shipment.notify_party, shipment, action, decision)
 
         outcome = CargoReleaseOutcome(
             shipment_id=shipment.shipment_id,
@@ -145,6 +143,26 @@ class CargoReleaseWorkflow(BusinessProcess):
         )
         self.complete(outcome, f"cargo {action}")
         return outcome
+
+    async def notify(
+        self,
+        role: str,
+        recipient: str,
+        shipment: Shipment,
+        action: Literal["released", "held"],
+        decision: Decision,
+    ) -> None:
+        notice = await self.step(
+            f"Notify {role}",
+            NotificationActivities.send_notification,
+            Notification(
+                recipient=recipient,
+                subject=f"Shipment {shipment.shipment_id}: cargo {action}",
+                body=consignee_message(shipment, action, decision),
+                idempotency_key=f"{workflow.info().workflow_id}:notify-{role.replace(' ', '-')}",
+            ),
+        )
+        self.record("action", f"{role} notified ({notice.reference})")
 
     async def read_documents(self, shipment: Shipment) -> tuple[list[ExtractedDocument], list[str]]:
         """Read all documents at once; one the model cannot read goes to the officer."""

@@ -30,6 +30,7 @@ from sluice.codec import codec_from_settings
 from sluice.config import Settings
 from tests.conftest import EXAMPLES
 from tests.faults.processes import DevServer, WorkerProcess
+from tests.people import act_on
 from workflows.process import RunStatus
 
 pytestmark = pytest.mark.faults
@@ -85,28 +86,6 @@ async def act_at_random(client: Client, examples: dict[str, Path], rng: random.R
     while active:
         await asyncio.gather(*(look_at(workflow_id) for workflow_id in sorted(active)))
         await asyncio.sleep(rng.uniform(0.2, 0.8))
-
-
-async def act_on(handle: Any, status: RunStatus, example: Path, rng: random.Random) -> None:
-    supply = example.parent / "provide" / example.name
-    if status.awaiting_input and supply.exists():
-        await handle.signal(status.awaiting_input.request.signal, json.loads(supply.read_text()))
-        return
-    pending = status.pending_decision
-    if pending is None:
-        return
-    request = pending.request
-    candidates = [
-        reviewer
-        for reviewer in pending.allowed_reviewers
-        if reviewer not in pending.approvals and reviewer not in request.excluded_reviewers
-    ]
-    if not candidates:
-        return
-    if rng.random() < 0.8:
-        await handle.signal("approve", {"reviewer": rng.choice(candidates)})
-    else:
-        await handle.signal("reject", {"reviewer": rng.choice(candidates), "reason": "faults"})
 
 
 async def terminal_states(client: Client, workflow_ids: list[str]) -> Counter[str]:

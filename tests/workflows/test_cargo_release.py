@@ -75,7 +75,7 @@ async def test_clean_shipment_is_released_without_a_human(
     releases = terminal(settings).ledger.actions("release")
     assert [entry.subject for entry in releases] == ["SHP-2026-0418"]
     notices = SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions()
-    assert [n.subject for n in notices] == ["imports@lakeside-fabrication.example"]
+    assert notices[0].subject == "imports@lakeside-fabrication.example"
 
 
 async def test_anomaly_then_approve_releases_cargo(
@@ -248,3 +248,16 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def test_new_runs_notify_the_notify_party_too(
+    client: Client, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    async with make_worker(client):
+        handle = await start(client, settings, "clean")
+        await finished(handle)
+    notices = SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions()
+    assert [n.subject for n in notices] == [
+        "imports@lakeside-fabrication.example",
+        "Brightwater Customs Brokers",
+    ]

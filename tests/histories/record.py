@@ -1,0 +1,68 @@
+"""Record the histories of real runs of every example, for the replay test.
+
+    .venv/bin/python -m tests.histories.record
+
+Each example runs to completion on a fresh embedded dev server (plain JSON payloads, so the
+files need no key), with people acting as ``tests/people.py`` does. Re-record only when a
+change is meant to break running workflows; otherwise the replay test is doing its job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import uuid
+from pathlib import Path
+
+from sluice.catalog import PROCESSES
+from sluice.cli import read_input
+from sluice.config import DomainApprovalSettings, Settings
+from sluice.devserver import start_dev_server
+from sluice.wiring import build_worker
+from tests.conftest import EXAMPLES
+from tests.people import act_on
+from workflows.process import RunStatus
+
+HERE = Path(__file__).resolve().parent
+
+
+async def record() -> None:
+    env = await start_dev_server(database_file=None, port=None, ui=False)
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(data_dir=Path(scratch))
+        settings.codec.disabled = True
+        settings.temporal.task_queue = f"record-{uuid.uuid4().hex[:8]}"
+        for process in PROCESSES:
+            settings.approvals[process.domain] = DomainApprovalSettings(
+                reviewers={"*": ["alice", "bob", "carol", "dave"]}
+            )
+        async with build_worker(env.client, settings):
+            for process in PROCESSES:
+                folder = HERE / process.command
+                folder.mkdir(exist_ok=True)
+                for example in sorted((EXAMPLES / process.domain).glob("*.json")):
+                    handle = await env.client.start_workflow(
+                        process.workflow_type,
+                        read_input(process, example),
+                        id=f"history-{process.command}-{example.stem}",
+                        task_queue=settings.temporal.task_queue,
+                    )
+                    for _ in range(400):
+                        status = await handle.query("status", result_type=RunStatus)
+                        if status.state != "running":
+                            break
+                        await act_on(handle, status, example, rng, approve_share=1.0)
+                        await asyncio.sleep(0.1)
+                    await handle.result()
+                    history = await handle.fetch_history()
+                    (folder / f"{example.stem}.json").write_text(history.to_json())
+                    print(
+                        f"recorded {process.command}/{example.stem}: {len(history.events)} events"
+                    )
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(record())

@@ -27,8 +27,9 @@ class UnguardedCargoRelease(CargoReleaseWorkflow):
         shipment: Shipment,
         action: Literal["released", "held"],
         decision: Decision,
-    ) -> None:
-        await super().notify(role, recipient, shipment, action, decision)
+    ) -> bool:
+        delivered = await super().notify(role, recipient, shipment, action, decision)
         if role == "consignee" and shipment.notify_party:
             # The same new step, but unconditional: old runs did not have it.
             await super().notify("notify party", shipment.notify_party, shipment, action, decision)
+        return delivered

@@ -57,6 +57,7 @@ class CargoReleaseOutcome(BaseModel):
     rule_hits: list[str]
     screening_hits: list[str]
     unreadable_documents: list[str]
+    undelivered_notices: list[str] = []
 
 
 @workflow.defn(name="CargoReleaseWorkflow")
@@ -125,10 +126,18 @@ class CargoReleaseWorkflow(BusinessProcess):
             duplicate=receipt.duplicate,
         )
 
-        # 6. Tell the consignee, and the notify party when there is one.
-        await self.notify("consignee", shipment.consignee_contact, shipment, action, decision)
+        # 6. Tell the consignee, and the notify party when there is one. The cargo has moved
+        #    already: a notice that cannot be delivered is left for follow-up, not a failure.
+        undelivered = []
+        if not await self.notify(
+            "consignee", shipment.consignee_contact, shipment, action, decision
+        ):
+            undelivered.append("consignee")
         if shipment.notify_party and workflow.patched(NOTIFY_PARTY_CHANGE):
-            await self.notify("notify party", shipment.notify_party, shipment, action, decision)
+            if not await self.notify(
+                "notify party", shipment.notify_party, shipment, action, decision
+            ):
+                undelivered.append("notify party")
 
         outcome = CargoReleaseOutcome(
             shipment_id=shipment.shipment_id,
@@ -140,6 +149,7 @@ class CargoReleaseWorkflow(BusinessProcess):
             rule_hits=[hit.rule for hit in findings.hits],
             screening_hits=[f"{h.queried_name} ~ {h.matched_name}" for h in screening.hits],
             unreadable_documents=unreadable,
+            undelivered_notices=undelivered,
         )
         self.complete(outcome, f"cargo {action}")
         return outcome
@@ -151,18 +161,26 @@ class CargoReleaseWorkflow(BusinessProcess):
         shipment: Shipment,
         action: Literal["released", "held"],
         decision: Decision,
-    ) -> None:
-        notice = await self.step(
-            f"Notify {role}",
-            NotificationActivities.send_notification,
-            Notification(
-                recipient=recipient,
-                subject=f"Shipment {shipment.shipment_id}: cargo {action}",
-                body=consignee_message(shipment, action, decision),
-                idempotency_key=f"{workflow.info().workflow_id}:notify-{role.replace(' ', '-')}",
-            ),
-        )
+    ) -> bool:
+        """Send one notice; False (and a follow-up on record) if it could not be delivered."""
+        try:
+            notice = await self.step(
+                f"Notify {role}",
+                NotificationActivities.send_notification,
+                Notification(
+                    recipient=recipient,
+                    subject=f"Shipment {shipment.shipment_id}: cargo {action}",
+                    body=consignee_message(shipment, action, decision),
+                    idempotency_key=(
+                        f"{workflow.info().workflow_id}:notify-{role.replace(' ', '-')}"
+                    ),
+                ),
+            )
+        except StepFailed:
+            self.record("action", f"{role} NOT notified: left for follow-up by the desk")
+            return False
         self.record("action", f"{role} notified ({notice.reference})")
+        return True
 
     async def read_documents(self, shipment: Shipment) -> tuple[list[ExtractedDocument], list[str]]:
         """Read all documents at once; one the model cannot read goes to the officer."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -66,6 +67,10 @@ class SystemOfRecordStub:
     def __init__(self) -> None:
         self.requests: list[ReceivedRequest] = []
         self.default_status = 404
+        # Outage knobs: fail the next N requests, or answer each one this many seconds late.
+        self.failures_left = 0
+        self.failure_status = 503
+        self.delay_seconds = 0.0
         self._answers: dict[str, tuple[int, Any]] = {}
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -84,9 +89,19 @@ class SystemOfRecordStub:
         """Answer every unscripted request with ``status`` (e.g. 503: the system is down)."""
         self.default_status = status
 
+    def fail_next(self, times: int, status: int = 503) -> None:
+        """The next ``times`` requests fail with ``status``; then scripted answers resume."""
+        self.failures_left, self.failure_status = times, status
+
     def _respond(self, request: ReceivedRequest) -> tuple[int, Any]:
         with self._lock:
             self.requests.append(request)
+            failing = self.failures_left > 0
+            self.failures_left -= 1 if failing else 0
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
+        if failing:
+            return self.failure_status, {"error": "scripted outage"}
         if request.path in self._answers:
             return self._answers[request.path]
         return self.default_status, {"error": "scripted failure"}

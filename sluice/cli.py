@@ -38,6 +38,7 @@ from sluice.catalog import BY_COMMAND, PROCESSES, Process
 from sluice.client import TemporalUnreachable, connect
 from sluice.codec import codec_from_settings
 from sluice.config import ConfigError, Settings, load_settings
+from sluice.payload_store import payload_storage
 from sluice.telemetry import install_telemetry, read_spans
 from workflows.approval import DecisionInput, DecisionReceipt, PendingDecision
 from workflows.audit import AuditTrail
@@ -447,7 +448,11 @@ async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
         for line in timeline.draw_spans(spans, args.workflow_id):
             print(line)
         return 0
-    client = await connect(settings.temporal, codec=codec_from_settings(settings))
+    client = await connect(
+        settings.temporal,
+        codec=codec_from_settings(settings),
+        external_storage=payload_storage(settings),
+    )
     handle = client.get_workflow_handle(args.workflow_id)
     await _ensure_exists(handle)
     try:
@@ -575,7 +580,13 @@ async def run(argv: Sequence[str]) -> int:
         return await cmd_trace(settings, args)
     # Traced, so a run's trace starts at the command that started (or decided) it.
     telemetry = install_telemetry(settings, "sluice-cli")
-    client = telemetry.traced(await connect(settings.temporal, codec=codec_from_settings(settings)))
+    client = telemetry.traced(
+        await connect(
+            settings.temporal,
+            codec=codec_from_settings(settings),
+            external_storage=payload_storage(settings),
+        )
+    )
     try:
         return await COMMANDS[args.command](client, settings, args)
     finally:

@@ -4,12 +4,13 @@ mTLS, or a hosted namespace with an API key. Every client gets Sluice's data con
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from temporalio.client import Client, Interceptor
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, ExternalStorage, PayloadCodec
 from temporalio.service import TLSConfig
 
-from sluice.config import TemporalSettings
+from sluice.config import ConfigError, TemporalSettings
 from sluice.converter import sluice_data_converter
 
 
@@ -21,17 +22,26 @@ def tls_config(settings: TemporalSettings) -> TLSConfig | bool:
     """TLS from settings: mTLS when a client certificate is given, plain TLS when asked for
     or when an API key is used (hosted namespaces require it), otherwise none."""
     if settings.tls_client_cert or settings.tls_server_ca:
+        if bool(settings.tls_client_cert) != bool(settings.tls_client_key):
+            raise ConfigError(
+                "mTLS needs both TEMPORAL_TLS_CLIENT_CERT and TEMPORAL_TLS_CLIENT_KEY"
+            )
         return TLSConfig(
-            client_cert=settings.tls_client_cert.read_bytes() if settings.tls_client_cert else None,
-            client_private_key=(
-                settings.tls_client_key.read_bytes() if settings.tls_client_key else None
-            ),
-            server_root_ca_cert=(
-                settings.tls_server_ca.read_bytes() if settings.tls_server_ca else None
-            ),
+            client_cert=_pem(settings.tls_client_cert, "TEMPORAL_TLS_CLIENT_CERT"),
+            client_private_key=_pem(settings.tls_client_key, "TEMPORAL_TLS_CLIENT_KEY"),
+            server_root_ca_cert=_pem(settings.tls_server_ca, "TEMPORAL_TLS_SERVER_CA"),
             domain=settings.tls_server_name,
         )
     return bool(settings.tls or settings.api_key)
+
+
+def _pem(path: Path | None, setting: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{setting}: {path}: {err.strerror or err}") from None
 
 
 async def connect(
@@ -40,16 +50,18 @@ async def connect(
     data_converter: DataConverter | None = None,
     codec: PayloadCodec | None = None,
     interceptors: Sequence[Interceptor] = (),
+    external_storage: ExternalStorage | None = None,
 ) -> Client:
     """A connected client, or TemporalUnreachable with the address in the message.
-    ``codec`` (see ``sluice.codec.codec_from_settings``) encrypts its payloads."""
+    ``codec`` (see ``sluice.codec.codec_from_settings``) encrypts its payloads;
+    ``external_storage`` (see ``sluice.payload_store.payload_storage``) holds large ones."""
     try:
         return await Client.connect(
             settings.address,
             namespace=settings.namespace,
             api_key=settings.api_key,
             tls=tls_config(settings),
-            data_converter=data_converter or sluice_data_converter(codec),
+            data_converter=data_converter or sluice_data_converter(codec, external_storage),
             interceptors=interceptors,
         )
     except RuntimeError as err:

@@ -7,9 +7,11 @@ current key, older keys stay in the ring to decrypt what they sealed. Payloads w
 encoding pass through untouched, so plain JSON from the ``temporal`` CLI is still accepted.
 
 The key ring is a JSON file (``{"current": id, "keys": {id: base64}}``, mode 0600), created on
-first run at ``{data_dir}/codec/keys.json`` unless another file is configured.
+first run at ``{data_dir}/codec/keys.json`` unless another file is configured. Containers may
+get the ring from the environment instead (``SLUICE_CODEC_KEYS``: the same JSON, in base64).
 
 python -m sluice.codec rotate     # add a new key and make it current
+python -m sluice.codec env        # the ring as a SLUICE_CODEC_KEYS line for an .env file
 """
 
 from __future__ import annotations
@@ -135,21 +137,46 @@ def new_key_id() -> str:
 def load_key_ring(path: Path) -> KeyRing:
     """Read a key file, naming the file (never a key) on any problem."""
     try:
-        stored = KeyFile.model_validate_json(path.read_bytes())
+        stored_json = path.read_bytes()
     except FileNotFoundError:
         raise CodecError(
             f"{path}: no key file; start the worker once to create one, or point "
             "SLUICE_CODEC_KEYS_FILE at the file the workers use"
         ) from None
+    return _key_ring(stored_json, source=str(path))
+
+
+def key_ring_from_text(text: str, source: str = "SLUICE_CODEC_KEYS") -> KeyRing:
+    """A ring given as text: the key file's JSON, or that JSON in base64 (which survives
+    ``.env`` files and secret stores unquoted). Problems name ``source``, never a key."""
+    text = text.strip()
+    if text.startswith("{"):
+        return _key_ring(text.encode(), source)
+    try:
+        return _key_ring(base64.b64decode(text, validate=True), source)
+    except binascii.Error:
+        raise CodecError(f"{source}: neither a key file's JSON nor base64 of it") from None
+
+
+def key_ring_env_value(path: Path) -> str:
+    """The key file as one ``SLUICE_CODEC_KEYS`` value: its JSON, compact, in base64."""
+    load_key_ring(path)  # refuse to export a file that does not load
+    stored = KeyFile.model_validate_json(path.read_bytes())
+    return base64.b64encode(stored.model_dump_json().encode()).decode()
+
+
+def _key_ring(stored_json: bytes, source: str) -> KeyRing:
+    try:
+        stored = KeyFile.model_validate_json(stored_json)
     except ValidationError as err:
-        raise CodecError(f"{path}: not a key file: {err.errors()[0]['msg']}") from None
+        raise CodecError(f"{source}: not a key file: {err.errors()[0]['msg']}") from None
     keys: dict[str, bytes] = {}
     for key_id, encoded in stored.keys.items():
         try:
             keys[key_id] = base64.b64decode(encoded, validate=True)
         except binascii.Error:
-            raise CodecError(f"{path}: key '{key_id}' is not valid base64") from None
-    return KeyRing(stored.current, keys, source=str(path))
+            raise CodecError(f"{source}: key '{key_id}' is not valid base64") from None
+    return KeyRing(stored.current, keys, source=source)
 
 
 def _write_private(path: Path, stored: KeyFile, *, replace: bool) -> bool:
@@ -199,6 +226,8 @@ def codec_from_settings(settings: Settings, *, create: bool = False) -> Encrypti
     missing file someone configured explicitly is an error, never silently replaced."""
     if settings.codec.disabled:
         return None
+    if settings.codec.keys:
+        return EncryptionCodec(key_ring_from_text(settings.codec.keys))
     path = keys_path(settings)
     if create and settings.codec.keys_file is None and not path.exists():
         return EncryptionCodec(create_key_file(path))
@@ -206,15 +235,31 @@ def codec_from_settings(settings: Settings, *, create: bool = False) -> Encrypti
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``rotate``: add a key and make it current; ``show``: key ids (never keys)."""
+    """``rotate``: add a key and make it current; ``show``: key ids (never keys); ``env``: the
+    ring as a ``SLUICE_CODEC_KEYS=...`` line (the key file is created first if it is the
+    default one and does not exist yet)."""
     parser = argparse.ArgumentParser(prog="python -m sluice.codec", description=__doc__)
     parser.add_argument("--config", help="configuration file (default: sluice.toml)")
-    parser.add_argument("action", choices=["rotate", "show"])
+    parser.add_argument("action", choices=["rotate", "show", "env"])
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
         path = keys_path(settings)
-        if args.action == "rotate":
+        if settings.codec.keys and args.action != "show":
+            raise CodecError(
+                "SLUICE_CODEC_KEYS holds the ring: rotate or export the key file it came from "
+                "(SLUICE_CODEC_KEYS_FILE), with SLUICE_CODEC_KEYS unset"
+            )
+        if settings.codec.keys:
+            ring = key_ring_from_text(settings.codec.keys)
+            print(
+                f"SLUICE_CODEC_KEYS: current key '{ring.current}'; keys: {', '.join(ring.key_ids)}"
+            )
+        elif args.action == "env":
+            if settings.codec.keys_file is None and not path.exists():
+                create_key_file(path)
+            print(f"SLUICE_CODEC_KEYS={key_ring_env_value(path)}")
+        elif args.action == "rotate":
             key_id = rotate_key_file(path)
             print(f"{path}: new current key '{key_id}'; older keys still decrypt")
             print("restart every worker, the codec server and the CLI so they encrypt with it")

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CONFIG_FILE = Path("sluice.toml")
 
@@ -35,6 +35,13 @@ class TemporalSettings(BaseModel):
     tls_client_key: Path | None = None
     tls_server_ca: Path | None = None
     tls_server_name: str | None = None
+    # The build this worker runs: recorded on every workflow task it completes, as version
+    # "<deployment_name>.<build_id>". With worker_versioning the server also routes each run
+    # to the deployment's current build (set with `temporal worker deployment
+    # set-current-version`). Unset: unversioned, as in development.
+    build_id: str | None = None
+    deployment_name: str = Field(default="sluice", pattern=r"^[^.]+$")
+    worker_versioning: bool = False
 
 
 class ModelPrice(BaseModel):
@@ -238,6 +245,9 @@ class CodecSettings(BaseModel):
     disabled: bool = False
     # Default: {data_dir}/codec/keys.json, created by the worker on first run.
     keys_file: Path | None = None
+    # The key ring itself (the key file's JSON, or that JSON in base64), for containers that
+    # get secrets from the environment; takes precedence over keys_file.
+    keys: str | None = None
     # Bearer token of the codec server; default: {keys folder}/token, created by --dev.
     token: str | None = None
     server_port: int = 8081
@@ -245,6 +255,39 @@ class CodecSettings(BaseModel):
     ui_origins: list[str] = Field(
         default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
     )
+
+    @field_validator("ui_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, origins: Any) -> Any:
+        """``SLUICE_CODEC_UI_ORIGINS`` lists origins separated by commas."""
+        if isinstance(origins, str):
+            return [origin.strip() for origin in origins.split(",") if origin.strip()]
+        return origins
+
+
+class PayloadSettings(BaseModel):
+    """Where payloads too large for a run's history go (see ``sluice/payload_store.py``).
+    Every worker and every CLI must use the same store: a payload one of them stores, the
+    others read back."""
+
+    store: Literal["local", "s3"] = "local"
+    # Payloads of at least this many bytes (after encryption) are stored outside the
+    # history. Temporal refuses payloads above 2 MB and warns from 512 KB, hence the cap.
+    threshold_bytes: int = Field(default=256 * 1024, ge=0, le=2 * 1024 * 1024)
+    # The local store's folder; default {data_dir}/payloads.
+    directory: Path | None = None
+    # An S3-compatible bucket (AWS S3, MinIO, ...); credentials and, unless s3_region is
+    # set, the region come from the standard AWS environment.
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> PayloadSettings:
+        if self.store == "s3" and not self.s3_bucket:
+            raise ValueError("store 's3' needs s3_bucket (SLUICE_PAYLOAD_S3_BUCKET)")
+        return self
 
 
 class Settings(BaseModel):
@@ -259,7 +302,10 @@ class Settings(BaseModel):
     support: SupportSettings = Field(default_factory=SupportSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
+    payloads: PayloadSettings = Field(default_factory=PayloadSettings)
     data_dir: Path = Path("var")
+    # "json" in containers: one JSON object per log line (see ``sluice/logs.py``).
+    log_format: Literal["text", "json"] = "text"
 
     @property
     def spans_file(self) -> Path:
@@ -301,6 +347,20 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
     ("SLUICE_CODEC_KEYS_FILE", ("codec", "keys_file")),
     ("SLUICE_CODEC_TOKEN", ("codec", "token")),
     ("SLUICE_CODEC_PORT", ("codec", "server_port")),
+    ("SLUICE_CODEC_KEYS", ("codec", "keys")),
+    ("SLUICE_CODEC_UI_ORIGINS", ("codec", "ui_origins")),
+    ("SLUICE_BUILD_ID", ("temporal", "build_id")),
+    ("SLUICE_DEPLOYMENT_NAME", ("temporal", "deployment_name")),
+    ("SLUICE_WORKER_VERSIONING", ("temporal", "worker_versioning")),
+    ("SLUICE_LOG_FORMAT", ("log_format",)),
+    ("SLUICE_MODEL_WORKERS", ("model", "limits", "workers")),
+    ("SLUICE_PAYLOAD_STORE", ("payloads", "store")),
+    ("SLUICE_PAYLOAD_THRESHOLD_BYTES", ("payloads", "threshold_bytes")),
+    ("SLUICE_PAYLOAD_DIR", ("payloads", "directory")),
+    ("SLUICE_PAYLOAD_S3_BUCKET", ("payloads", "s3_bucket")),
+    ("SLUICE_PAYLOAD_S3_PREFIX", ("payloads", "s3_prefix")),
+    ("SLUICE_PAYLOAD_S3_ENDPOINT_URL", ("payloads", "s3_endpoint_url")),
+    ("SLUICE_PAYLOAD_S3_REGION", ("payloads", "s3_region")),
 ]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
 
 MODEL_QUEUE_SUFFIX = "-models"
 
@@ -39,6 +39,7 @@ class ModelWorkerPlugin(SimplePlugin):
         requests_per_minute: float | None,
         interceptors: Sequence[Interceptor] = (),
         graceful_shutdown_timeout: timedelta = timedelta(seconds=20),
+        deployment_config: WorkerDeploymentConfig | None = None,
     ) -> None:
         # Own attribute names: SimplePlugin's ``activities`` and ``interceptors`` would be
         # added to the process worker.
@@ -49,6 +50,8 @@ class ModelWorkerPlugin(SimplePlugin):
         self.requests_per_minute = requests_per_minute
         self.model_interceptors = list(interceptors)
         self.graceful_shutdown_timeout = graceful_shutdown_timeout
+        # The same build as the process worker, so versioned runs keep their model calls on it.
+        self.deployment_config = deployment_config
 
     def worker(self) -> Worker:
         return Worker(
@@ -60,6 +63,7 @@ class ModelWorkerPlugin(SimplePlugin):
                 self.requests_per_minute / 60 if self.requests_per_minute else None
             ),
             graceful_shutdown_timeout=self.graceful_shutdown_timeout,
+            deployment_config=self.deployment_config,
         )
 
     @asynccontextmanager

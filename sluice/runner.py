@@ -19,6 +19,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from sluice import search_attributes
 from sluice.catalog import PROCESSES
 from sluice.cli import approve_command, provide_command, read_input
 from sluice.client import connect
@@ -27,6 +28,8 @@ from sluice.codec_server import start_for_dev, usage_lines
 from sluice.config import Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
+from sluice.logs import announce
+from sluice.payload_store import payload_storage, store_location
 from sluice.telemetry import install_telemetry
 from sluice.wiring import build_worker
 from workflows.process import RunStatus
@@ -54,6 +57,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
 
     # The first run creates the key ring; every payload is encrypted unless switched off.
     codec = codec_from_settings(settings, create=True)
+    storage = payload_storage(settings)
     server = None
     codec_server = None
     if options.dev:
@@ -64,7 +68,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
             database_file=database,
             port=options.port,
             ui_port=options.ui_port,
-            data_converter=sluice_data_converter(codec),
+            data_converter=sluice_data_converter(codec, storage),
             ui_codec_endpoint=codec_server.endpoint if codec_server else None,
         )
         client = server.client
@@ -73,33 +77,49 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
         if codec_server is not None:
             print("\n".join(usage_lines(settings, codec_server)))
     else:
-        client = await connect(settings.temporal, codec=codec)
-        print(
+        client = await connect(settings.temporal, codec=codec, external_storage=storage)
+        announce(
             f"connected to Temporal at {settings.temporal.address} ({settings.temporal.namespace})"
         )
-    print(
+        try:
+            await search_attributes.register(client)
+        except RPCError as err:
+            # Hosted namespaces manage search attributes outside the operator API.
+            log.warning(
+                "could not register search attributes (%s); create them once with "
+                "'temporal operator search-attribute create' or in your cloud console: %s",
+                err.message,
+                ", ".join(key.name for key in search_attributes.ALL_KEYS),
+            )
+    announce(
         f"payloads: encrypted with key '{codec.ring.current}'"
         if codec
         else "payloads: NOT encrypted (SLUICE_CODEC_DISABLED)"
     )
+    announce(f"large payloads: {store_location(settings)}")
     telemetry = install_telemetry(settings, "sluice-worker")
     client = telemetry.traced(client)
-    print(f"traces: {telemetry.destination}")
+    announce(f"traces: {telemetry.destination}")
+    if settings.temporal.build_id:
+        announce(
+            f"build: {settings.temporal.deployment_name}.{settings.temporal.build_id} "
+            f"(worker versioning {'on' if settings.temporal.worker_versioning else 'off'})"
+        )
     try:
         worker = build_worker(client, settings, graceful_shutdown_timeout=options.graceful_shutdown)
         async with worker:
-            print(f"worker polling task queue '{settings.temporal.task_queue}'; Ctrl-C stops it")
+            announce(f"worker polling task queue '{settings.temporal.task_queue}'; Ctrl-C stops it")
             if options.examples:
                 await start_examples(client, settings)
             await stop.wait()
-            print("stopping: letting running activities finish...")
+            announce("stopping: letting running activities finish...")
     finally:
         telemetry.flush()
         if server is not None:
             await server.shutdown()
         if codec_server is not None:
             codec_server.stop()
-    print("stopped")
+    announce("stopped")
 
 
 async def start_examples(client: Client, settings: Settings) -> None:

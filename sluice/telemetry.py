@@ -218,6 +218,15 @@ class Telemetry:
             self.meter_provider.force_flush()
 
 
+class _EvictionNoise(logging.Filter):
+    """A workflow evicted mid-run (worker stopping, cache full) is closed wherever garbage
+    collection runs, and the Temporal plugin's span context cannot be detached there: nothing
+    is lost (the replay that resumes the run ends the span), so the logged error is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Failed to detach context"
+
+
 _installed: Telemetry | None = None
 
 
@@ -255,6 +264,7 @@ def install_telemetry(
     once = OncePerSpan(processor)
     tracer_provider.add_span_processor(once)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    logging.getLogger("opentelemetry.context").addFilter(_EvictionNoise())
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     if trace.get_tracer_provider() is not tracer_provider:

@@ -55,6 +55,7 @@ from sluice.config import Settings
 from sluice.interceptor import ModelCallInterceptor, declares_model_call
 from sluice.model_queue import ModelWorkerPlugin
 from sluice.ratelimit import RateLimiter
+from sluice.versioning import worker_deployment
 
 WORKFLOWS: tuple[type, ...] = tuple(process.workflow for process in PROCESSES)
 
@@ -170,6 +171,7 @@ def build_worker(
         if declares_model_call(replacement):
             model_calls.add(activity_name(replacement))
     worker_options.setdefault("graceful_shutdown_timeout", timedelta(seconds=20))
+    worker_options.setdefault("deployment_config", worker_deployment(settings.temporal))
     interceptor = model_call_interceptor(settings)
     worker_options["interceptors"] = [*worker_options.get("interceptors", ()), interceptor]
     if model_calls:
@@ -182,6 +184,7 @@ def build_worker(
             ),
             interceptors=[interceptor],
             graceful_shutdown_timeout=worker_options["graceful_shutdown_timeout"],
+            deployment_config=worker_options["deployment_config"],
         )
         worker_options["plugins"] = [*worker_options.get("plugins", ()), model_worker]
     return Worker(

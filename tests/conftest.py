@@ -15,6 +15,7 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
+from temporalio.converter import ExternalStorage
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -24,6 +25,7 @@ from sluice.codec import EncryptionCodec, create_key_file, load_key_ring
 from sluice.config import DomainApprovalSettings, Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
+from sluice.payload_store import payload_storage
 from sluice.telemetry import Telemetry, install_telemetry
 from sluice.wiring import build_worker
 
@@ -58,19 +60,40 @@ def codec(codec_keys: Path) -> EncryptionCodec:
 
 
 @pytest.fixture(scope="session")
-async def dev_env(codec: EncryptionCodec) -> AsyncIterator[WorkflowEnvironment]:
+def payload_store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's payload store: large payloads leave the history as in production, and
+    the ``settings`` fixture points at this folder so CLI processes read them back too."""
+    return tmp_path_factory.mktemp("payloads")
+
+
+@pytest.fixture(scope="session")
+def external_storage(payload_store_dir: Path) -> ExternalStorage:
+    settings = Settings()
+    settings.payloads.directory = payload_store_dir
+    return payload_storage(settings)
+
+
+@pytest.fixture(scope="session")
+async def dev_env(
+    codec: EncryptionCodec, external_storage: ExternalStorage
+) -> AsyncIterator[WorkflowEnvironment]:
     env = await start_dev_server(
-        database_file=None, port=None, ui=False, data_converter=sluice_data_converter(codec)
+        database_file=None,
+        port=None,
+        ui=False,
+        data_converter=sluice_data_converter(codec, external_storage),
     )
     yield env
     await env.shutdown()
 
 
 @pytest.fixture(scope="session")
-async def time_env(codec: EncryptionCodec) -> AsyncIterator[WorkflowEnvironment]:
+async def time_env(
+    codec: EncryptionCodec, external_storage: ExternalStorage
+) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(),
-        data_converter=sluice_data_converter(codec),
+        data_converter=sluice_data_converter(codec, external_storage),
     )
     await search_attributes.register(env.client)
     yield env
@@ -99,10 +122,13 @@ def approval_settings(**overrides: Any) -> DomainApprovalSettings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, task_queue: str, codec_keys: Path) -> Settings:
+def settings(
+    tmp_path: Path, task_queue: str, codec_keys: Path, payload_store_dir: Path
+) -> Settings:
     settings = Settings(data_dir=tmp_path / "data")
     settings.temporal.task_queue = task_queue
     settings.codec.keys_file = codec_keys
+    settings.payloads.directory = payload_store_dir
     for domain in ("cargo_release", "kyc_review", "support_triage"):
         settings.approvals[domain] = approval_settings()
     return settings

@@ -31,6 +31,7 @@ def environment(dev_env: WorkflowEnvironment, settings: Settings) -> dict[str, s
         SLUICE_TASK_QUEUE=settings.temporal.task_queue,
         SLUICE_DATA_DIR=str(settings.data_dir),
         SLUICE_CODEC_KEYS_FILE=str(settings.codec.keys_file),
+        SLUICE_PAYLOAD_DIR=str(settings.payloads.directory),
     )
     return env
 

@@ -187,7 +187,10 @@ class KycDocumentActivities:
             content = await asyncio.to_thread(path.read_bytes)
             declared = None
         if len(content) > limit:
-            raise not_usable(f"the {document.kind.value} is larger than {limit} bytes")
+            raise not_usable(
+                f"the {document.kind.value} is {len(content) / 1_048_576:.1f} MB; a document "
+                f"may be at most {limit / 1_048_576:.1f} MB"
+            )
         if not content:
             raise not_usable(f"the {document.kind.value} is empty")
         return content, declared

@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from activities.model_gateway import ModelRecord
 
-# A data URL travels inside the run's history, where one payload may not exceed 2 MB; a
-# larger scan is referenced by path and read by the activity instead.
-MAX_DATA_URL_CHARS = 1_500_000
+# A data URL above the payload store's threshold leaves the run's history (only a claim stays,
+# see sluice/payload_store.py), so a scan may be as large as the default document limit:
+# 10 MB, which base64 makes 14 million characters. A larger scan is given by path.
+MAX_DATA_URL_MB = 10
+MAX_DATA_URL_CHARS = 14_000_000
 
 
 class KycDocumentKind(StrEnum):
@@ -49,6 +51,17 @@ class DocumentSource(BaseModel):
     def _not_blank(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("is empty")
+        return value
+
+    @field_validator("data_url", mode="before")
+    @classmethod
+    def _not_too_large(cls, value: object) -> object:
+        # Before the length constraint, so the message says what to do instead.
+        if isinstance(value, str) and len(value) > MAX_DATA_URL_CHARS:
+            raise ValueError(
+                f"a data URL may carry at most {MAX_DATA_URL_MB} MB of document (this one "
+                f"about {len(value) * 3 / 4 / 1_048_576:.0f} MB): give a larger scan by path"
+            )
         return value
 
     @field_validator("data_url")

@@ -28,6 +28,7 @@ from sluice.cli import read_input
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.config import Settings
+from sluice.payload_store import payload_storage
 from tests.conftest import EXAMPLES
 from tests.faults.processes import DevServer, WorkerProcess
 from tests.people import act_on
@@ -36,7 +37,7 @@ from workflows.process import RunStatus
 pytestmark = pytest.mark.faults
 
 RUNS = int(os.environ.get("SLUICE_FAULT_RUNS", "100" if os.environ.get("CI") else "200"))
-DEADLINE_SECONDS = 240
+DEADLINE_SECONDS = 480
 REVIEWERS = ["alice", "bob", "carol", "dave"]
 
 
@@ -118,6 +119,7 @@ async def test_every_run_finishes_and_every_action_happens_once_despite_kills(
         "SLUICE_TASK_QUEUE": settings.temporal.task_queue,
         "SLUICE_DATA_DIR": str(settings.data_dir),
         "SLUICE_CODEC_KEYS_FILE": str(settings.codec.keys_file),
+        "SLUICE_PAYLOAD_DIR": str(settings.payloads.directory),
         "SLUICE_CONFIG": str(worker_config(tmp_path / "sluice.toml")),
     }
     workers = [
@@ -125,7 +127,11 @@ async def test_every_run_finishes_and_every_action_happens_once_despite_kills(
     ]
     for worker in workers:
         worker.start()
-    client = await connect(settings.temporal, codec=codec_from_settings(settings))
+    client = await connect(
+        settings.temporal,
+        codec=codec_from_settings(settings),
+        external_storage=payload_storage(settings),
+    )
     samples = inputs()
     workflow_ids: list[str] = []
     examples: dict[str, Path] = {}

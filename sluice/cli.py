@@ -606,6 +606,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; runs on the server carry on", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``starter.py trace ID | head``): stop quietly, as CLIs do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as err:  # a bug, not a user error: still one line unless asked for more
         if os.environ.get("SLUICE_DEBUG"):
             raise

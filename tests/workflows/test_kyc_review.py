@@ -518,3 +518,25 @@ async def test_ocr_provider_error_is_retried_and_the_run_completes(
     assert ocr.detail["provider"] == "mistral_ai" and ocr.detail["attempt"] == 2
     (step,) = [s for s in status.steps if s.name == "Transcribe identity document"]
     assert step.attempts == 2
+
+
+async def test_model_answering_off_schema_sends_the_documents_to_a_person(
+    client: Client, kyc: Settings, make_worker: Callable[..., Any]
+) -> None:
+    kyc.approvals["kyc_review"].auto_approve_low_risk = True
+    with MistralStub() as stub:
+        stub.default_chat = lambda request: "I'm sorry, I can't read that passport."
+        kyc.model.provider, kyc.model.mistral_api_key = "mistral", "test"
+        kyc.model.mistral_server_url = stub.url
+        async with make_worker(client):
+            handle = await start(client, kyc, application())
+            status = await until_awaiting(handle)
+            trail = await audit(handle)
+        calls = stub.count("/v1/chat/completions")
+
+    assert status.awaiting_input is not None
+    assert sorted(status.awaiting_input.outstanding) == ["identity_document", "proof_of_address"]
+    assert calls == 6, "three bounded attempts per document, then a person"
+    failures = " ".join(e.summary for e in trail.of_kind("failure"))
+    assert "does not match" in failures
+    assert status.decision is None and not trail.of_kind("decision")

@@ -371,6 +371,25 @@ async def cmd_decide(client: Client, settings: Settings, args: argparse.Namespac
     return 0 if receipt.accepted else EXIT_FAILURE
 
 
+async def cmd_refresh_policy(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    """Ask every running run (of one domain, or all) to re-read its approval policy."""
+    query = "ExecutionStatus = 'Running'"
+    if args.domain:
+        query += f" AND {sa.DOMAIN.name} = '{args.domain}'"
+    refreshed = 0
+    async for execution in client.list_workflows(query):
+        if not execution.typed_search_attributes.get(sa.DOMAIN):
+            continue  # not a Sluice run
+        try:
+            await client.get_workflow_handle(execution.id).signal("refresh_policy")
+        except RPCError as err:
+            print(f"  {execution.id}: not refreshed ({err.message})", file=sys.stderr)
+            continue
+        refreshed += 1
+    print(f"asked {refreshed} running run(s) to re-read their approval policy")
+    return 0
+
+
 async def cmd_pending(client: Client, settings: Settings, args: argparse.Namespace) -> int:
     query = (
         "ExecutionStatus = 'Running' AND "
@@ -515,6 +534,7 @@ COMMANDS = {
     "approve": cmd_decide,
     "reject": cmd_decide,
     "pending": cmd_pending,
+    "refresh-policy": cmd_refresh_policy,
     "status": cmd_status,
     "audit": cmd_audit,
 }
@@ -556,6 +576,11 @@ def parser() -> argparse.ArgumentParser:
 
     pending = commands.add_parser("pending", help="runs waiting for a decision")
     pending.add_argument("--json", action="store_true")
+
+    refresh = commands.add_parser(
+        "refresh-policy", help="make running runs re-read the approval policy (revoke access)"
+    )
+    refresh.add_argument("--domain", help="only this domain, e.g. cargo_release")
 
     for name, text in (("status", "where a run is"), ("audit", "a run's audit trail")):
         command = commands.add_parser(name, help=text)

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from sluice.binaries import temporal_cli
 from sluice.config import Settings
 from tests.conftest import EXAMPLES
+from workflows.audit import AuditTrail
 from workflows.process import RunStatus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,3 +208,36 @@ async def test_plain_temporal_cli_starts_a_run_and_approves_it_by_signal(
         assert signalled.returncode == 0, signalled.stderr
         result = await asyncio.wait_for(handle.result(), timeout=60)
     assert result["action"] == "released" and result["decided_by"] == ["bob"]
+
+
+async def test_revoking_a_reviewer_reaches_runs_already_waiting(
+    dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    workflow_id = f"revoke-{uuid.uuid4().hex[:8]}"
+    anomaly = str(EXAMPLES / "cargo_release" / "anomaly.json")
+    async with make_worker(dev_env.client):
+        await starter(dev_env, settings, "start", "cargo-release", anomaly, "--id", workflow_id)
+        handle = dev_env.client.get_workflow_handle(workflow_id)
+
+        async def waiting() -> bool:
+            status = await handle.query("status", result_type=RunStatus)
+            return status.pending_decision is not None
+
+        await eventually(waiting)
+        # The operator removes alice from the allow-list the workers read...
+        settings.approvals["cargo_release"].reviewers = {"*": ["bob", "carol"]}
+        refreshed = await starter(dev_env, settings, "refresh-policy", "--domain", "cargo_release")
+        assert refreshed.returncode == 0, refreshed.stderr
+
+        async def revoked() -> bool:
+            trail = await handle.query("audit", result_type=AuditTrail)
+            return any("no longer allowed: alice" in e.summary for e in trail.events)
+
+        await eventually(revoked)
+        # ...and the run that was already waiting no longer takes her decision.
+        alice = await starter(dev_env, settings, "approve", workflow_id, "--reviewer", "alice")
+        assert alice.returncode == 1 and "not allowed" in alice.stderr
+        bob = await starter(dev_env, settings, "approve", workflow_id, "--reviewer", "bob")
+        assert bob.returncode == 0, bob.stderr
+        result = await asyncio.wait_for(handle.result(), timeout=60)
+    assert result["decided_by"] == ["bob"]

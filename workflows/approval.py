@@ -191,6 +191,19 @@ class ApprovalGate:
             cause = err.cause or err
             self._record("failure", f"escalation notice not delivered: {cause}")
 
+    def apply_policy(self, policy: ApprovalPolicy) -> list[str]:
+        """A newer policy reaches a waiting request at once (a revoked reviewer can no longer
+        decide it); returns the reviewers who lost the right to decide it."""
+        if self.policy is not None:
+            self.policy = policy
+        if self.pending is None:
+            return []
+        allowed = policy.allowed_reviewers(self.pending.request.kind)
+        revoked = [r for r in self.pending.allowed_reviewers if r not in allowed]
+        self.pending.allowed_reviewers = allowed
+        self._on_change()
+        return revoked
+
     def refusal(self, reviewer: str, verdict: str) -> str | None:
         """Why a decision by ``reviewer`` cannot be accepted now, or None if it can."""
         if self.decision is not None:

@@ -249,6 +249,15 @@ class BusinessProcess:
 
     # --- how humans and tools talk to a run ----------------------------------------------
 
+    @workflow.signal(name="refresh_policy")
+    async def refresh_policy(self) -> None:
+        """Re-read the approval policy (``starter.py refresh-policy``), so access revoked in
+        the configuration also reaches runs that are already waiting."""
+        policy = await self.approval_policy()
+        revoked = self.gate.apply_policy(policy)
+        if revoked:
+            self.record("policy", f"reviewers no longer allowed: {', '.join(revoked)}")
+
     @workflow.signal(name="approve")
     def approve(self, signal: RawValue) -> None:
         """Approve the pending decision (refused decisions are recorded, not applied)."""

@@ -194,3 +194,22 @@ async def test_rate_limit_headers_reach_an_httpx2_response_hook(stub: MistralStu
     (headers,) = seen
     for name, value in EXAMPLE_RATE_LIMIT_HEADERS.items():
         assert headers[name] == value
+
+
+@pytest.mark.asyncio
+async def test_stub_enforcing_a_limit_answers_429_beyond_its_window(stub: MistralStub) -> None:
+    stub.default_chat = lambda _request: {"ok": True}
+    stub.requests_per_window = 2
+    stub.limit_window_seconds = 60
+    async with client_for(stub) as client:
+        for _ in range(2):
+            await client.chat.complete_async(model="mistral-small-latest", messages=MESSAGES)
+        with pytest.raises(MistralError) as caught:
+            await client.chat.complete_async(model="mistral-small-latest", messages=MESSAGES)
+
+    assert caught.value.status_code == 429
+    # The window frees its first slot in just under a minute.
+    assert 1 <= int(caught.value.headers["retry-after"]) <= 60
+    assert json.loads(caught.value.body)["type"] == "rate_limited"
+    assert stub.responses_by_status == {200: 2, 429: 1}
+    assert [status for _, status in stub.answered] == [200, 200, 429]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 import uuid
@@ -181,6 +182,13 @@ class MistralStub:
         self.rate_limit_headers: dict[str, str] | None = None
         self.latency_seconds: float = 0.0
         self.required_api_key: str | None = None
+        # Enforce a request limit as the real API does: at most this many requests in any
+        # sliding window of ``limit_window_seconds``, a 429 with Retry-After beyond it.
+        self.requests_per_window: int | None = None
+        self.limit_window_seconds: float = 60.0
+        # (time.monotonic(), status) of every response, in the order they were sent.
+        self.answered: list[tuple[float, int]] = []
+        self._admitted: deque[float] = deque()
         self._queues: dict[str, deque[_Script]] = {CHAT_PATH: deque(), OCR_PATH: deque()}
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -277,14 +285,33 @@ class MistralStub:
     def _respond(self, method: str, path: str, headers: dict[str, str], body: Any) -> _Reply:
         with self._lock:
             self.requests.append(RecordedRequest(method, path, headers, body))
-        if self.latency_seconds > 0:
-            time.sleep(self.latency_seconds)
-        status, payload, extra = self._dispatch(path, headers, body)
-        if status == 200 and self.rate_limit_headers:
-            extra = {**self.rate_limit_headers, **extra}
+            room_in = self._over_limit()
+        if room_in is not None:
+            status, payload = 429, self._error_body(429, "Requests rate limit exceeded")
+            extra = {"Retry-After": str(max(1, math.ceil(room_in)))}
+        else:
+            if self.latency_seconds > 0:
+                time.sleep(self.latency_seconds)
+            status, payload, extra = self._dispatch(path, headers, body)
+            if status == 200 and self.rate_limit_headers:
+                extra = {**self.rate_limit_headers, **extra}
         with self._lock:
             self.responses_by_status[status] += 1
+            self.answered.append((time.monotonic(), status))
         return status, payload, extra
+
+    def _over_limit(self) -> float | None:
+        """Seconds until the window has room when this request exceeds the limit; None when
+        it is admitted (and counted). Called with the lock held."""
+        if self.requests_per_window is None:
+            return None
+        now = time.monotonic()
+        while self._admitted and now - self._admitted[0] >= self.limit_window_seconds:
+            self._admitted.popleft()
+        if len(self._admitted) >= self.requests_per_window:
+            return self.limit_window_seconds - (now - self._admitted[0])
+        self._admitted.append(now)
+        return None
 
     def _dispatch(self, path: str, headers: dict[str, str], body: Any) -> _Reply:
         if self.required_api_key is not None:

@@ -1,0 +1,178 @@
+"""3. Idle cost of waiting: what runs parked on an approval cost the worker while they wait.
+
+A fresh worker runs one release to warm up and is measured idle, with no run parked; then
+runs of the anomaly example park on the officer's decision and the same worker is measured
+again over the same window. Waiting is a durable timer and a condition in the server's
+history, so the worker should do next to nothing. Finally every run is approved at once and
+the time until the last one completes is taken. Sluice's worker (``python worker.py``) is
+measured first, then a bare Temporal worker the same way, for comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from bench.bare import BARE_WORKFLOW, BareApproval
+from bench.harness import (
+    ANOMALY,
+    CLEAN,
+    REVIEWER,
+    SERVER,
+    SLUICE_WORKFLOW,
+    CpuShare,
+    Stack,
+    bounded,
+    pid_of,
+    rss_bytes,
+    shipment,
+    snapshot,
+    wait_for_count,
+)
+from workflows.approval import ApproveSignal
+
+TARGET_CPU_PERCENT = 1.0
+
+
+class Stretch(BaseModel):
+    """The worker (and the server) over one measured window."""
+
+    worker_cpu_percent: float
+    server_cpu_percent: float
+    worker_rss_mib: float
+
+
+class Parked(BaseModel):
+    """One worker, idle and then with the runs parked."""
+
+    label: str
+    without_runs: Stretch
+    with_parked_runs: Stretch
+    parking_seconds: float
+    approve_signals_seconds: float
+    approve_all_seconds: float
+
+
+class IdleResult(BaseModel):
+    parked: int
+    window_seconds: float
+    variants: dict[str, Parked]
+    target_cpu_percent: float = TARGET_CPU_PERCENT
+
+    @property
+    def sluice(self) -> Parked:
+        return self.variants["sluice"]
+
+    @property
+    def met(self) -> bool:
+        return self.sluice.with_parked_runs.worker_cpu_percent < self.target_cpu_percent
+
+    def rss_per_parked_run_kib(self, name: str) -> float:
+        variant = self.variants[name]
+        grown = variant.with_parked_runs.worker_rss_mib - variant.without_runs.worker_rss_mib
+        return grown * 1024 / max(self.parked, 1)
+
+
+async def measure(stack: Stack, worker: str, window: float) -> Stretch:
+    pids = stack.pids(worker)
+    before = snapshot(pids)
+    await asyncio.sleep(window)
+    share = CpuShare.between(before, snapshot(pids))
+    return Stretch(
+        worker_cpu_percent=share.cores[worker] * 100,
+        server_cpu_percent=share.cores[SERVER] * 100,
+        worker_rss_mib=rss_bytes(pid_of(stack.workers[worker])) / 2**20,
+    )
+
+
+async def all_bare_waiting(client: Client, ids: list[str], seconds: float) -> None:
+    """Bare runs have no search attributes: ask each whether it waits, until all do."""
+
+    async def waiting(run_id: str) -> bool:
+        try:
+            return bool(await client.get_workflow_handle(run_id).query("waiting"))
+        except RPCError:
+            return False
+
+    left = list(ids)
+    deadline = time.monotonic() + seconds
+    while left:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(left)} bare runs never waited for a decision")
+        answers = await bounded((waiting(run_id) for run_id in left), 64)
+        left = [run_id for run_id, done in zip(left, answers, strict=True) if not done]
+        if left:
+            await asyncio.sleep(1)
+
+
+async def park_and_release(
+    stack: Stack,
+    client: Client,
+    workflow: str,
+    task_queue: str,
+    worker: str,
+    approval: Any,
+    parked: int,
+    window: float,
+    label: str,
+) -> Parked:
+    tag = uuid.uuid4().hex[:6]
+    await client.execute_workflow(
+        workflow, shipment(CLEAN), id=f"{task_queue}-warm-up-{tag}", task_queue=task_queue
+    )
+    await asyncio.sleep(min(2, window))
+    without_runs = await measure(stack, worker, window)
+
+    ids = [f"{task_queue}-{tag}-{n:06d}" for n in range(parked)]
+    cargo = shipment(ANOMALY)
+    started = time.monotonic()
+    await bounded(
+        (client.start_workflow(workflow, cargo, id=i, task_queue=task_queue) for i in ids), 64
+    )
+    in_queue = f"TaskQueue = '{task_queue}'"
+    if workflow == SLUICE_WORKFLOW:
+        pending = f"{in_queue} AND ApprovalStatus = 'Pending'"
+        await wait_for_count(client, pending, parked, seconds=300 + parked)
+    else:
+        await all_bare_waiting(client, ids, seconds=300 + parked)
+    parking_seconds = time.monotonic() - started
+    # Let the last workflow tasks and visibility writes settle before measuring.
+    await asyncio.sleep(min(3, window))
+    with_parked_runs = await measure(stack, worker, window)
+
+    started = time.monotonic()
+    await bounded((client.get_workflow_handle(i).signal("approve", approval) for i in ids), 64)
+    signals_seconds = time.monotonic() - started
+    running = f"{in_queue} AND ExecutionStatus = 'Running'"
+    await wait_for_count(client, running, 0, seconds=300 + parked, every=0.5)
+    return Parked(
+        label=label,
+        without_runs=without_runs,
+        with_parked_runs=with_parked_runs,
+        parking_seconds=parking_seconds,
+        approve_signals_seconds=signals_seconds,
+        approve_all_seconds=time.monotonic() - started,
+    )
+
+
+async def run(stack: Stack, parked: int, window: float) -> IdleResult:
+    await stack.sluice_workers(["idle-sluice"], "bench-idle-sluice")
+    await stack.bare_worker("idle-bare", "bench-idle-bare")
+    sluice = await park_and_release(
+        stack, stack.sluice, SLUICE_WORKFLOW, "bench-idle-sluice", "idle-sluice",
+        ApproveSignal(reviewer=REVIEWER, comment="benchmark: approve all"),
+        parked, window, "Sluice (`python worker.py`)",
+    )  # fmt: skip
+    bare = await park_and_release(
+        stack, stack.bare, BARE_WORKFLOW, "bench-idle-bare", "idle-bare",
+        BareApproval(reviewer=REVIEWER), parked, window, "bare Temporal worker",
+    )  # fmt: skip
+    return IdleResult(
+        parked=parked, window_seconds=window, variants={"sluice": sluice, "bare": bare}
+    )

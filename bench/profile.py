@@ -1,0 +1,141 @@
+"""Where a worker's CPU goes: py-spy samples a running worker process from outside (no change
+to the worker), and each sample is put under the parts of Sluice's layer on its stack.
+
+A sample counts for every part on its stack (tracing inside an activity counts for tracing
+and for the activity's connector work), so shares can add up to more than 100 %.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+Frame = tuple[str, str]  # (function, file path)
+
+
+def _in(*fragments: str, functions: frozenset[str] | None = None) -> Callable[[Frame], bool]:
+    """Frames in files whose path holds one of ``fragments`` (limited to ``functions``, by
+    name without class: code the sandbox compiles shows unqualified names); a module's top
+    level (``<module>``, i.e. importing it) never counts."""
+
+    def matches(frame: Frame) -> bool:
+        function, path = frame
+        if function == "<module>" or not any(fragment in path for fragment in fragments):
+            return False
+        return functions is None or function.rsplit(".", 1)[-1] in functions
+
+    return matches
+
+
+def _named(*functions: str) -> Callable[[Frame], bool]:
+    return lambda frame: frame[0] in functions
+
+
+# The process plumbing that keeps the audit trail, the timeline, details and search attributes.
+_RECORD_KEEPING = frozenset(
+    {
+        "record", "record_model", "begin", "set_risk", "complete", "status", "_refresh_details",
+        "record_findings", "record_screening", "_set_status", "of_kind",
+    }
+)  # fmt: skip
+
+# Each part of the layer, as the frames that show it is running.
+PARTS: dict[str, Callable[[Frame], bool]] = {
+    "workflow sandbox: re-importing the workflow's modules for each new run": _named(
+        "_Instance._create_instance"
+    ),
+    "... of which building pydantic model classes": _named("ModelMetaclass.__new__"),
+    "workflow sandbox: running workflow code": _named("_Instance.activate"),
+    "audit trail, step timeline, details, search attributes": _in(
+        "workflows/audit.py",
+        "workflows/approval.py",
+        "workflows/process.py",
+        functions=_RECORD_KEEPING,
+    ),
+    "tracing (OpenTelemetry spans, span file)": _in("/opentelemetry/", "sluice/telemetry.py"),
+    "payload encryption (codec)": _in("sluice/codec.py", "/cryptography/"),
+    "model-call interceptor and metering": _in("sluice/interceptor.py", "sluice/metering.py"),
+    "payload conversion (pydantic JSON)": _in(
+        "temporalio/converter/", "temporalio/contrib/pydantic"
+    ),
+    "connector work (activities/)": _in("/activities/"),
+    "... of which SQLite ledger writes": _in("activities/connectors/ledger.py"),
+}
+
+
+class Profile(BaseModel):
+    """Samples of one worker over one measured round, by part of the layer."""
+
+    worker: str
+    samples: int
+    shares: dict[str, float]
+
+
+def py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+class Sampling:
+    """``py-spy record`` attached to a process until ``stop()``."""
+
+    def __init__(self, pid: int, output: Path, rate: int = 100) -> None:
+        self.pid = pid
+        self.output = output
+        self.rate = rate
+        self.child: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        tool = py_spy()
+        if tool is None:
+            raise RuntimeError("py-spy is not installed: pip install -e .[bench]")
+        self.child = await asyncio.create_subprocess_exec(
+            tool, "record", "--pid", str(self.pid), "--rate", str(self.rate),
+            "--format", "raw", "--full-filenames", "--nonblocking", "--output", str(self.output),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        # py-spy needs a moment to attach; samples before that are simply not taken.
+        await asyncio.sleep(0.5)
+
+    async def stop(self, worker: str) -> Profile:
+        assert self.child is not None
+        # Ctrl-C makes py-spy stop sampling and write what it has.
+        self.child.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(self.child.communicate(), timeout=60)
+        if not self.output.exists():
+            raise RuntimeError(f"py-spy wrote no profile: {err.decode(errors='replace')[-300:]}")
+        return attribute(worker, self.output.read_text(encoding="utf-8", errors="replace"))
+
+
+def attribute(worker: str, collapsed: str) -> Profile:
+    """Share of samples with each part on the stack, from py-spy's collapsed stacks."""
+    total = 0
+    hits: Counter[str] = Counter()
+    for line in collapsed.splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not stack or not number.isdigit():
+            continue
+        samples = int(number)
+        total += samples
+        frames = [_frame(frame) for frame in stack.split(";")]
+        for part, shows in PARTS.items():
+            if any(shows(frame) for frame in frames):
+                hits[part] += samples
+    return Profile(
+        worker=worker,
+        samples=total,
+        shares={part: hits[part] / total if total else 0.0 for part in PARTS},
+    )
+
+
+def _frame(frame: str) -> Frame:
+    """``function (path:line)`` as (function, path)."""
+    function, _, where = frame.partition(" (")
+    return function.strip(), where.rsplit(":", 1)[0]

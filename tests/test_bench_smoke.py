@@ -1,0 +1,80 @@
+"""The benchmarks keep working: ``python -m bench.run --smoke`` runs all five with tiny sizes
+against real servers and workers and writes the report. Benchmarks are not tests: nothing
+here checks how fast anything was, only that every benchmark measured what it says it did."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.report import Results
+from tests.faults.processes import ROOT
+
+SECTIONS = (
+    "## 1. Orchestration overhead",
+    "## 2. Approval round trip",
+    "## 3. Idle cost of waiting",
+    "## 4. Rate-limit fidelity",
+    "## 5. Scaling",
+)
+
+
+def test_smoke_run_measures_all_five_benchmarks_and_writes_the_report(tmp_path: Path) -> None:
+    report, plots, work = tmp_path / "BENCHMARKS.md", tmp_path / "plots", tmp_path / "work"
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "bench.run", "--smoke",
+            "--output", str(report), "--plots", str(plots), "--work-dir", str(work),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    text = report.read_text()
+    for section in SECTIONS:
+        assert section in text
+    assert "Not measured" not in text
+    assert "load average at start" in text
+    assert "bash scripts/bench.sh --smoke" in text
+    for plot in ("throughput", "approval", "rate_limit", "scaling"):
+        assert (plots / f"{plot}.png").stat().st_size > 0
+
+    results = Results.model_validate_json((work / "results.json").read_text())
+    assert results.errors == {}
+
+    throughput = results.throughput
+    assert throughput is not None
+    assert set(throughput.variants) == {"sluice", "bare", "asyncio"}
+    for variant in throughput.variants.values():
+        assert len(variant.runs_per_second) == throughput.rounds
+        assert all(rate > 0 for rate in variant.runs_per_second)
+    # Sluice's run leaves more in its history than the bare one: audit, search attributes.
+    assert throughput.history["sluice"].events > throughput.history["bare"].events
+    assert throughput.profiles["sluice"].samples > 0 and throughput.profiles["bare"].samples > 0
+
+    approval = results.approval
+    assert approval is not None
+    for trips in approval.variants.values():
+        assert len(trips.from_client_ms) == approval.runs
+        # The release starts after the approval was sent, never before.
+        assert all(ms > 0 for ms in trips.from_client_ms)
+
+    idle = results.idle
+    assert idle is not None
+    assert idle.parked == 5
+    for parked in idle.variants.values():
+        assert parked.without_runs.worker_rss_mib > 0 and parked.with_parked_runs.worker_rss_mib > 0
+        assert parked.approve_all_seconds > 0
+
+    limited = results.rate_limit
+    assert limited is not None
+    # The workers' model calls went through the real SDK to the stub, which answered each one
+    # or refused it for the limit, nothing else.
+    assert limited.calls_in_window > 0
+    assert set(limited.statuses) <= {200, 429}
+
+    scaling = results.scaling
+    assert scaling is not None
+    assert {setup.workers for setup in scaling.setups.values()} == {1, 2}
+    assert all(setup.median > 0 for setup in scaling.setups.values())

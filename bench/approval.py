@@ -24,6 +24,7 @@ from bench.bare import BARE_WORKFLOW, BareApproval
 from bench.harness import (
     ANOMALY,
     REVIEWER,
+    RUN_TIMEOUT_SECONDS,
     SLUICE_WORKFLOW,
     Stack,
     bounded,
@@ -103,7 +104,7 @@ class _Variant:
         handle: WorkflowHandle[Any, Any] = self.client.get_workflow_handle(run_id)
         self.sent_at[run_id] = time.time()
         await handle.signal("approve", self.approval)
-        await handle.result()
+        await asyncio.wait_for(handle.result(), RUN_TIMEOUT_SECONDS)
 
     async def waiting(self, handle: WorkflowHandle[Any, Any]) -> bool:
         try:

@@ -358,6 +358,11 @@ def tail(log: Path, lines: int = 8) -> str:
 # --- driving runs --------------------------------------------------------------------------
 
 
+# No single run of any benchmark takes anywhere near this; a run that does is stuck (a worker
+# died, say) and the benchmark is reported as failed rather than waiting for ever.
+RUN_TIMEOUT_SECONDS = 300.0
+
+
 async def closed_loop(
     run_one: Callable[[int], Awaitable[Any]], runs: int, concurrency: int
 ) -> float:
@@ -366,7 +371,7 @@ async def closed_loop(
 
     async def one(n: int) -> None:
         async with limit:
-            await run_one(n)
+            await asyncio.wait_for(run_one(n), RUN_TIMEOUT_SECONDS)
 
     started = time.perf_counter()
     await asyncio.gather(*(one(n) for n in range(runs)))

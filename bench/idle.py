@@ -24,6 +24,7 @@ from bench.harness import (
     ANOMALY,
     CLEAN,
     REVIEWER,
+    RUN_TIMEOUT_SECONDS,
     SERVER,
     SLUICE_WORKFLOW,
     CpuShare,
@@ -123,8 +124,11 @@ async def park_and_release(
     label: str,
 ) -> Parked:
     tag = uuid.uuid4().hex[:6]
-    await client.execute_workflow(
-        workflow, shipment(CLEAN), id=f"{task_queue}-warm-up-{tag}", task_queue=task_queue
+    await asyncio.wait_for(
+        client.execute_workflow(
+            workflow, shipment(CLEAN), id=f"{task_queue}-warm-up-{tag}", task_queue=task_queue
+        ),
+        RUN_TIMEOUT_SECONDS,
     )
     await asyncio.sleep(min(2, window))
     without_runs = await measure(stack, worker, window)

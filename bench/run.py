@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -114,9 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         results = Results.model_validate_json(args.report_from.read_text(encoding="utf-8"))
         write(results, args.output, args.plots)
         return 0
+    # A stop (SIGTERM, a CI timeout) unwinds like Ctrl-C, so the server and the worker
+    # processes this command started are stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     mode = "smoke" if args.smoke else "full" if args.full else "default"
     command = "bash scripts/bench.sh" + {"smoke": " --smoke", "full": " --full"}.get(mode, "")
-    results = asyncio.run(measure(mode, command, args.work_dir))
+    try:
+        results = asyncio.run(measure(mode, command, args.work_dir))
+    except KeyboardInterrupt:
+        print("[bench] stopped; no report written", file=sys.stderr)
+        return 130
     # Kept beside the run's state, so the report can be written again without measuring.
     (args.work_dir / "results.json").write_text(results.model_dump_json(indent=2))
     write(results, args.output, args.plots)

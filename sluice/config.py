@@ -86,8 +86,14 @@ class RateLimitSettings(BaseModel):
     models: dict[str, ModelLimit] = Field(default_factory=dict)
     # Each of this many model workers keeps 1/workers of the token budget.
     workers: int = Field(default=1, ge=1)
-    # How much of a minute's budget may go out at once (60 = a whole minute's worth).
-    burst_seconds: float = Field(default=60.0, gt=0, le=60)
+    # No 60 s window ever holds more than a per-minute limit: this many seconds' worth of it may
+    # go out at once, and the rest of the minute is paced evenly, so the steady pace is
+    # (60 - burst_seconds) / 60 of the limit.
+    burst_seconds: float = Field(default=3.0, gt=0, le=30)
+    # The model task queue's partitions on the Temporal server (its default is 4). The server
+    # lets each partition dispatch a task at once on top of the pace, so the queue's pace
+    # leaves room for that many (see ``sluice.ratelimit.queue_dispatch_rate``).
+    queue_partitions: int = Field(default=4, ge=1)
     # How long a call may wait for capacity before handing its slot back to Temporal.
     max_wait_seconds: float = Field(default=2.0, ge=0)
     # Added to the prompt's estimated tokens when reserving, settled after the call.

@@ -5,7 +5,9 @@ A workflow step whose activity declares ``model_call=True`` is scheduled on
 queue, so it is deterministic and needs no configuration in workflow code). Every worker runs
 a second, activity-only worker on that queue, and sets Temporal's server-enforced
 ``max_task_queue_activities_per_second`` on it (unless the provider has no limits, like the
-offline one): the request limit then holds however many workers poll the queue.
+offline one): the request limit then holds however many workers poll the queue. The rate is
+``sluice.ratelimit.queue_dispatch_rate``: a little under the limit, leaving room for the burst
+the server allows on top of it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class ModelWorkerPlugin(SimplePlugin):
         task_queue: str,
         activities: Sequence[Callable[..., Any]],
         *,
-        requests_per_minute: float | None,
+        tasks_per_second: float | None,
         interceptors: Sequence[Interceptor] = (),
         graceful_shutdown_timeout: timedelta = timedelta(seconds=20),
         deployment_config: WorkerDeploymentConfig | None = None,
@@ -47,7 +49,7 @@ class ModelWorkerPlugin(SimplePlugin):
         self.client = client
         self.model_queue = model_task_queue(task_queue)
         self.model_activities = list(activities)
-        self.requests_per_minute = requests_per_minute
+        self.tasks_per_second = tasks_per_second
         self.model_interceptors = list(interceptors)
         self.graceful_shutdown_timeout = graceful_shutdown_timeout
         # The same build as the process worker, so versioned runs keep their model calls on it.
@@ -59,9 +61,7 @@ class ModelWorkerPlugin(SimplePlugin):
             task_queue=self.model_queue,
             activities=self.model_activities,
             interceptors=self.model_interceptors,
-            max_task_queue_activities_per_second=(
-                self.requests_per_minute / 60 if self.requests_per_minute else None
-            ),
+            max_task_queue_activities_per_second=self.tasks_per_second,
             graceful_shutdown_timeout=self.graceful_shutdown_timeout,
             deployment_config=self.deployment_config,
         )

@@ -6,6 +6,12 @@ real usage, so an over-estimate is given back and an under-estimate is charged. 
 provider says about its own buckets (rate-limit headers, a 429 with ``Retry-After``) corrects
 ours. Nothing here sleeps or reads the wall clock: the clock is passed in, so the arithmetic
 can be tested exactly.
+
+A provider may count its per-minute limits over any 60 s window, not per calendar minute. A
+bucket holding ``burst`` units and refilling at ``rate`` lets ``burst + 60 * rate`` through in
+a minute, so every bucket here is sized to make that sum the limit: ``burst_seconds`` of it at
+once, the rest paced. The server's pace of the model task queue follows the same rule, with
+room for the burst its partitions allow (``queue_dispatch_rate``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,14 @@ class TokenBucket:
         self._clock = clock
         self._level = capacity
         self._at = clock()
+
+    @classmethod
+    def per_minute(cls, limit: float, burst: float, clock: Clock) -> TokenBucket:
+        """A bucket no 60 s window gets more than ``limit`` out of: ``burst`` at once, the
+        rest of the minute paced."""
+        if not 0 < burst < limit:
+            raise ValueError("the burst must be positive and smaller than the limit")
+        return cls(burst, (limit - burst) / 60, clock)
 
     @property
     def level(self) -> float:
@@ -109,16 +123,16 @@ class ModelLimiter:
 
     def __init__(self, model: str, limit: ModelLimit, settings: RateLimitSettings, clock: Clock):
         share = 1 / settings.workers
-        burst = settings.burst_seconds / 60
         self.model = model
         self.settings = settings
         self.share = share
-        self.requests = TokenBucket(
-            limit.requests_per_minute * burst, limit.requests_per_minute / 60, clock
+        # Requests are held for all workers together by the server's pace of the model queue;
+        # this bucket is each worker's own guard, so it is not split.
+        self.requests = TokenBucket.per_minute(
+            limit.requests_per_minute, request_burst(limit.requests_per_minute, settings), clock
         )
-        self.tokens = TokenBucket(
-            limit.tokens_per_minute * share * burst, limit.tokens_per_minute * share / 60, clock
-        )
+        tokens = limit.tokens_per_minute * share
+        self.tokens = TokenBucket.per_minute(tokens, tokens * settings.burst_seconds / 60, clock)
         self._clock = clock
         self._paused_until = clock()
 
@@ -155,6 +169,29 @@ class ModelLimiter:
     def pause(self, seconds: float) -> None:
         """The provider said "retry after": nothing goes out until then."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+def request_burst(per_minute: float, settings: RateLimitSettings) -> float:
+    """Requests one worker may send at once: ``burst_seconds`` of the limit, at least one
+    (where the limit allows it)."""
+    return min(max(per_minute * settings.burst_seconds / 60, 1.0), per_minute / 2)
+
+
+def queue_dispatch_rate(settings: RateLimitSettings) -> float:
+    """Tasks per second for the model queue's ``max_task_queue_activities_per_second``.
+
+    The Temporal server paces each of the queue's partitions at its share of this rate and lets
+    each dispatch up to a second of its share at once, at least one task: on top of the pace,
+    up to ``queue_partitions`` plus one second's worth of tasks can start together. The pace
+    leaves room for that burst (or for ``burst_seconds`` of the limit, if larger), so no 60 s
+    window holds more than ``requests_per_minute`` dispatches. Below about twice the burst
+    (ten requests a minute with four partitions) that cannot hold: the pace is then half the
+    limit, and the workers' own request buckets and the provider's 429s are what remain.
+    """
+    per_minute = settings.requests_per_minute
+    server_burst = settings.queue_partitions + per_minute / 60
+    reserve = max(per_minute * settings.burst_seconds / 60, server_burst)
+    return max(per_minute - reserve, per_minute / 2) / 60
 
 
 class RateLimiter:

@@ -54,7 +54,7 @@ from sluice.catalog import PROCESSES
 from sluice.config import Settings
 from sluice.interceptor import ModelCallInterceptor, declares_model_call
 from sluice.model_queue import ModelWorkerPlugin
-from sluice.ratelimit import RateLimiter
+from sluice.ratelimit import RateLimiter, queue_dispatch_rate
 from sluice.versioning import worker_deployment
 
 WORKFLOWS: tuple[type, ...] = tuple(process.workflow for process in PROCESSES)
@@ -179,8 +179,8 @@ def build_worker(
             client,
             task_queue or settings.temporal.task_queue,
             [activities[name] for name in sorted(model_calls)],
-            requests_per_minute=(
-                settings.model.limits.requests_per_minute if interceptor.limiter else None
+            tasks_per_second=(
+                queue_dispatch_rate(settings.model.limits) if interceptor.limiter else None
             ),
             interceptors=[interceptor],
             graceful_shutdown_timeout=worker_options["graceful_shutdown_timeout"],

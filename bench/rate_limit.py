@@ -22,6 +22,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.cargo.extraction import TASK, offline_extract
 from activities.model_gateway import ModelCall
 from bench.harness import CLEAN, SLUICE_WORKFLOW, Stack, bounded, shipment
+from sluice.config import RateLimitSettings
+from sluice.ratelimit import queue_dispatch_rate
 from tests.stubs.mistral_api import MistralStub
 
 LIMITED_QUEUE = "bench-ratelimit"
@@ -37,6 +39,9 @@ class RateLimitResult(BaseModel):
     limit_per_minute: float
     duration_seconds: float
     workers: int
+    # What the model queue was paced at on the server (None in results from before the pace
+    # left room for the server's burst, when it was the limit itself).
+    queue_pace_per_minute: float | None = None
     runs_started: int
     calls_in_window: int
     most_requests_in_any_minute: int
@@ -151,10 +156,12 @@ async def run(stack: Stack, limit_per_minute: int, duration: float) -> RateLimit
         stub.stop()
     ok = [at - first for at, status in answered if status == 200]
     rejected = [at - first for at, status in answered if status == 429]
+    limits = RateLimitSettings(requests_per_minute=limit_per_minute, workers=len(LIMITED_WORKERS))
     return RateLimitResult(
         limit_per_minute=limit_per_minute,
         duration_seconds=duration,
         workers=len(LIMITED_WORKERS),
+        queue_pace_per_minute=queue_dispatch_rate(limits) * 60,
         runs_started=runs,
         calls_in_window=sum(1 for at in ok if at < duration),
         most_requests_in_any_minute=most_in_any_window(

@@ -3,6 +3,7 @@
     python -m bench.run            # default sizes: about 15 minutes on 2 cores
     python -m bench.run --full     # the benchmark issue's sizes (10,000 parked runs)
     python -m bench.run --smoke    # tiny sizes, seconds: keeps the scripts working (CI)
+    python -m bench.run --only rate_limit   # measure one again, keep the others' figures
 
 Everything runs on 127.0.0.1 against a dev server this command starts and stops, with its
 state in ``--work-dir`` (emptied first). A benchmark that fails is reported as failed, the
@@ -57,9 +58,30 @@ SIZES = {
 }  # fmt: skip
 
 
-async def measure(mode: str, command: str, work_dir: Path) -> Results:
+BENCHMARKS = ("throughput", "approval", "idle", "rate_limit", "scaling")
+
+
+async def measure(
+    mode: str,
+    command: str,
+    work_dir: Path,
+    only: list[str] | None = None,
+    *,
+    earlier: Results | None = None,
+) -> Results:
+    """Run the benchmarks (``only`` these, into a copy of ``earlier`` results, if given)."""
     sizes = SIZES[mode]
-    results = Results(mode=mode, command=command, machine=Machine.describe())
+    machine = Machine.describe()
+    if earlier is None:
+        results = Results(mode=mode, command=command, machine=machine)
+    else:
+        results = earlier.model_copy(deep=True)
+        for name in only or ():
+            results.errors.pop(name, None)
+            results.remeasured[name] = (
+                f"`{command}` on {machine.started_at:%Y-%m-%d %H:%M} UTC, load average at "
+                "start " + ", ".join(f"{v:.2f}" for v in machine.load_average_at_start)
+            )
     started = time.monotonic()
     shutil.rmtree(work_dir, ignore_errors=True)
     stack = Stack(work_dir)
@@ -81,6 +103,8 @@ async def measure(mode: str, command: str, work_dir: Path) -> Results:
             ),
         }
         for name, step in steps.items():
+            if only and name not in only:
+                continue
             print(f"[bench] {name} ...", flush=True)
             began = time.monotonic()
             try:
@@ -92,8 +116,9 @@ async def measure(mode: str, command: str, work_dir: Path) -> Results:
     finally:
         default_journal.stop()
         stack.stop()
-    results.load_average_at_end = os.getloadavg()
-    results.seconds = time.monotonic() - started
+    if earlier is None:
+        results.load_average_at_end = os.getloadavg()
+        results.seconds = time.monotonic() - started
     return results
 
 
@@ -110,25 +135,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-from", type=Path, help="only write the report again, from a run's results.json"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=BENCHMARKS,
+        help="measure only these again; the others keep the figures of the last run's "
+        "results.json in --work-dir, and the report says which were measured when",
+    )
     args = parser.parse_args(argv)
     if args.report_from:
         results = Results.model_validate_json(args.report_from.read_text(encoding="utf-8"))
         write(results, args.output, args.plots)
         return 0
+    saved = args.work_dir / "results.json"
+    earlier = None
+    if args.only:
+        if not saved.exists():
+            parser.error(f"--only needs an earlier run's {saved}: run every benchmark first")
+        earlier = Results.model_validate_json(saved.read_text(encoding="utf-8"))
+        if args.smoke or args.full:
+            parser.error("--only measures at the sizes of the earlier run; drop --smoke/--full")
     # A stop (SIGTERM, a CI timeout) unwinds like Ctrl-C, so the server and the worker
     # processes this command started are stopped too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    mode = "smoke" if args.smoke else "full" if args.full else "default"
+    mode = (
+        earlier.mode if earlier else "smoke" if args.smoke else "full" if args.full else "default"
+    )
     command = "bash scripts/bench.sh" + {"smoke": " --smoke", "full": " --full"}.get(mode, "")
+    if args.only:
+        command += " --only " + " ".join(args.only)
     try:
-        results = asyncio.run(measure(mode, command, args.work_dir))
+        results = asyncio.run(measure(mode, command, args.work_dir, args.only, earlier=earlier))
     except KeyboardInterrupt:
         print("[bench] stopped; no report written", file=sys.stderr)
         return 130
     # Kept beside the run's state, so the report can be written again without measuring.
-    (args.work_dir / "results.json").write_text(results.model_dump_json(indent=2))
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    saved.write_text(results.model_dump_json(indent=2))
     write(results, args.output, args.plots)
-    print(f"[bench] wrote {args.output} in {results.seconds / 60:.1f} minutes", flush=True)
+    print(f"[bench] wrote {args.output}", flush=True)
     for name, error in results.errors.items():
         print(f"[bench] {name} FAILED: {error}", file=sys.stderr)
     return 1 if results.errors else 0

@@ -78,3 +78,29 @@ def test_smoke_run_measures_all_five_benchmarks_and_writes_the_report(tmp_path: 
     assert scaling is not None
     assert {setup.workers for setup in scaling.setups.values()} == {1, 2}
     assert all(setup.median > 0 for setup in scaling.setups.values())
+
+    # One benchmark measured again on its own: its figures are new, the others' are kept,
+    # and the report says which was measured when.
+    again = subprocess.run(
+        [
+            sys.executable, "-m", "bench.run", "--only", "rate_limit",
+            "--output", str(report), "--plots", str(plots), "--work-dir", str(work),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    remeasured = Results.model_validate_json((work / "results.json").read_text())
+    assert remeasured.rate_limit is not None and remeasured.rate_limit != limited
+    assert remeasured.throughput == throughput and remeasured.scaling == scaling
+    assert set(remeasured.remeasured) == {"rate_limit"}
+    assert "rate_limit by `bash scripts/bench.sh --smoke --only rate_limit`" in report.read_text()
+
+
+def test_measuring_one_benchmark_again_needs_an_earlier_run(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--only", "idle", "--work-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "--only needs an earlier run's" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -143,6 +143,8 @@ class OcrAnswer(BaseModel):
     model: str
     pages: list[str]
     document_bytes: int | None = None
+    # What the provider bills: pages it processed (may differ from the pages returned).
+    pages_processed: int | None = None
 
     @property
     def text(self) -> str:
@@ -274,6 +276,7 @@ class MistralProvider:
             model=response.model or self.ocr_model,
             pages=[page.markdown for page in response.pages],
             document_bytes=usage.doc_size_bytes if usage else None,
+            pages_processed=usage.pages_processed if usage else None,
         )
 
 
@@ -342,12 +345,20 @@ class ModelGateway:
         self.provider = provider
         self.prices = dict(prices or {})
 
-    def cost_usd(self, answer: ModelAnswer, requested_model: str) -> float | None:
+    def cost_usd(
+        self,
+        model: str,
+        requested_model: str,
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        pages: int = 0,
+    ) -> float | None:
         """Estimated cost of an answer: the answering model's price, else the requested one's."""
-        price = self.prices.get(answer.model) or self.prices.get(requested_model)
+        price = self.prices.get(model) or self.prices.get(requested_model)
         if price is None:
             return None
-        return round(price.cost_usd(answer.usage.input_tokens, answer.usage.output_tokens), 8)
+        return round(price.cost_usd(input_tokens, output_tokens, pages), 8)
 
     async def structured(self, call: ModelCall, schema: type[T]) -> tuple[T, ModelRecord]:
         """Ask for ``schema``; return the validated answer and its audit record.
@@ -361,7 +372,12 @@ class ModelGateway:
             "chat", self.provider.name, requested, system=call.system, user=call.user
         ) as metering:
             answer = await self.provider.chat_json(call, schema)
-            cost = self.cost_usd(answer, requested)
+            cost = self.cost_usd(
+                answer.model,
+                requested,
+                input_tokens=answer.usage.input_tokens,
+                output_tokens=answer.usage.output_tokens,
+            )
             metering.answered(
                 model=answer.model,
                 response_id=answer.response_id,
@@ -407,13 +423,15 @@ class ModelGateway:
         async with metered_call("ocr", self.provider.name, requested) as metering:
             answer = await self.provider.ocr(document_url)
             text = answer.text
+            pages = len(answer.pages) if answer.pages_processed is None else answer.pages_processed
+            cost = self.cost_usd(answer.model, requested, pages=pages)
             metering.answered(
                 model=answer.model,
                 response_id=None,
                 finish_reason=None,
                 input_tokens=0,
                 output_tokens=0,
-                cost_usd=None,
+                cost_usd=cost,
                 output_text=text,
             )
         record = ModelRecord(
@@ -427,9 +445,11 @@ class ModelGateway:
             duration_ms=int((time.monotonic() - started) * 1000),
             output={
                 "pages": len(answer.pages),
+                "pages_processed": pages,
                 "characters": len(text),
                 "document_bytes": answer.document_bytes,
             },
+            cost_usd=cost,
         )
         return text, record
 

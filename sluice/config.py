@@ -45,15 +45,17 @@ class TemporalSettings(BaseModel):
 
 
 class ModelPrice(BaseModel):
-    """A model's list price in US dollars per million tokens, for cost estimates."""
+    """A model's list price in US dollars, for cost estimates: per million tokens for chat
+    models, per thousand pages for OCR models."""
 
     input_per_million: float = Field(default=0.0, ge=0)
     output_per_million: float = Field(default=0.0, ge=0)
+    per_thousand_pages: float = Field(default=0.0, ge=0)
 
-    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
+    def cost_usd(self, input_tokens: int, output_tokens: int, pages: int = 0) -> float:
         return (
             input_tokens * self.input_per_million + output_tokens * self.output_per_million
-        ) / 1_000_000
+        ) / 1_000_000 + pages * self.per_thousand_pages / 1000
 
 
 # Mistral's public list prices (USD per million tokens) when this table was written; they
@@ -63,6 +65,7 @@ DEFAULT_MODEL_PRICES: dict[str, ModelPrice] = {
     "mistral-small-latest": ModelPrice(input_per_million=0.10, output_per_million=0.30),
     "mistral-medium-latest": ModelPrice(input_per_million=0.40, output_per_million=2.00),
     "mistral-large-latest": ModelPrice(input_per_million=2.00, output_per_million=6.00),
+    "mistral-ocr-latest": ModelPrice(per_thousand_pages=2.00),
     "sluice-offline-rules-1": ModelPrice(),
 }
 

@@ -39,11 +39,10 @@ def stub() -> Iterator[MistralStub]:
 
 
 def gateway_for(stub: MistralStub) -> ModelGateway:
-    return ModelGateway(
-        MistralProvider(
-            ModelSettings(provider="mistral", mistral_api_key="test", mistral_server_url=stub.url)
-        )
+    settings = ModelSettings(
+        provider="mistral", mistral_api_key="test", mistral_server_url=stub.url
     )
+    return ModelGateway(MistralProvider(settings), settings.prices)
 
 
 def bill_of_lading_call() -> ModelCall:
@@ -74,6 +73,29 @@ async def test_structured_output_is_parsed_and_recorded(stub: MistralStub) -> No
     assert sent["response_format"]["json_schema"]["name"] == "DocumentFields"
     assert sent["temperature"] == 0
     assert sent["messages"][0]["content"] == PROMPT.text
+
+
+async def test_chat_cost_is_estimated_from_the_token_prices(stub: MistralStub) -> None:
+    stub.enqueue_chat(
+        {"document_kind": "bill_of_lading", "gross_weight_kg": 8420, "package_count": 12},
+        input_tokens=1_000_000,
+        output_tokens=100_000,
+    )
+    _, record = await gateway_for(stub).structured(bill_of_lading_call(), DocumentFields)
+    # mistral-small-latest's list price: 0.10 per million in, 0.30 per million out.
+    assert record.cost_usd == pytest.approx(0.10 + 0.03)
+
+
+async def test_ocr_is_priced_per_page_the_provider_processed(stub: MistralStub) -> None:
+    stub.enqueue_ocr(["# Passport", "Surname: DURAND", "Visa page"])
+    text, record = await gateway_for(stub).ocr(
+        "kyc.ocr_document", "data:application/pdf;base64,JVBERi0xLjQgdGlueQ=="
+    )
+    assert "Surname: DURAND" in text
+    assert record.operation == "ocr" and record.model == "mistral-ocr-latest"
+    assert record.output["pages_processed"] == 3
+    # 2 dollars per thousand pages.
+    assert record.cost_usd == pytest.approx(3 * 0.002)
 
 
 async def test_rate_limit_is_retryable_after_the_servers_delay(stub: MistralStub) -> None:

@@ -2,7 +2,7 @@
 
 From the run's spans when the local trace file has them: every step with its duration and
 attempts, each model call with its model, tokens, cost and any rate-limit wait, and the
-approval waits. Without spans (tracing was off, or spans went to OTLP) the same outline is
+approval and input waits. Without spans (tracing was off, or spans went to OTLP) the same outline is
 derived from the run's Temporal history, with timings only.
 """
 
@@ -73,8 +73,8 @@ def _label(span: SpanRecord, children: Sequence[SpanRecord]) -> str:
     a = span.attributes
     if "gen_ai.operation.name" in a:
         text = f"{span.name}  {_model_details(span)}"
-    elif "sluice.decision.kind" in a:
-        outcome = a.get("sluice.decision.outcome")
+    elif "sluice.decision.kind" in a or "sluice.input.kind" in a:
+        outcome = a.get("sluice.decision.outcome") or a.get("sluice.input.outcome")
         text = f"{span.name}" + (f"  -> {outcome}" if outcome else "  (still waiting)")
     elif "sluice.step" in a:
         attempts = sum(1 for c in children if c.name.startswith("RunActivity:"))

@@ -191,9 +191,12 @@ class BusinessProcess:
             started_at=workflow.now(),
         )
         self.steps.append(record)
-        provided = await self.inbox.wait(request, deadline)
+        with workflow_span(record.name, **{"sluice.input.kind": request.kind}) as span:
+            provided = await self.inbox.wait(request, deadline)
+            record.note = "received" if provided is not None else "deadline passed"
+            if span is not None:
+                span.set_attribute("sluice.input.outcome", record.note)
         record.status, record.finished_at = "completed", workflow.now()
-        record.note = "received" if provided is not None else "deadline passed"
         self._refresh_details()
         return provided
 

@@ -20,7 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.kyc.models import KycApplication
 from sluice import search_attributes as sa
 from sluice.config import Settings
-from tests.conftest import EXAMPLES, approval_settings
+from sluice.telemetry import SpanRecord, Telemetry
+from sluice.timeline import spans_of_run
+from tests.conftest import EXAMPLES, SESSION_SPANS, approval_settings
 from tests.stubs.mistral_api import OCR_PATH, MistralStub
 from tests.test_cli import starter
 from workflows.approval import DecisionInput, DecisionReceipt
@@ -306,9 +308,10 @@ async def test_rejection_needs_a_reason_and_the_record_keeps_it(
 
 
 async def test_missing_proof_of_address_waits_then_continues_when_provided_by_signal(
-    client: Client, kyc: Settings, make_worker: Callable[..., Any]
+    client: Client, kyc: Settings, make_worker: Callable[..., Any], telemetry: Telemetry
 ) -> None:
     kyc.approvals["kyc_review"].auto_approve_low_risk = True
+    client = telemetry.traced(client)
     # No workflow cache: every activation replays the history, so replay is checked too.
     async with make_worker(client, max_cached_workflows=0):
         handle = await start(client, kyc, application(proof={}))
@@ -343,6 +346,11 @@ async def test_missing_proof_of_address_waits_then_continues_when_provided_by_si
     assert "provided_by" in refused[1]
     (received,) = trail.of_kind("input_received")
     assert received.actor == "onboarding-desk"
+    # The wait is one span in the run's trace, however often the run was replayed.
+    spans = spans_of_run(map(SpanRecord.of, SESSION_SPANS.get_finished_spans()), handle.id)
+    (wait,) = [s for s in spans if s.name == "Wait for input: proof_of_address"]
+    assert wait.attributes["sluice.input.outcome"] == "received"
+    assert wait.end_ns - wait.start_ns > 0
 
 
 async def test_missing_document_provided_with_the_cli_end_to_end(

@@ -259,13 +259,22 @@ against bare Temporal. The worker's extra is mostly: {top or "nothing that stand
         text += """
 The largest part is Temporal's workflow sandbox, not a Sluice feature as such: for every new
 run the sandbox imports the workflow's module afresh, with every module it imports that is
-not passed through. Sluice's workflow modules (`workflows/cargo_release.py`, `process.py`,
-`approval.py`, `audit.py`, `human_input.py`) define the pydantic models of the audit trail,
-the timeline and the decisions, and pydantic builds each model class again on each import
-("building pydantic model classes" above). The bare workflow imports its models passed
-through, so its sandbox start is cheap. Remedy (not made here): pass those modules through
-the sandbox (`SandboxRestrictions.with_passthrough_modules`; they hold no mutable state) or
-move the models into a module imported with `workflow.unsafe.imports_passed_through()`.
+not passed through, and pydantic builds each model class it defines again ("building
+pydantic model classes" above). Sluice's domain workflows import the shared modules
+(`workflows/process.py`, `approval.py`, `audit.py`, `human_input.py`) and the activities'
+models passed through (`workflow.unsafe.imports_passed_through()`): a module imported
+without it, directly or through another, is re-imported for every run.
+"""
+    elif not t.met:
+        text += """
+The sandbox no longer dominates: the domain workflows import Sluice's shared workflow
+modules and the activities' models passed through, so a new run re-imports little more
+than its own module. What is left is the work Sluice adds on purpose: a replay-safe span per
+step, activity attempt and model call, batched to the span file (tracing); the GenAI span,
+metrics and rate-limit bookkeeping around each model call (the interceptor's share also
+counts the Temporal calls it wraps, so it is an upper bound); the audit trail, step
+timeline and UI details kept by workflow code inside the sandbox; and the payload
+encryption. None of them is large on its own; together they are the gap to the target.
 """
     return text
 
@@ -352,8 +361,15 @@ parked run costs the worker nothing: it is replayed from history when its decisi
 A cached Sluice run takes about {sluice_kib:.0f} KiB against {bare_kib:.0f} KiB for a bare
 one. The cause is the one profiled in 1: each cached run lives in its own sandbox, holding
 its own fresh import of Sluice's workflow modules and their pydantic model classes (with
-their validators and serializers). Passing those modules through the sandbox would share one
-copy between all runs.
+their validators and serializers). A module
+imported without `workflow.unsafe.imports_passed_through()` is the usual cause.
+"""
+    else:
+        text += f"""
+A cached Sluice run takes about {sluice_kib:.0f} KiB against {bare_kib:.0f} KiB for a bare
+one: its audit trail, step timeline and decision state, and its own import of its domain
+module. The shared workflow modules and the models are passed through the sandbox, so all
+runs share one copy of them.
 """
     text += f"""
 Approving all {i.parked:,} at once, then waiting for the last to complete:
@@ -487,7 +503,7 @@ def _journal_finding(wal: Setup, default: Setup, cores: int) -> str:
         f"{server_ms(wal):.0f}, and the machine is less busy ({default.cores['machine']:.2f} "
         f"of {cores} cores against {wal.cores['machine']:.2f}): every commit waits on the disk "
         "for the journal to be synced and removed. That is why the benchmarks run the server "
-        "in WAL mode; the embedded server would gain the same by starting with "
+        "in WAL mode, and why the embedded server (`sluice/devserver.py`) starts with "
         "`--sqlite-pragma journal_mode=wal`."
     )
 

@@ -18,10 +18,8 @@ from typing import Literal
 from pydantic import BaseModel
 from temporalio import workflow
 
-from sluice.search_attributes import RiskLevel
-from workflows.approval import Decision, DecisionRequest
-from workflows.process import BusinessProcess, StepFailed
-
+# Passed through the sandbox: none of these holds state between runs, and the sandbox would
+# otherwise import them (and build their pydantic classes) again for every new run.
 with workflow.unsafe.imports_passed_through():
     from activities.cargo.extraction import CargoDocumentActivities
     from activities.cargo.models import (
@@ -37,6 +35,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.connectors.sanctions import ScreeningResult
     from activities.connectors.terminal import TerminalActivities, TerminalOrder, TerminalReceipt
     from activities.screening import ScreeningActivities, ScreeningRequest
+    from sluice.search_attributes import RiskLevel
+    from workflows.approval import Decision, DecisionRequest
+    from workflows.process import BusinessProcess, StepFailed
 
 
 # Since 2026-11 the notify party (often the customs broker) is told too. Runs started before

@@ -24,11 +24,8 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RawValue
 
-from sluice.search_attributes import RiskLevel
-from workflows.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
-from workflows.human_input import InputRequest, ProvidedInput
-from workflows.process import BusinessProcess, StepFailed
-
+# Passed through the sandbox: none of these holds state between runs, and the sandbox would
+# otherwise import them (and build their pydantic classes) again for every new run.
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalPolicy
     from activities.connectors.notifications import Notification, NotificationActivities
@@ -49,6 +46,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.kyc.rules import KycRuleActivities
     from activities.screening import ScreeningActivities, ScreeningRequest
+    from sluice.search_attributes import RiskLevel
+    from workflows.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
+    from workflows.human_input import InputRequest, ProvidedInput
+    from workflows.process import BusinessProcess, StepFailed
 
 PROVIDE_DOCUMENT = "provide_document"
 

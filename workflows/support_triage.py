@@ -24,10 +24,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from temporalio import workflow
 
-from sluice.search_attributes import RiskLevel
-from workflows.approval import Decision, DecisionRequest
-from workflows.process import BusinessProcess, StepFailed
-
+# Passed through the sandbox: none of these holds state between runs, and the sandbox would
+# otherwise import them (and build their pydantic classes) again for every new run.
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalPolicy
     from activities.connectors.crm import CrmActivities, CustomerHistory, CustomerLookup
@@ -58,6 +56,9 @@ with workflow.unsafe.imports_passed_through():
         TicketClassification,
         Urgency,
     )
+    from sluice.search_attributes import RiskLevel
+    from workflows.approval import Decision, DecisionRequest
+    from workflows.process import BusinessProcess, StepFailed
 
 
 class SupportTriageOutcome(BaseModel):

@@ -30,6 +30,10 @@ async def start_dev_server(
         extra_args = [*(extra_args or []), "--ui-codec-endpoint", ui_codec_endpoint]
     if database_file is not None:
         database_file.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite's write-ahead log: readers no longer block the writer. With the default
+        # journal the server retried "disk I/O error" writes under load and completed about
+        # a third fewer runs a second (BENCHMARKS.md, section 5).
+        extra_args = [*(extra_args or []), "--sqlite-pragma", "journal_mode=wal"]
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(database_file) if database_file else None,

@@ -390,6 +390,9 @@ async def test_a_429_is_honoured_and_holds_back_every_call_until_retry_after(
         assert any(e["attributes"]["sluice.rate_limit.reason"] == "provider" for e in call.events)
     assert throttles("provider") > provider_throttles
     assert sorted(e.detail["attempt"] for e in trail.of_kind("model_output")) == [1, 1, 1, 2]
+    # The step whose model call was refused once says so in the audit trail.
+    (retry,) = trail.of_kind("retry")
+    assert retry.summary.startswith("Read ") and retry.summary.endswith("succeeded on attempt 2")
 
 
 async def until_span(workflow_id: str, match: Callable[[SpanRecord], bool]) -> SpanRecord:

@@ -156,8 +156,8 @@ class BusinessProcess:
             self.record("failure", message, error_type=cause_type, retry_state=str(attempts))
             raise StepFailed(message, cause_type) from err
         record.status, record.finished_at = "completed", workflow.now()
-        attempt = getattr(result, "attempt", 1)
-        if isinstance(attempt, int) and attempt > 1:
+        attempt = attempts_of(result)
+        if attempt > 1:
             record.attempts = attempt
             self.record("retry", f"{name} succeeded on attempt {attempt}")
         self._refresh_details()
@@ -359,6 +359,16 @@ class BusinessProcess:
         if self.failure:
             lines.append(f"Failure: {self.failure}")
         workflow.set_current_details("\n\n".join(lines))
+
+
+def attempts_of(result: object) -> int:
+    """How many attempts a step's activity took, as its result says: receipts of business
+    actions carry ``attempt``, model answers carry it on their ``ModelRecord``."""
+    for holder in (result, getattr(result, "model", None)):
+        attempt = getattr(holder, "attempt", None)
+        if isinstance(attempt, int):
+            return attempt
+    return 1
 
 
 def problems(err: Exception) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,9 +13,9 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from sluice.binaries import temporal_cli
 from sluice.config import Settings
 from tests.conftest import EXAMPLES
+from tests.support import status_until, temporal
 from workflows.audit import AuditTrail
 from workflows.process import RunStatus
 
@@ -27,17 +26,6 @@ MALFORMED_APPROVALS = [
     ('{"reviewer": ""}', "reviewer: String should have at least 1 character"),
     ('"alice"', "Input should be"),
 ]
-
-
-async def temporal(dev_env: WorkflowEnvironment, *args: str) -> subprocess.CompletedProcess[str]:
-    address = dev_env.client.service_client.config.target_host
-    return await asyncio.to_thread(
-        subprocess.run,
-        [temporal_cli(), *args, "--address", address],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 async def waiting_run(dev_env: WorkflowEnvironment, settings: Settings) -> str:
@@ -57,12 +45,8 @@ async def waiting_run(dev_env: WorkflowEnvironment, settings: Settings) -> str:
     )
     assert started.returncode == 0, started.stderr
     handle = dev_env.client.get_workflow_handle(workflow_id)
-    for _ in range(100):
-        status = await handle.query("status", result_type=RunStatus)
-        if status.pending_decision is not None:
-            return workflow_id
-        await asyncio.sleep(0.1)
-    raise AssertionError("run never asked for a decision")
+    await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
+    return workflow_id
 
 
 @pytest.mark.parametrize(("payload", "reason"), MALFORMED_APPROVALS)

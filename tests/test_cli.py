@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -16,49 +15,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from sluice.binaries import temporal_cli
 from sluice.config import Settings
 from tests.conftest import EXAMPLES
+from tests.support import ROOT, cli_environment, eventually, starter, status_until, temporal
 from workflows.audit import AuditTrail
 from workflows.process import RunStatus
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def environment(dev_env: WorkflowEnvironment, settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "SLUICE_"))}
-    env.update(
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-        SLUICE_TASK_QUEUE=settings.temporal.task_queue,
-        SLUICE_DATA_DIR=str(settings.data_dir),
-        SLUICE_CODEC_KEYS_FILE=str(settings.codec.keys_file),
-        SLUICE_PAYLOAD_DIR=str(settings.payloads.directory),
-    )
-    return env
-
-
-async def starter(
-    dev_env: WorkflowEnvironment, settings: Settings, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python starter.py ARGS`` without blocking the worker in this process."""
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "starter.py", *args],
-        cwd=ROOT,
-        env=environment(dev_env, settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-async def eventually(check: Callable[[], Any], attempts: int = 60) -> Any:
-    for _ in range(attempts):
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.25)
-    raise AssertionError("condition never held")
 
 
 async def test_operator_starts_lists_refuses_approves_and_audits_a_run(
@@ -77,7 +38,7 @@ async def test_operator_starts_lists_refuses_approves_and_audits_a_run(
             pending = await starter(dev_env, settings, "pending")
             return workflow_id in pending.stdout and "customs_release" in pending.stdout
 
-        await eventually(listed)
+        await eventually(listed, what="the run listed as pending")
 
         status = await starter(dev_env, settings, "status", workflow_id)
         assert status.returncode == 0, status.stderr
@@ -101,7 +62,7 @@ async def test_operator_starts_lists_refuses_approves_and_audits_a_run(
             run = RunStatus.model_validate_json(shown.stdout)
             return run if run.state == "completed" else None
 
-        run = await eventually(completed)
+        run = await eventually(completed, what="the run completed")
         assert run.outcome and run.outcome["action"] == "released"
 
         audit = await starter(dev_env, settings, "audit", workflow_id, "--json")
@@ -143,7 +104,7 @@ async def test_unknown_run_and_unreachable_server_get_one_line_errors(
     unknown = await starter(dev_env, settings, "status", "no-such-run")
     assert unknown.returncode == 1 and unknown.stderr == "error: no run with id 'no-such-run'\n"
 
-    env = environment(dev_env, settings) | {"TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    env = cli_environment(dev_env, settings) | {"TEMPORAL_ADDRESS": "127.0.0.1:1"}
     down = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "starter.py", "pending"],
@@ -160,21 +121,11 @@ async def test_unknown_run_and_unreachable_server_get_one_line_errors(
 async def test_plain_temporal_cli_starts_a_run_and_approves_it_by_signal(
     dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
 ) -> None:
-    address = dev_env.client.service_client.config.target_host
     workflow_id = f"plain-cli-{uuid.uuid4().hex[:8]}"
-
-    def temporal(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [temporal_cli(), *args, "--address", address],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
     client: Client = dev_env.client
     async with make_worker(client):
-        started = await asyncio.to_thread(
-            temporal,
+        started = await temporal(
+            dev_env,
             "workflow",
             "start",
             "--type",
@@ -188,14 +139,9 @@ async def test_plain_temporal_cli_starts_a_run_and_approves_it_by_signal(
         )
         assert started.returncode == 0, started.stderr
         handle = client.get_workflow_handle(workflow_id)
-
-        async def waiting() -> bool:
-            status = await handle.query("status", result_type=RunStatus)
-            return status.pending_decision is not None
-
-        await eventually(waiting)
-        signalled = await asyncio.to_thread(
-            temporal,
+        await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
+        signalled = await temporal(
+            dev_env,
             "workflow",
             "signal",
             "--workflow-id",
@@ -218,12 +164,7 @@ async def test_revoking_a_reviewer_reaches_runs_already_waiting(
     async with make_worker(dev_env.client):
         await starter(dev_env, settings, "start", "cargo-release", anomaly, "--id", workflow_id)
         handle = dev_env.client.get_workflow_handle(workflow_id)
-
-        async def waiting() -> bool:
-            status = await handle.query("status", result_type=RunStatus)
-            return status.pending_decision is not None
-
-        await eventually(waiting)
+        await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
         # The operator removes alice from the allow-list the workers read...
         settings.approvals["cargo_release"].reviewers = {"*": ["bob", "carol"]}
         refreshed = await starter(dev_env, settings, "refresh-policy", "--domain", "cargo_release")
@@ -233,7 +174,7 @@ async def test_revoking_a_reviewer_reaches_runs_already_waiting(
             trail = await handle.query("audit", result_type=AuditTrail)
             return any("no longer allowed: alice" in e.summary for e in trail.events)
 
-        await eventually(revoked)
+        await eventually(revoked, what="alice's approval revoked")
         # ...and the run that was already waiting no longer takes her decision.
         alice = await starter(dev_env, settings, "approve", workflow_id, "--reviewer", "alice")
         assert alice.returncode == 1 and "not allowed" in alice.stderr

@@ -9,8 +9,6 @@ import asyncio
 import base64
 import json
 import random
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -36,7 +34,7 @@ from sluice.payload_store import LOCAL_DRIVER, LocalPayloadStore
 from sluice.wiring import WORKFLOWS
 from tests.conftest import approval_settings
 from tests.stubs.mistral_api import OCR_PATH, MistralStub
-from tests.test_cli import ROOT, environment
+from tests.support import starter
 from workflows.audit import AuditTrail
 from workflows.kyc_review import KycOutcome
 from workflows.process import RunStatus
@@ -149,24 +147,6 @@ def kyc(settings: Settings, stub: MistralStub) -> Settings:
     return settings
 
 
-async def starter(
-    dev_env: WorkflowEnvironment, settings: Settings, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """``python starter.py ARGS`` in its own process, sharing the workers' key ring and payload
-    store as production's configuration makes it."""
-    env = environment(dev_env, settings)
-    env["SLUICE_PAYLOAD_DIR"] = str(settings.payloads.directory)
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "starter.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def claims_in(history: WorkflowHistory) -> list[ExternalStorageReference]:
     """Every external-storage claim the history holds in place of a payload."""
     claims = []
@@ -217,7 +197,9 @@ async def test_a_5_mb_scanned_passport_goes_through_the_review_and_replays(
     # scan back from the store each time.
     async with make_worker(client, max_cached_workflows=0):
         workflow_id = f"kyc-large-{uuid.uuid4().hex[:8]}"
-        started = await starter(dev_env, kyc, "start", "kyc-review", str(file), "--id", workflow_id)
+        started = await starter(
+            dev_env, kyc, "start", "kyc-review", str(file), "--id", workflow_id, seconds=120
+        )
         assert started.returncode == 0, started.stderr
         handle = client.get_workflow_handle(workflow_id, result_type=KycOutcome)
         outcome: KycOutcome = await asyncio.wait_for(handle.result(), timeout=120)
@@ -285,7 +267,9 @@ async def test_a_5_mb_scan_provided_while_the_run_waits_goes_through(
     client = dev_env.client
     workflow_id = f"kyc-large-{uuid.uuid4().hex[:8]}"
     async with make_worker(client):
-        started = await starter(dev_env, kyc, "start", "kyc-review", str(file), "--id", workflow_id)
+        started = await starter(
+            dev_env, kyc, "start", "kyc-review", str(file), "--id", workflow_id, seconds=120
+        )
         assert started.returncode == 0, started.stderr
         handle = client.get_workflow_handle(workflow_id, result_type=KycOutcome)
         for _ in range(200):
@@ -294,7 +278,7 @@ async def test_a_5_mb_scan_provided_while_the_run_waits_goes_through(
                 break
             await asyncio.sleep(0.05)
         assert status.awaiting_input is not None
-        provided = await starter(dev_env, kyc, "provide", workflow_id, str(delivery))
+        provided = await starter(dev_env, kyc, "provide", workflow_id, str(delivery), seconds=120)
         assert provided.returncode == 0, provided.stderr
         outcome = await asyncio.wait_for(handle.result(), timeout=120)
 

@@ -6,16 +6,10 @@ process on the same machine would."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from sluice.config import Settings
@@ -23,51 +17,8 @@ from sluice.telemetry import JsonLinesSpanExporter, Telemetry, read_spans
 from sluice.timeline import spans_of_run
 from tests.conftest import EXAMPLES, SESSION_SPANS
 from tests.stubs.mistral_api import MistralStub
+from tests.support import starter, status_until
 from tests.test_interceptor import read_like_a_model, use_mistral
-from workflows.process import RunStatus
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-async def starter(
-    dev_env: WorkflowEnvironment, settings: Settings, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """``python starter.py ARGS`` as an operator runs it, without blocking this loop."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TEMPORAL_", "SLUICE_", "OTEL_", "MISTRAL_"))
-    }
-    env.update(
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-        SLUICE_TASK_QUEUE=settings.temporal.task_queue,
-        SLUICE_DATA_DIR=str(settings.data_dir),
-        SLUICE_CODEC_KEYS_FILE=str(settings.codec.keys_file),
-    )
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "starter.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-async def status_of(client: Client, workflow_id: str) -> RunStatus:
-    status: RunStatus = await client.get_workflow_handle(workflow_id).query(
-        "status", result_type=RunStatus
-    )
-    return status
-
-
-async def until(check: Callable[[RunStatus], bool], client: Client, workflow_id: str) -> None:
-    for _ in range(200):
-        if check(await status_of(client, workflow_id)):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the run never got there")
 
 
 async def test_trace_draws_the_run_from_the_cli_start_to_every_model_call_and_wait(
@@ -86,12 +37,13 @@ async def test_trace_draws_the_run_from_the_cli_start_to_every_model_call_and_wa
                 dev_env, settings, "start", "cargo-release", anomaly, "--id", workflow_id
             )
             assert started.returncode == 0, started.stderr
-            await until(lambda s: s.pending_decision is not None, dev_env.client, workflow_id)
+            handle = dev_env.client.get_workflow_handle(workflow_id)
+            await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
             approved = await starter(
                 dev_env, settings, "approve", workflow_id, "--reviewer", "alice"
             )
             assert approved.returncode == 0, approved.stderr
-            await until(lambda s: s.state == "completed", dev_env.client, workflow_id)
+            await status_until(handle, lambda s: s.state == "completed", what="the run completed")
             status = await starter(dev_env, settings, "status", workflow_id)
 
     spans_file = settings.data_dir / "traces" / "spans.jsonl"

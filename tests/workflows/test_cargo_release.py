@@ -25,6 +25,7 @@ from activities.model_gateway import ModelAnswer, ModelCall, ModelGateway
 from sluice import search_attributes as sa
 from sluice.config import Settings
 from tests.conftest import example
+from tests.support import status_until
 from workflows.approval import DecisionInput, DecisionReceipt
 from workflows.audit import AuditTrail
 from workflows.cargo_release import CargoReleaseWorkflow
@@ -42,12 +43,7 @@ async def start(client: Client, settings: Settings, name: str, **changes: Any) -
 
 
 async def until_waiting(handle: WorkflowHandle) -> RunStatus:
-    for _ in range(200):
-        status: RunStatus = await handle.query("status", result_type=RunStatus)
-        if status.pending_decision is not None:
-            return status
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run never asked for a decision")
+    return await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
 
 
 async def finished(handle: WorkflowHandle) -> Any:

@@ -24,7 +24,7 @@ from sluice.telemetry import SpanRecord, Telemetry
 from sluice.timeline import spans_of_run
 from tests.conftest import EXAMPLES, SESSION_SPANS, approval_settings
 from tests.stubs.mistral_api import OCR_PATH, MistralStub
-from tests.test_cli import starter
+from tests.support import starter, status_until
 from workflows.approval import DecisionInput, DecisionReceipt
 from workflows.audit import AuditTrail
 from workflows.kyc_review import KycOutcome, KycReviewWorkflow
@@ -120,21 +120,12 @@ async def start(client: Client, settings: Settings, app: KycApplication) -> Work
     )
 
 
-async def until(handle: WorkflowHandle, what: Callable[[RunStatus], bool]) -> RunStatus:
-    for _ in range(400):
-        status: RunStatus = await handle.query("status", result_type=RunStatus)
-        if what(status):
-            return status
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the run never got there: {status.model_dump_json(indent=1)}")
-
-
 async def until_decision_needed(handle: WorkflowHandle) -> RunStatus:
-    return await until(handle, lambda status: status.pending_decision is not None)
+    return await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
 
 
 async def until_awaiting(handle: WorkflowHandle) -> RunStatus:
-    return await until(handle, lambda status: status.awaiting_input is not None)
+    return await status_until(handle, lambda s: s.awaiting_input is not None, what="a document")
 
 
 async def finished(handle: WorkflowHandle) -> KycOutcome:

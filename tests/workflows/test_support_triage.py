@@ -41,6 +41,7 @@ from sluice.config import Settings
 from tests.conftest import approval_settings, example
 from tests.stubs.mistral_api import CHAT_PATH, MistralStub
 from tests.stubs.system_of_record import SystemOfRecordStub
+from tests.support import status_until
 from workflows.approval import ApproveSignal, DecisionInput, DecisionReceipt, RejectSignal
 from workflows.audit import AuditTrail
 from workflows.process import RunStatus
@@ -61,14 +62,7 @@ async def start(client: Client, settings: Settings, ticket: Ticket) -> WorkflowH
 
 
 async def until_waiting(handle: WorkflowHandle) -> RunStatus:
-    for _ in range(400):
-        status: RunStatus = await handle.query("status", result_type=RunStatus)
-        if status.pending_decision is not None:
-            return status
-        if status.state != "running":
-            break
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the run never asked for a decision: {status.model_dump_json()}")
+    return await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
 
 
 async def finished(handle: WorkflowHandle) -> SupportTriageOutcome:

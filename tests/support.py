@@ -1,0 +1,115 @@
+"""What many tests do the same way: run our CLI and the plain ``temporal`` CLI as a user
+would, in their own processes against the test's dev server, and wait until a run gets
+somewhere (by the clock, so a slow, loaded machine only makes the wait longer)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from sluice.binaries import temporal_cli
+from sluice.config import Settings
+from workflows.process import RunStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def cli_environment(dev_env: WorkflowEnvironment, settings: Settings) -> dict[str, str]:
+    """The environment a user's shell would give ``starter.py`` for this test's setup: none
+    of this machine's own Temporal, Sluice, OpenTelemetry or Mistral settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TEMPORAL_", "SLUICE_", "OTEL_", "MISTRAL_"))
+    }
+    env.update(
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        SLUICE_TASK_QUEUE=settings.temporal.task_queue,
+        SLUICE_DATA_DIR=str(settings.data_dir),
+        SLUICE_CODEC_KEYS_FILE=str(settings.codec.keys_file),
+        SLUICE_PAYLOAD_DIR=str(settings.payloads.directory),
+    )
+    return env
+
+
+async def starter(
+    dev_env: WorkflowEnvironment, settings: Settings, *args: str, seconds: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python starter.py ARGS`` in its own process, without blocking the worker that runs
+    in the test's event loop."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "starter.py", *args],
+        cwd=ROOT,
+        env=cli_environment(dev_env, settings),
+        capture_output=True,
+        text=True,
+        timeout=seconds,
+    )
+
+
+async def temporal(dev_env: WorkflowEnvironment, *args: str) -> subprocess.CompletedProcess[str]:
+    """The plain ``temporal`` CLI (a client we did not write) against the test's dev server,
+    with no configuration from this machine's environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    address = dev_env.client.service_client.config.target_host
+    return await asyncio.to_thread(
+        subprocess.run,
+        [temporal_cli(), *args, "--address", address],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], *, seconds: float = 30, pause: float = 0.1, what: str
+) -> T:
+    """``check()``'s first truthy result, asked every ``pause`` seconds for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+        await asyncio.sleep(pause)
+
+
+async def status_until(
+    handle: WorkflowHandle[Any, Any],
+    check: Callable[[RunStatus], bool],
+    *,
+    what: str,
+    seconds: float = 30,
+) -> RunStatus:
+    """The run's status once ``check`` holds for it. A run that ends first fails the wait at
+    once, with its status, instead of after the whole timeout."""
+    last: RunStatus | None = None
+
+    async def arrived() -> RunStatus | None:
+        nonlocal last
+        last = await handle.query("status", result_type=RunStatus)
+        if check(last):
+            return last
+        if last.state != "running":
+            raise AssertionError(f"the run ended before {what}: {last.model_dump_json(indent=1)}")
+        return None
+
+    try:
+        return await eventually(arrived, seconds=seconds, pause=0.05, what=what)
+    except AssertionError as err:
+        if last is None or last.state != "running":
+            raise
+        raise AssertionError(f"{err}: {last.model_dump_json(indent=1)}") from None

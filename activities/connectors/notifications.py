@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 
 from activities.connectors.http import post_idempotent
-from activities.connectors.ledger import Ledger
+from activities.connectors.ledger import ActionReceipt, Ledger
 from sluice.activity_policy import ActivityPolicy, with_policy
 
 # Notifications can wait out a longer outage than a release: nothing is blocked on them
@@ -42,12 +42,8 @@ class Notification(BaseModel):
     idempotency_key: str
 
 
-class NotificationReceipt(BaseModel):
+class NotificationReceipt(ActionReceipt):
     recipient: str
-    reference: str
-    idempotency_key: str
-    duplicate: bool
-    attempt: int = 1
 
 
 class Notifier(Protocol):
@@ -67,12 +63,7 @@ class SqliteOutbox:
             notification.recipient,
             {"subject": notification.subject, "body": notification.body},
         )
-        return NotificationReceipt(
-            recipient=entry.subject,
-            reference=entry.reference,
-            idempotency_key=entry.idempotency_key,
-            duplicate=entry.duplicate,
-        )
+        return NotificationReceipt.recorded(entry, recipient=entry.subject)
 
 
 class HttpNotifier:
@@ -90,11 +81,8 @@ class HttpNotifier:
             key=notification.idempotency_key,
             timeout_seconds=self.timeout_seconds,
         )
-        return NotificationReceipt(
-            recipient=notification.recipient,
-            reference=str(answer.get("reference", "")),
-            idempotency_key=notification.idempotency_key,
-            duplicate=bool(answer.get("duplicate", False)),
+        return NotificationReceipt.answered(
+            answer, notification.idempotency_key, recipient=notification.recipient
         )
 
 

@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 
 from activities.connectors.http import SYSTEM_REJECTED, post_idempotent
-from activities.connectors.ledger import Ledger
+from activities.connectors.ledger import ActionReceipt, Ledger
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import ConnectorSettings
 
@@ -47,14 +47,10 @@ class RefundOrder(BaseModel):
     ticket_id: str
 
 
-class RefundReceipt(BaseModel):
+class RefundReceipt(ActionReceipt):
     order_id: str
     amount: Decimal
     currency: str
-    reference: str
-    idempotency_key: str
-    duplicate: bool
-    attempt: int = 1
 
 
 class Payments(Protocol):
@@ -81,13 +77,11 @@ class SqlitePayments:
             },
         )
         # A repeat returns what was paid the first time, not what this call asked for.
-        return RefundReceipt(
+        return RefundReceipt.recorded(
+            entry,
             order_id=entry.subject,
             amount=Decimal(entry.detail["amount"]),
             currency=entry.detail["currency"],
-            reference=entry.reference,
-            idempotency_key=entry.idempotency_key,
-            duplicate=entry.duplicate,
         )
 
 
@@ -106,13 +100,12 @@ class HttpPayments:
             key=order.idempotency_key,
             timeout_seconds=self.timeout_seconds,
         )
-        return RefundReceipt(
+        return RefundReceipt.answered(
+            answer,
+            order.idempotency_key,
             order_id=order.order_id,
             amount=order.amount,
             currency=order.currency,
-            reference=str(answer.get("reference", "")),
-            idempotency_key=order.idempotency_key,
-            duplicate=bool(answer.get("duplicate", False)),
         )
 
 

@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 
 from activities.connectors.http import post_idempotent
-from activities.connectors.ledger import Ledger
+from activities.connectors.ledger import ActionReceipt, Ledger
 from sluice.activity_policy import ActivityPolicy, with_policy
 
 # A terminal outage of a few seconds is common and worth riding out; after four attempts
@@ -42,15 +42,11 @@ class TerminalOrder(BaseModel):
     authorised_by: list[str]
 
 
-class TerminalReceipt(BaseModel):
+class TerminalReceipt(ActionReceipt):
     """The terminal's record of the instruction."""
 
     shipment_id: str
     action: Literal["release", "hold"]
-    reference: str
-    idempotency_key: str
-    duplicate: bool
-    attempt: int = 1
 
 
 class Terminal(Protocol):
@@ -70,13 +66,7 @@ class SqliteTerminal:
             order.shipment_id,
             {"reason": order.reason, "authorised_by": order.authorised_by},
         )
-        return TerminalReceipt(
-            shipment_id=entry.subject,
-            action=order.action,
-            reference=entry.reference,
-            idempotency_key=entry.idempotency_key,
-            duplicate=entry.duplicate,
-        )
+        return TerminalReceipt.recorded(entry, shipment_id=entry.subject, action=order.action)
 
 
 class HttpTerminal:
@@ -94,12 +84,8 @@ class HttpTerminal:
             key=order.idempotency_key,
             timeout_seconds=self.timeout_seconds,
         )
-        return TerminalReceipt(
-            shipment_id=order.shipment_id,
-            action=order.action,
-            reference=str(answer.get("reference", "")),
-            idempotency_key=order.idempotency_key,
-            duplicate=bool(answer.get("duplicate", False)),
+        return TerminalReceipt.answered(
+            answer, order.idempotency_key, shipment_id=order.shipment_id, action=order.action
         )
 
 

@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 
 from activities.connectors.http import SYSTEM_REJECTED, post_idempotent
-from activities.connectors.ledger import Ledger
+from activities.connectors.ledger import ActionReceipt, Ledger
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import ConnectorSettings
 
@@ -58,12 +58,8 @@ class TicketReply(BaseModel):
     approved_by: list[str]
 
 
-class TicketingReceipt(BaseModel):
+class TicketingReceipt(ActionReceipt):
     ticket_id: str
-    reference: str
-    idempotency_key: str
-    duplicate: bool
-    attempt: int = 1
 
 
 class Ticketing(Protocol):
@@ -89,12 +85,7 @@ class SqliteTicketing:
             assignment.ticket_id,
             {"queue": assignment.queue, "reason": assignment.reason, "draft": assignment.draft},
         )
-        return TicketingReceipt(
-            ticket_id=entry.subject,
-            reference=entry.reference,
-            idempotency_key=entry.idempotency_key,
-            duplicate=entry.duplicate,
-        )
+        return TicketingReceipt.recorded(entry, ticket_id=entry.subject)
 
     async def reply(self, reply: TicketReply) -> TicketingReceipt:
         entry = await self.ledger.record(
@@ -108,12 +99,7 @@ class SqliteTicketing:
                 "approved_by": reply.approved_by,
             },
         )
-        return TicketingReceipt(
-            ticket_id=entry.subject,
-            reference=entry.reference,
-            idempotency_key=entry.idempotency_key,
-            duplicate=entry.duplicate,
-        )
+        return TicketingReceipt.recorded(entry, ticket_id=entry.subject)
 
 
 class HttpTicketing:
@@ -125,7 +111,7 @@ class HttpTicketing:
 
     async def _post(
         self, ticket_id: str, path: str, body: dict[str, object], key: str
-    ) -> tuple[str, bool]:
+    ) -> TicketingReceipt:
         answer = await post_idempotent(
             self.base_url,
             f"tickets/{ticket_id}/{path}",
@@ -133,33 +119,21 @@ class HttpTicketing:
             key=key,
             timeout_seconds=self.timeout_seconds,
         )
-        return str(answer.get("reference", "")), bool(answer.get("duplicate", False))
+        return TicketingReceipt.answered(answer, key, ticket_id=ticket_id)
 
     async def assign(
         self, assignment: QueueAssignment, action: AssignmentAction
     ) -> TicketingReceipt:
-        reference, duplicate = await self._post(
+        return await self._post(
             assignment.ticket_id,
             "assignments",
             {**assignment.model_dump(mode="json"), "action": action},
             assignment.idempotency_key,
         )
-        return TicketingReceipt(
-            ticket_id=assignment.ticket_id,
-            reference=reference,
-            idempotency_key=assignment.idempotency_key,
-            duplicate=duplicate,
-        )
 
     async def reply(self, reply: TicketReply) -> TicketingReceipt:
-        reference, duplicate = await self._post(
+        return await self._post(
             reply.ticket_id, "replies", reply.model_dump(mode="json"), reply.idempotency_key
-        )
-        return TicketingReceipt(
-            ticket_id=reply.ticket_id,
-            reference=reference,
-            idempotency_key=reply.idempotency_key,
-            duplicate=duplicate,
         )
 
 

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from sluice.binaries import temporal_cli
 from sluice.config import Settings
+from tests.conftest import EXAMPLES
 from workflows.process import RunStatus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,30 @@ async def temporal(dev_env: WorkflowEnvironment, *args: str) -> subprocess.Compl
         text=True,
         timeout=60,
     )
+
+
+async def waiting_cargo_run(
+    dev_env: WorkflowEnvironment, settings: Settings, workflow_id: str
+) -> WorkflowHandle[Any, Any]:
+    """A cargo release of the anomaly example, started with the plain ``temporal`` CLI (JSON
+    from a file, as an operator would), once it waits for the officer's decision."""
+    started = await temporal(
+        dev_env,
+        "workflow",
+        "start",
+        "--type",
+        "CargoReleaseWorkflow",
+        "--task-queue",
+        settings.temporal.task_queue,
+        "--workflow-id",
+        workflow_id,
+        "--input-file",
+        str(EXAMPLES / "cargo_release" / "anomaly.json"),
+    )
+    assert started.returncode == 0, started.stderr
+    handle = dev_env.client.get_workflow_handle(workflow_id)
+    await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
+    return handle
 
 
 async def eventually(

@@ -14,8 +14,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from sluice.config import Settings
-from tests.conftest import EXAMPLES
-from tests.support import status_until, temporal
+from tests.support import temporal, waiting_cargo_run
 from workflows.audit import AuditTrail
 from workflows.process import RunStatus
 
@@ -30,22 +29,7 @@ MALFORMED_APPROVALS = [
 
 async def waiting_run(dev_env: WorkflowEnvironment, settings: Settings) -> str:
     workflow_id = f"bad-input-{uuid.uuid4().hex[:8]}"
-    started = await temporal(
-        dev_env,
-        "workflow",
-        "start",
-        "--type",
-        "CargoReleaseWorkflow",
-        "--task-queue",
-        settings.temporal.task_queue,
-        "--workflow-id",
-        workflow_id,
-        "--input-file",
-        str(EXAMPLES / "cargo_release" / "anomaly.json"),
-    )
-    assert started.returncode == 0, started.stderr
-    handle = dev_env.client.get_workflow_handle(workflow_id)
-    await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
+    await waiting_cargo_run(dev_env, settings, workflow_id)
     return workflow_id
 
 

@@ -17,7 +17,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from sluice.config import Settings
 from tests.conftest import EXAMPLES
-from tests.support import ROOT, cli_environment, eventually, starter, status_until, temporal
+from tests.support import (
+    ROOT,
+    cli_environment,
+    eventually,
+    starter,
+    status_until,
+    temporal,
+    waiting_cargo_run,
+)
 from workflows.audit import AuditTrail
 from workflows.process import RunStatus
 
@@ -124,22 +132,7 @@ async def test_plain_temporal_cli_starts_a_run_and_approves_it_by_signal(
     workflow_id = f"plain-cli-{uuid.uuid4().hex[:8]}"
     client: Client = dev_env.client
     async with make_worker(client):
-        started = await temporal(
-            dev_env,
-            "workflow",
-            "start",
-            "--type",
-            "CargoReleaseWorkflow",
-            "--task-queue",
-            settings.temporal.task_queue,
-            "--workflow-id",
-            workflow_id,
-            "--input-file",
-            str(EXAMPLES / "cargo_release" / "anomaly.json"),
-        )
-        assert started.returncode == 0, started.stderr
-        handle = client.get_workflow_handle(workflow_id)
-        await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
+        handle = await waiting_cargo_run(dev_env, settings, workflow_id)
         signalled = await temporal(
             dev_env,
             "workflow",

@@ -22,9 +22,11 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from tests.stubs.loopback import LoopbackServer, StubHTTPServer
 
 CHAT_PATH = "/v1/chat/completions"
 OCR_PATH = "/v1/ocr"
@@ -135,8 +137,7 @@ def _ocr_script(pages: list[str], model: str = "mistral-ocr-latest") -> _Script:
     return reply
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(StubHTTPServer):
     stub: MistralStub
 
 
@@ -191,35 +192,21 @@ class MistralStub:
         self._admitted: deque[float] = deque()
         self._queues: dict[str, deque[_Script]] = {CHAT_PATH: deque(), OCR_PATH: deque()}
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer(self, _Server, _Handler, "mistral-stub")
 
     @property
     def url(self) -> str:
         """Base URL to pass as ``server_url`` to ``Mistral``."""
-        if self._server is None:
-            raise RuntimeError("MistralStub is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.url
 
     def start(self) -> MistralStub:
         """Bind a free loopback port and serve from a daemon thread."""
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.stub = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="mistral-stub", daemon=True
-        )
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> MistralStub:
         return self.start()

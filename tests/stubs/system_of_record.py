@@ -12,9 +12,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.stubs.loopback import LoopbackServer, StubHTTPServer
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,7 @@ class ReceivedRequest:
     body: Any
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(StubHTTPServer):
     stub: SystemOfRecordStub
 
 
@@ -73,14 +74,11 @@ class SystemOfRecordStub:
         self.delay_seconds = 0.0
         self._answers: dict[str, tuple[int, Any]] = {}
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer(self, _Server, _Handler, "system-stub")
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the stub is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.url
 
     def answer(self, path: str, status: int, payload: Any) -> None:
         self._answers[path] = (status, payload)
@@ -107,19 +105,8 @@ class SystemOfRecordStub:
         return self.default_status, {"error": "scripted failure"}
 
     def __enter__(self) -> SystemOfRecordStub:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.stub = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="system-stub", daemon=True
-        )
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._http.stop()

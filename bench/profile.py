@@ -1,8 +1,9 @@
 """Where a worker's CPU goes: py-spy samples a running worker process from outside (no change
-to the worker), and each sample is put under the parts of Sluice's layer on its stack.
-
-A sample counts for every part on its stack (tracing inside an activity counts for tracing
-and for the activity's connector work), so shares can add up to more than 100 %.
+to the worker), and each sample is put under one part of Sluice's layer: the innermost part
+on its stack. Tracing and the interceptor wrap whole activities and workflow activations, so
+a sample taken in a connector under them is the connector's, not theirs. The shares of the
+parts plus "everything else" (the SDK, the event loop, idle polling) add up to 100 %; an
+"... of which" row is the part of the row above it that also shows the named frames.
 """
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ from pydantic import BaseModel
 Frame = tuple[str, str]  # (function, file path)
 
 
-def _in(*fragments: str, functions: frozenset[str] | None = None) -> Callable[[Frame], bool]:
-    """Frames in files whose path holds one of ``fragments`` (limited to ``functions``, by
-    name without class: code the sandbox compiles shows unqualified names); a module's top
-    level (``<module>``, i.e. importing it) never counts."""
+def _in(
+    *fragments: str,
+    functions: frozenset[str] | None = None,
+    besides: tuple[str, ...] = (),
+) -> Callable[[Frame], bool]:
+    """Frames in files whose path holds one of ``fragments`` and none of ``besides`` (limited
+    to ``functions``, by name without class: code the sandbox compiles shows unqualified
+    names); a module's top level (``<module>``, i.e. importing it) never counts."""
 
     def matches(frame: Frame) -> bool:
         function, path = frame
         if function == "<module>" or not any(fragment in path for fragment in fragments):
+            return False
+        if any(fragment in path for fragment in besides):
             return False
         return functions is None or function.rsplit(".", 1)[-1] in functions
 
@@ -59,7 +66,11 @@ PARTS: dict[str, Callable[[Frame], bool]] = {
         "workflows/process.py",
         functions=_RECORD_KEEPING,
     ),
-    "tracing (OpenTelemetry spans, span file)": _in("/opentelemetry/", "sluice/telemetry.py"),
+    # Temporal's tracing interceptors only pass each call on (inside them, the spans are made
+    # by OpenTelemetry's own code, which counts): they are not counted as tracing.
+    "tracing (OpenTelemetry spans, span file)": _in(
+        "/opentelemetry/", "sluice/telemetry.py", besides=("contrib/opentelemetry/_otel_",)
+    ),
     "payload encryption (codec)": _in("sluice/codec.py", "/cryptography/"),
     "model-call interceptor and metering": _in("sluice/interceptor.py", "sluice/metering.py"),
     "payload conversion (pydantic JSON)": _in(
@@ -114,10 +125,15 @@ class Sampling:
         return attribute(worker, self.output.read_text(encoding="utf-8", errors="replace"))
 
 
+EVERYTHING_ELSE = "everything else (Temporal SDK, event loop, polling)"
+
+
 def attribute(worker: str, collapsed: str) -> Profile:
-    """Share of samples with each part on the stack, from py-spy's collapsed stacks."""
+    """Share of samples under each part, from py-spy's collapsed stacks (outermost frame
+    first): a sample goes to the part whose frame is innermost on its stack."""
     total = 0
     hits: Counter[str] = Counter()
+    parents = _parents()
     for line in collapsed.splitlines():
         stack, _, number = line.rpartition(" ")
         if not stack or not number.isdigit():
@@ -125,14 +141,37 @@ def attribute(worker: str, collapsed: str) -> Profile:
         samples = int(number)
         total += samples
         frames = [_frame(frame) for frame in stack.split(";")]
+        innermost: dict[str, int] = {}
         for part, shows in PARTS.items():
-            if any(shows(frame) for frame in frames):
-                hits[part] += samples
+            depths = [depth for depth, frame in enumerate(frames) if shows(frame)]
+            if depths:
+                innermost[part] = depths[-1]
+        owners = {part: depth for part, depth in innermost.items() if part not in parents}
+        if not owners:
+            hits[EVERYTHING_ELSE] += samples
+            continue
+        owner = max(owners, key=lambda part: owners[part])
+        hits[owner] += samples
+        for sub, parent in parents.items():
+            if parent == owner and sub in innermost:
+                hits[sub] += samples
     return Profile(
         worker=worker,
         samples=total,
-        shares={part: hits[part] / total if total else 0.0 for part in PARTS},
+        shares={part: hits[part] / total if total else 0.0 for part in [*PARTS, EVERYTHING_ELSE]},
     )
+
+
+def _parents() -> dict[str, str]:
+    """Each "... of which" part and the part listed above it."""
+    parents: dict[str, str] = {}
+    above = ""
+    for part in PARTS:
+        if part.startswith("..."):
+            parents[part] = above
+        else:
+            above = part
+    return parents
 
 
 def _frame(frame: str) -> Frame:

@@ -1,0 +1,52 @@
+"""Benchmark 1's profile attribution: each py-spy sample goes to the innermost part of the
+layer on its stack, so a wrapper (Temporal's tracing interceptor, our model-call interceptor)
+is not blamed for the work it wraps, and the shares add up to the whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.profile import EVERYTHING_ELSE, attribute
+
+SITE = "/venv/lib/python3.11/site-packages"
+ACTIVITY = f"_ActivityWorker._execute_activity ({SITE}/temporalio/worker/_activity.py:712)"
+TRACING_WRAPPER = (
+    "_TracingActivityInboundInterceptor.execute_activity "
+    f"({SITE}/temporalio/contrib/opentelemetry/_otel_interceptor.py:347)"
+)
+LEDGER = "Ledger._record (/work/main/activities/connectors/ledger.py:66)"
+SPAN = f"Tracer.start_span ({SITE}/opentelemetry/sdk/trace/__init__.py:1195)"
+IMPORT = f"_Instance._create_instance ({SITE}/temporalio/worker/workflow_sandbox/_in_sandbox.py:1)"
+PYDANTIC = f"ModelMetaclass.__new__ ({SITE}/pydantic/_internal/_model_construction.py:1)"
+POLL = f"Worker._poll ({SITE}/temporalio/worker/_worker.py:1)"
+
+
+def stacks(*lines: tuple[list[str], int]) -> str:
+    return "\n".join(";".join(frames) + f" {samples}" for frames, samples in lines)
+
+
+def test_each_sample_goes_to_the_innermost_part_and_the_shares_add_up() -> None:
+    profile = attribute(
+        "worker",
+        stacks(
+            # A ledger write made under the tracing interceptor: the connector's.
+            ([ACTIVITY, TRACING_WRAPPER, LEDGER], 5),
+            # A span started by the tracing interceptor: tracing's.
+            ([ACTIVITY, TRACING_WRAPPER, SPAN], 2),
+            # The interceptor only passing the call on: not tracing.
+            ([ACTIVITY, TRACING_WRAPPER], 1),
+            ([IMPORT, PYDANTIC], 1),
+            ([POLL], 1),
+        ),
+    )
+    assert profile.samples == 10
+    shares = profile.shares
+    assert shares["connector work (activities/)"] == pytest.approx(0.5)
+    assert shares["... of which SQLite ledger writes"] == pytest.approx(0.5)
+    assert shares["tracing (OpenTelemetry spans, span file)"] == pytest.approx(0.2)
+    re_import = "workflow sandbox: re-importing the workflow's modules for each new run"
+    assert shares[re_import] == pytest.approx(0.1)
+    assert shares["... of which building pydantic model classes"] == pytest.approx(0.1)
+    assert shares[EVERYTHING_ELSE] == pytest.approx(0.2)
+    top_level = [share for part, share in shares.items() if not part.startswith("...")]
+    assert sum(top_level) == pytest.approx(1.0)

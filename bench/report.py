@@ -500,8 +500,8 @@ def _scaling_finding(sc: ScalingResult, cores: int) -> str:
 def _journal_finding(wal: Setup, default: Setup, cores: int) -> str:
     ratio = default.median / wal.median
     text = (
-        f"The server's storage: with SQLite's default rollback journal (as `worker.py --dev` "
-        f"starts the embedded server) one worker completes {default.median:.1f} runs/s, against "
+        f"The server's storage: with SQLite's default rollback journal (the dev server's own "
+        f"default) one worker completes {default.median:.1f} runs/s, against "
         f"{wal.median:.1f} with WAL (× {ratio:.2f})."
     )
     if ratio >= 0.8:

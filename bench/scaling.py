@@ -3,8 +3,9 @@ the CPU each process used meanwhile (the machine has as many cores as ``Machine.
 
 Setups, measured in alternating rounds on the auto-release path with everything on:
 - one ``python worker.py``, and two on one task queue, on the benchmarks' server;
-- one worker on a second dev server that keeps SQLite's default rollback journal, as
-  ``worker.py --dev`` starts it, to show what the server's storage costs.
+- one worker on a second dev server that keeps SQLite's default rollback journal (the dev
+  server's own default; ``worker.py --dev`` starts it in WAL mode), to show what the server's
+  storage costs.
 """
 
 from __future__ import annotations

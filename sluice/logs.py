@@ -91,6 +91,7 @@ def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO)
         _json_everything_else()
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    _forward_core_logs()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -99,12 +100,17 @@ def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO)
 
 
 def _json_everything_else() -> None:
-    """What would otherwise reach stderr in another format goes through logging too: the
-    SDK core's own warnings, Python warnings, and an unexpected crash (type and place only)."""
+    """What would otherwise reach stderr in another format goes through logging too: Python
+    warnings, and an unexpected crash (type and place only)."""
     logging.captureWarnings(True)
     sys.excepthook = lambda kind, error, trace: logging.getLogger("sluice").critical(
         "stopped by an unexpected error", exc_info=(kind, error, trace)
     )
+
+
+def _forward_core_logs() -> None:
+    """The SDK core's own warnings go through Python logging (``temporalio.core``), in the
+    format of every other line, instead of straight to stderr with terminal colours."""
     core = LoggingConfig(
         filter=LoggingConfig.default.filter,
         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
@@ -113,6 +119,15 @@ def _json_everything_else() -> None:
         Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=core)))
     except RuntimeError:
         pass  # a client exists already and keeps its runtime
+
+
+class EmbeddedServerStopping(logging.Filter):
+    """Ctrl-C reaches the embedded dev server and the worker together, so the server may be
+    gone before the worker says goodbye to it. The core's warning about that farewell says
+    nothing the user needs: it is dropped (only that one, only while stopping)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "during worker shutdown" not in record.getMessage()
 
 
 def announce(message: str) -> None:

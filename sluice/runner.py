@@ -28,7 +28,7 @@ from sluice.codec_server import start_for_dev, usage_lines
 from sluice.config import Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
-from sluice.logs import announce
+from sluice.logs import EmbeddedServerStopping, announce
 from sluice.payload_store import payload_storage, store_location
 from sluice.telemetry import install_telemetry
 from sluice.wiring import build_worker
@@ -113,6 +113,8 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
                 await start_examples(client, settings)
             await stop.wait()
             announce("stopping: letting running activities finish...")
+            if server is not None:
+                logging.getLogger("temporalio.core").addFilter(EmbeddedServerStopping())
     finally:
         telemetry.flush()
         if server is not None:

@@ -227,6 +227,15 @@ class _EvictionNoise(logging.Filter):
         return record.getMessage() != "Failed to detach context"
 
 
+class _AfterShutdownNoise(logging.Filter):
+    """As the worker stops, runs still in its cache are evicted after tracing has shut down;
+    OpenTelemetry then says at INFO that it ignores their span. The span is not lost (the
+    replay that resumes the run ends it), so the line is noise on every Ctrl-C."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Shutdown called, ignoring Span."
+
+
 _installed: Telemetry | None = None
 
 
@@ -265,6 +274,7 @@ def install_telemetry(
     tracer_provider.add_span_processor(once)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     logging.getLogger("opentelemetry.context").addFilter(_EvictionNoise())
+    logging.getLogger("opentelemetry.sdk._shared_internal").addFilter(_AfterShutdownNoise())
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     if trace.get_tracer_provider() is not tracer_provider:

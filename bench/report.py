@@ -281,12 +281,8 @@ modules and the activities' models passed through, so a new run re-imports littl
 than its own module. The parts only Sluice has (tracing, payload encryption, the model-call
 interceptor, the audit trail and timeline) take {own_ms:.0f} ms of CPU per run together;
 the larger share of the gap is in "everything else" ({rest:+.0f} ms per run): the Temporal
-SDK's own work, which grows with what Sluice asks of it. Not measured apart here, but the
-likely causes are the model task queue (every Sluice worker runs a second worker that polls
-it, and where the server hands activities back eagerly with a completed workflow task, it
-can only do so on the workflow's own task queue: each of the four model calls then takes a
-trip through the server's matching service, which would fit the server's extra CPU too),
-and the larger payloads (audit details, encrypted) the SDK converts and the server stores.
+SDK's own work, which grows with what Sluice asks of it (more events per run, larger and
+encrypted payloads, search-attribute and details updates), not apart in this profile.
 """
     return text
 

@@ -282,7 +282,8 @@ than its own module. The parts only Sluice has (tracing, payload encryption, the
 interceptor, the audit trail and timeline) take {own_ms:.0f} ms of CPU per run together;
 the larger share of the gap is in "everything else" ({rest:+.0f} ms per run): the Temporal
 SDK's own work, which grows with what Sluice asks of it (more events per run, larger and
-encrypted payloads, search-attribute and details updates), not apart in this profile.
+encrypted payloads, search-attribute and details updates), which this profile does not
+break down further.
 """
     return text
 

@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -114,6 +115,19 @@ def python_command() -> str:
 
 def approve_command(workflow_id: str, reviewer: str = "alice") -> str:
     return f"{python_command()} starter.py approve {workflow_id} --reviewer {reviewer}"
+
+
+def _amount(text: str) -> Decimal:
+    """A positive money amount with at most two decimals, as typed on the command line."""
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an amount, e.g. 19.95") from None
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a positive amount with at most two decimals"
+        )
+    return amount
 
 
 def _when(moment: datetime | None) -> str:
@@ -356,6 +370,7 @@ async def cmd_decide(client: Client, settings: Settings, args: argparse.Namespac
         comment=getattr(args, "comment", None),
         reason=getattr(args, "reason", None),
         final_text=final_text,
+        amount=getattr(args, "amount", None),
     )
     try:
         receipt: DecisionReceipt = await handle.execute_update(
@@ -562,6 +577,11 @@ def parser() -> argparse.ArgumentParser:
     approve.add_argument("--reviewer", required=True)
     approve.add_argument("--comment")
     approve.add_argument("--final-text-file", help="the edited text to act on (support replies)")
+    approve.add_argument(
+        "--amount",
+        type=_amount,
+        help="approve a lower amount than asked for (refunds; with the reply edited to match)",
+    )
 
     reject = commands.add_parser("reject", help="reject the pending decision")
     reject.add_argument("workflow_id")

@@ -126,6 +126,26 @@ async def test_unknown_run_and_unreachable_server_get_one_line_errors(
     assert down.stderr.count("\n") == 1 and "cannot reach Temporal at 127.0.0.1:1" in down.stderr
 
 
+async def test_an_amount_is_checked_where_it_enters_and_refused_where_none_is_asked_for(
+    dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    workflow_id = f"amount-{uuid.uuid4().hex[:8]}"
+    async with make_worker(dev_env.client):
+        handle = await waiting_cargo_run(dev_env, settings, workflow_id)
+        typo = await starter(
+            dev_env, settings, "approve", workflow_id, "--reviewer", "alice", "--amount", "12,50"
+        )
+        assert typo.returncode == 2
+        assert "'12,50' is not an amount" in typo.stderr and "Traceback" not in typo.stderr
+        cargo = await starter(
+            dev_env, settings, "approve", workflow_id, "--reviewer", "alice", "--amount", "10"
+        )
+        assert cargo.returncode == 1
+        assert cargo.stderr.strip().endswith("refused: 'customs_release' takes no amount")
+        status = await handle.query("status", result_type=RunStatus)
+    assert status.state == "running" and status.pending_decision is not None
+
+
 async def test_plain_temporal_cli_starts_a_run_and_approves_it_by_signal(
     dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
 ) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,6 +50,9 @@ class DecisionRequest(BaseModel):
     excluded_reviewers: list[str] = Field(default_factory=list)
     safe_path: str = "the request is rejected"
     accepts_final_text: bool = False
+    amount_up_to: Decimal | None = Field(
+        default=None, description="An approver may approve a lower amount, up to this one"
+    )
 
 
 class ApproveSignal(BaseModel):
@@ -59,6 +63,7 @@ class ApproveSignal(BaseModel):
     reviewer: str = Field(min_length=1, max_length=120)
     comment: str | None = Field(default=None, max_length=4000)
     final_text: str | None = Field(default=None, max_length=20000)
+    amount: Decimal | None = Field(default=None, gt=0, max_digits=14, decimal_places=2)
 
 
 class RejectSignal(BaseModel):
@@ -80,6 +85,7 @@ class DecisionInput(BaseModel):
     comment: str | None = Field(default=None, max_length=4000)
     reason: str | None = Field(default=None, max_length=4000)
     final_text: str | None = Field(default=None, max_length=20000)
+    amount: Decimal | None = Field(default=None, gt=0, max_digits=14, decimal_places=2)
 
 
 class Vote(BaseModel):
@@ -89,6 +95,7 @@ class Vote(BaseModel):
     comment: str | None = None
     reason: str | None = None
     final_text: str | None = None
+    amount: Decimal | None = None
 
 
 class Decision(BaseModel):
@@ -100,6 +107,8 @@ class Decision(BaseModel):
     reason: str | None = None
     comment: str | None = None
     final_text: str | None = None
+    # The amount the approver set, lower than the one asked for; None: as asked.
+    amount: Decimal | None = None
     votes: list[Vote] = Field(default_factory=list)
 
     @property
@@ -204,7 +213,14 @@ class ApprovalGate:
         self._on_change()
         return revoked
 
-    def refusal(self, reviewer: str, verdict: str) -> str | None:
+    def refusal(
+        self,
+        reviewer: str,
+        verdict: str,
+        *,
+        amount: Decimal | None = None,
+        final_text: str | None = None,
+    ) -> str | None:
         """Why a decision by ``reviewer`` cannot be accepted now, or None if it can."""
         if self.decision is not None:
             who = ", ".join(self.decision.reviewers) or SYSTEM_REVIEWER
@@ -221,11 +237,13 @@ class ApprovalGate:
                 f"reviewer '{reviewer}' has already approved; "
                 f"{request.approvals_required} different reviewers are required"
             )
-        return None
+        return None if amount is None else amount_refusal(request, verdict, amount, final_text)
 
     def vote(self, vote: Vote) -> DecisionReceipt:
         """Apply a reviewer's decision, or record why it was refused."""
-        reason = self.refusal(vote.reviewer, vote.verdict)
+        reason = self.refusal(
+            vote.reviewer, vote.verdict, amount=vote.amount, final_text=vote.final_text
+        )
         if reason:
             self._record(
                 "decision_refused", f"{vote.verdict} refused: {reason}", actor=vote.reviewer
@@ -253,6 +271,7 @@ class ApprovalGate:
             reason=last.reason,
             comment=last.comment,
             final_text=last.final_text,
+            amount=last.amount if outcome == "approved" else None,
             votes=list(self._votes),
         )
         self.pending = None
@@ -266,6 +285,7 @@ class ApprovalGate:
             comment=last.comment,
             reason=last.reason,
             edited_text=last.final_text is not None,
+            **({"amount": str(last.amount)} if last.amount is not None else {}),
         )
         return DecisionReceipt(accepted=True, message=outcome, decision=self.decision)
 
@@ -331,7 +351,11 @@ def vote_from(payload: ApproveSignal | RejectSignal | DecisionInput) -> Vote:
     fields: dict[str, Any] = {"reviewer": payload.reviewer.strip(), "at": workflow.now()}
     if isinstance(payload, ApproveSignal):
         return Vote(
-            verdict="approve", comment=payload.comment, final_text=payload.final_text, **fields
+            verdict="approve",
+            comment=payload.comment,
+            final_text=payload.final_text,
+            amount=payload.amount,
+            **fields,
         )
     if isinstance(payload, RejectSignal):
         return Vote(verdict="reject", reason=payload.reason, **fields)
@@ -340,5 +364,26 @@ def vote_from(payload: ApproveSignal | RejectSignal | DecisionInput) -> Vote:
         comment=payload.comment,
         reason=payload.reason,
         final_text=payload.final_text,
+        amount=payload.amount,
         **fields,
     )
+
+
+def amount_refusal(
+    request: DecisionRequest, verdict: str, amount: Decimal, final_text: str | None
+) -> str | None:
+    """Why an approver's amount cannot be taken, or None: only with an approval, only where
+    the request allows one, never more than asked, and where the request carries a text for
+    people (a reply that states the amount), only with the text edited to match."""
+    if verdict != "approve":
+        return "an amount goes with an approval, not a rejection"
+    if request.amount_up_to is None:
+        return f"'{request.kind}' takes no amount"
+    if amount > request.amount_up_to:
+        return f"amount {amount} is more than the {request.amount_up_to} asked for"
+    if amount < request.amount_up_to and request.accepts_final_text and not final_text:
+        return (
+            f"a lower amount ({amount} instead of {request.amount_up_to}) needs the edited "
+            "text that states it"
+        )
+    return None

@@ -300,7 +300,12 @@ class BusinessProcess:
             raise ValueError(f"malformed decision: {problems(err)}") from None
         if decision.verdict == "reject" and not (decision.reason or "").strip():
             raise ValueError("a rejection needs a reason")
-        reason = self.gate.refusal(decision.reviewer.strip(), decision.verdict)
+        reason = self.gate.refusal(
+            decision.reviewer.strip(),
+            decision.verdict,
+            amount=decision.amount,
+            final_text=decision.final_text,
+        )
         if reason:
             raise ValueError(reason)
 

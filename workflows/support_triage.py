@@ -10,7 +10,8 @@ The checklist a support desk follows, automated:
   6. decide by the authority ladder: reply on its own only for low-risk, confident cases;
      refunds, account access, privacy and high-value complaints need an agent, large refunds
      a supervisor; the approver may edit the reply,
-  7. issue the approved refund (the amount comes from the CRM order, never from the ticket),
+  7. issue the approved refund (the amount comes from the CRM order, never from the ticket;
+     the approver may lower it, with the reply edited to say so),
      then send the reply; a rejected or unanswered ticket goes to a human queue with the
      draft attached, and nothing is sent.
 Refund and reply are keyed by run and step: a retry or replay acts once.
@@ -283,7 +284,10 @@ class SupportTriageWorkflow(BusinessProcess):
         return await self.ask(
             DecisionRequest(
                 kind=authority.decision_kind,
-                question=f"Ticket {ticket.ticket_id}: {action}? You may edit the reply.",
+                question=(
+                    f"Ticket {ticket.ticket_id}: {action}? You may edit the reply"
+                    + (" and lower the refund (with the reply edited to match)." if refund else ".")
+                ),
                 risk=self.risk or RiskLevel.MEDIUM,
                 evidence=evidence_for(authority, self.triage, self.history, drafted),
                 model_rationale=self.triage.rationale,
@@ -292,6 +296,7 @@ class SupportTriageWorkflow(BusinessProcess):
                     "nothing is sent or refunded"
                 ),
                 accepts_final_text=True,
+                amount_up_to=refund.amount if refund else None,
             ),
             policy,
         )
@@ -305,7 +310,8 @@ class SupportTriageWorkflow(BusinessProcess):
             RefundOrder(
                 order_id=refund.order_id,
                 customer_id=ticket.customer_id,
-                amount=refund.amount,
+                # The approver may have lowered it; never above the CRM's amount.
+                amount=decision.amount or refund.amount,
                 currency=refund.currency,
                 idempotency_key=f"{workflow.info().workflow_id}:refund",
                 authorised_by=decision.reviewers,

@@ -187,6 +187,47 @@ async def test_refund_above_threshold_needs_a_supervisor(
     assert reply.detail["language"] == "de" and "Guten Tag Jonas Weber" in reply.detail["body"]
 
 
+async def test_approver_lowers_the_refund_and_the_lower_amount_is_paid_with_the_edited_reply(
+    client: Client, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    edited = "Dear Laura,\n\nwe are refunding 20.00 EUR for the scuffed mouse.\n\nBest,\nBob"
+    async with make_worker(client, max_cached_workflows=0):
+        handle = await start(client, settings, ticket_from("refund"))
+        status = await until_waiting(handle)
+        assert status.pending_decision is not None
+        assert status.pending_decision.request.amount_up_to == Decimal("39.90")
+
+        # Refused where they enter, each with its reason; the run keeps waiting.
+        for decision, why in (
+            ({"amount": Decimal("50.00"), "final_text": edited}, "more than the 39.90 asked for"),
+            ({"amount": Decimal("20.00")}, "needs the edited text that states it"),
+        ):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await decide(handle, verdict="approve", reviewer="bob", **decision)
+            assert why in str(refused.value.cause)
+        await handle.signal(
+            "approve", ApproveSignal(reviewer="bob", amount=Decimal("45.00"), final_text=edited)
+        )
+        assert refunds(settings) == []
+
+        receipt = await decide(
+            handle, verdict="approve", reviewer="bob", amount=Decimal("20.00"), final_text=edited
+        )
+        assert receipt.accepted
+        outcome = await finished(handle)
+        trail = await handle.query("audit", result_type=AuditTrail)
+
+    (refund,) = refunds(settings)
+    assert (refund.detail["amount"], refund.detail["currency"]) == ("20.00", "EUR")
+    assert outcome.refund_amount == Decimal("20.00") and outcome.reply_edited
+    (reply,) = replies(settings)
+    assert reply.detail["body"] == edited
+    refusals = [e.summary for e in trail.of_kind("decision_refused")]
+    assert any("45.00 is more than the 39.90 asked for" in text for text in refusals)
+    (decided,) = trail.of_kind("decision")
+    assert decided.detail["amount"] == "20.00"
+
+
 async def test_rejected_refund_goes_to_the_human_queue_unsent(
     client: Client, settings: Settings, make_worker: Callable[..., Any]
 ) -> None:

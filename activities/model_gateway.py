@@ -80,6 +80,18 @@ class Prompt:
         digest = hashlib.sha256(text.encode()).hexdigest()[:8]
         return cls(prompt_id=prompt_id, version=f"{version}+{digest}", text=text)
 
+    def call(self, task: str, user: str, input: dict[str, Any]) -> ModelCall:
+        """A request for ``task`` with this prompt as its system text, recorded by id and
+        version."""
+        return ModelCall(
+            task=task,
+            prompt=self.prompt_id,
+            prompt_version=self.version,
+            system=self.text,
+            user=user,
+            input=input,
+        )
+
 
 class ModelCall(BaseModel):
     """One structured request to a model."""

@@ -43,13 +43,10 @@ class CargoDocumentActivities:
             if isinstance(document.content, str)
             else json.dumps(document.content, indent=2)
         )
-        call = ModelCall(
-            task=TASK,
-            prompt=PROMPT.prompt_id,
-            prompt_version=PROMPT.version,
-            system=PROMPT.text,
-            user=f"Document kind declared by the submitter: {document.kind}\n\n{text}",
-            input={"kind": document.kind.value, "content": document.content},
+        call = PROMPT.call(
+            TASK,
+            f"Document kind declared by the submitter: {document.kind}\n\n{text}",
+            {"kind": document.kind.value, "content": document.content},
         )
         fields, record = await self.gateway.structured(call, DocumentFields)
         return ExtractedDocument(

@@ -146,13 +146,10 @@ class KycDocumentActivities:
     async def extract_document(self, request: ExtractionRequest) -> ExtractedKycDocument:
         """Read one document's key fields."""
         task, prompt, schema = PROMPTS[request.kind]
-        call = ModelCall(
-            task=task,
-            prompt=prompt.prompt_id,
-            prompt_version=prompt.version,
-            system=prompt.text,
-            user=f"Document kind declared by the applicant: {request.kind.value}\n\n{request.text}",
-            input={"kind": request.kind.value, "text": request.text},
+        call = prompt.call(
+            task,
+            f"Document kind declared by the applicant: {request.kind.value}\n\n{request.text}",
+            {"kind": request.kind.value, "text": request.text},
         )
         fields, record = await self.gateway.structured(call, schema)
         return ExtractedKycDocument(

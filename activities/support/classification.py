@@ -43,13 +43,8 @@ class TicketClassificationActivities:
     @with_policy(MODEL_CALL)
     async def classify_ticket(self, ticket: Ticket) -> ClassifiedTicket:
         """Classify one ticket."""
-        call = ModelCall(
-            task=TASK,
-            prompt=PROMPT.prompt_id,
-            prompt_version=PROMPT.version,
-            system=PROMPT.text,
-            user=ticket_message(ticket),
-            input={"subject": ticket.subject, "body": ticket.body},
+        call = PROMPT.call(
+            TASK, ticket_message(ticket), {"subject": ticket.subject, "body": ticket.body}
         )
         classification, record = await self.gateway.structured(call, TicketClassification)
         return ClassifiedTicket(classification=classification, model=record)

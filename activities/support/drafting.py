@@ -79,14 +79,7 @@ class ReplyDraftingActivities:
             )
             + f"\n\n{ticket_message(ticket)}"
         )
-        call = ModelCall(
-            task=TASK,
-            prompt=PROMPT.prompt_id,
-            prompt_version=PROMPT.version,
-            system=PROMPT.text,
-            user=user,
-            input=request.model_dump(mode="json"),
-        )
+        call = PROMPT.call(TASK, user, request.model_dump(mode="json"))
         draft, record = await self.gateway.structured(call, ReplyDraft)
         return DraftedReply(draft=draft, model=record)
 

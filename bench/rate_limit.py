@@ -10,21 +10,18 @@ stretch, so model calls queue the whole time; afterwards the runs still open are
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 import uuid
-from typing import Any
 
 from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.cargo.extraction import TASK, offline_extract
-from activities.model_gateway import ModelCall
 from bench.harness import CLEAN, SLUICE_WORKFLOW, Stack, bounded, shipment
 from sluice.config import RateLimitSettings
 from sluice.ratelimit import queue_dispatch_rate
 from tests.stubs.mistral_api import MistralStub
+from tests.stubs.reading_model import read_like_a_model
 
 LIMITED_QUEUE = "bench-ratelimit"
 LIMITED_WORKERS = ["limited-1", "limited-2"]
@@ -79,26 +76,6 @@ class RateLimitResult(BaseModel):
         )
 
 
-def extraction_answer(request: dict[str, Any]) -> dict[str, Any]:
-    """What the model would read from the document in the request: the offline rules'
-    reading, so runs continue exactly as with a real model."""
-    user = next(m["content"] for m in request["messages"] if m.get("role") == "user")
-    header, _, text = user.partition("\n\n")
-    try:
-        content: Any = json.loads(text)
-    except ValueError:
-        content = text
-    call = ModelCall(
-        task=TASK,
-        prompt="extract_document",
-        prompt_version="stub",
-        system="",
-        user=user,
-        input={"kind": header.rsplit(": ", 1)[-1].strip(), "content": content},
-    )
-    return offline_extract(call).model_dump(mode="json")
-
-
 def most_in_any_window(times: list[float], window: float) -> int:
     """The largest number of ``times`` inside any window of ``window`` seconds."""
     ordered = sorted(times)
@@ -112,7 +89,7 @@ def most_in_any_window(times: list[float], window: float) -> int:
 
 async def run(stack: Stack, limit_per_minute: int, duration: float) -> RateLimitResult:
     stub = MistralStub()
-    stub.default_chat = extraction_answer
+    stub.default_chat = read_like_a_model
     stub.requests_per_window = limit_per_minute
     stub.limit_window_seconds = STUB_WINDOW_SECONDS
     stub.start()

@@ -121,20 +121,16 @@ async def status_until(
 ) -> RunStatus:
     """The run's status once ``check`` holds for it. A run that ends first fails the wait at
     once, with its status, instead of after the whole timeout."""
-    last: RunStatus | None = None
-
-    async def arrived() -> RunStatus | None:
-        nonlocal last
-        last = await handle.query("status", result_type=RunStatus)
-        if check(last):
-            return last
-        if last.state != "running":
-            raise AssertionError(f"the run ended before {what}: {last.model_dump_json(indent=1)}")
-        return None
-
-    try:
-        return await eventually(arrived, seconds=seconds, pause=0.05, what=what)
-    except AssertionError as err:
-        if last is None or last.state != "running":
-            raise
-        raise AssertionError(f"{err}: {last.model_dump_json(indent=1)}") from None
+    deadline = time.monotonic() + seconds
+    while True:
+        status: RunStatus = await handle.query("status", result_type=RunStatus)
+        if check(status):
+            return status
+        if status.state != "running":
+            problem = f"the run ended before {what}"
+        elif time.monotonic() > deadline:
+            problem = f"timed out after {seconds:.0f} s waiting for {what}"
+        else:
+            await asyncio.sleep(0.05)
+            continue
+        raise AssertionError(f"{problem}: {status.model_dump_json(indent=1)}")

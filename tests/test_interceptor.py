@@ -23,15 +23,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client, WorkflowHandle
 
-from activities.cargo.extraction import TASK, offline_extract
 from activities.cargo.models import Shipment
-from activities.model_gateway import ModelCall
 from sluice.config import RateLimitSettings, Settings
 from sluice.ratelimit import queue_dispatch_rate
 from sluice.telemetry import OncePerSpan, SpanRecord, Telemetry
 from sluice.timeline import spans_of_run
 from tests.conftest import SESSION_METRICS, SESSION_SPANS, example
 from tests.stubs.mistral_api import CHAT_PATH, MistralStub
+from tests.stubs.reading_model import read_like_a_model
 from workflows.audit import AuditTrail
 from workflows.cargo_release import CargoReleaseWorkflow
 from workflows.process import RunStatus
@@ -78,25 +77,6 @@ def use_mistral(settings: Settings, stub: MistralStub, **limits: Any) -> None:
     settings.model.mistral_api_key = "test-key"
     settings.model.mistral_server_url = stub.url
     settings.model.limits = RateLimitSettings(**{"requests_per_minute": 6000, **limits})
-
-
-def read_like_a_model(request: dict[str, Any]) -> dict[str, Any]:
-    """A stub answer that reads the document in the request as the offline rules would."""
-    user = request["messages"][-1]["content"]
-    header, _, text = user.partition("\n\n")
-    try:
-        content: Any = json.loads(text)
-    except ValueError:
-        content = text
-    call = ModelCall(
-        task=TASK,
-        prompt="extract_document",
-        prompt_version="v1",
-        system="",
-        user=user,
-        input={"kind": header.rsplit(": ", 1)[1], "content": content},
-    )
-    return offline_extract(call).model_dump(mode="json")
 
 
 async def start(client: Client, settings: Settings, name: str) -> WorkflowHandle[Any, Any]:

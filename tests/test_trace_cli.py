@@ -17,8 +17,9 @@ from sluice.telemetry import JsonLinesSpanExporter, Telemetry, read_spans
 from sluice.timeline import spans_of_run
 from tests.conftest import EXAMPLES, SESSION_SPANS
 from tests.stubs.mistral_api import MistralStub
+from tests.stubs.reading_model import read_like_a_model
 from tests.support import starter, status_until
-from tests.test_interceptor import read_like_a_model, use_mistral
+from tests.test_interceptor import use_mistral
 
 
 async def test_trace_draws_the_run_from_the_cli_start_to_every_model_call_and_wait(

@@ -121,13 +121,15 @@ def _forward_core_logs() -> None:
         pass  # a client exists already and keeps its runtime
 
 
-class EmbeddedServerStopping(logging.Filter):
-    """Ctrl-C reaches the embedded dev server and the worker together, so the server may be
-    gone before the worker says goodbye to it. The core's warning about that farewell says
-    nothing the user needs: it is dropped (only that one, only while stopping)."""
+class Silence(logging.Filter):
+    """Drops log lines containing ``text``: for a line known to be noise (each use says why)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "during worker shutdown" not in record.getMessage()
+        return self.text not in record.getMessage()
 
 
 def announce(message: str) -> None:

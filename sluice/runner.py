@@ -28,7 +28,7 @@ from sluice.codec_server import start_for_dev, usage_lines
 from sluice.config import Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
-from sluice.logs import EmbeddedServerStopping, announce
+from sluice.logs import Silence, announce
 from sluice.payload_store import payload_storage, store_location
 from sluice.telemetry import install_telemetry
 from sluice.wiring import build_worker
@@ -114,7 +114,10 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
             await stop.wait()
             announce("stopping: letting running activities finish...")
             if server is not None:
-                logging.getLogger("temporalio.core").addFilter(EmbeddedServerStopping())
+                # Ctrl-C reaches the embedded server and the worker together, so the server may
+                # be gone before the worker says goodbye to it: the core's warning about that
+                # farewell says nothing the user needs.
+                logging.getLogger("temporalio.core").addFilter(Silence("during worker shutdown"))
     finally:
         telemetry.flush()
         if server is not None:

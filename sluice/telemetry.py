@@ -42,6 +42,7 @@ from temporalio.contrib.opentelemetry import (
 )
 
 from sluice.config import Settings
+from sluice.logs import Silence
 
 log = logging.getLogger("sluice.telemetry")
 
@@ -218,24 +219,6 @@ class Telemetry:
             self.meter_provider.force_flush()
 
 
-class _EvictionNoise(logging.Filter):
-    """A workflow evicted mid-run (worker stopping, cache full) is closed wherever garbage
-    collection runs, and the Temporal plugin's span context cannot be detached there: nothing
-    is lost (the replay that resumes the run ends the span), so the logged error is noise."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "Failed to detach context"
-
-
-class _AfterShutdownNoise(logging.Filter):
-    """As the worker stops, runs still in its cache are evicted after tracing has shut down;
-    OpenTelemetry then says at INFO that it ignores their span. The span is not lost (the
-    replay that resumes the run ends it), so the line is noise on every Ctrl-C."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "Shutdown called, ignoring Span."
-
-
 _installed: Telemetry | None = None
 
 
@@ -273,8 +256,14 @@ def install_telemetry(
     once = OncePerSpan(processor)
     tracer_provider.add_span_processor(once)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
-    logging.getLogger("opentelemetry.context").addFilter(_EvictionNoise())
-    logging.getLogger("opentelemetry.sdk._shared_internal").addFilter(_AfterShutdownNoise())
+    # A workflow evicted mid-run (worker stopping, cache full) is closed wherever garbage
+    # collection runs, where the Temporal plugin's span context cannot be detached; and runs
+    # evicted as the worker stops end their span after tracing shut down. Nothing is lost in
+    # either case (the replay that resumes the run ends the span): the lines are noise.
+    logging.getLogger("opentelemetry.context").addFilter(Silence("Failed to detach context"))
+    logging.getLogger("opentelemetry.sdk._shared_internal").addFilter(
+        Silence("Shutdown called, ignoring Span.")
+    )
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     if trace.get_tracer_provider() is not tracer_provider:

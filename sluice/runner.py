@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from sluice import search_attributes
 from sluice.catalog import PROCESSES
-from sluice.cli import approve_command, provide_command, read_input
+from sluice.cli import approve_command, project_command, provide_command, read_input, show
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.codec_server import start_for_dev, usage_lines
@@ -128,8 +130,10 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
 
 
 async def start_examples(client: Client, settings: Settings) -> None:
-    """Start each sample input once (ids are stable, so a restart finds the same runs)."""
-    started = []
+    """Start each sample input once: ids are stable and never reused, so a restart finds the
+    runs of the earlier start (finished or not) and says so instead of starting them again."""
+    ids = []
+    already = 0
     # A sample that waits for a document may ship it in provide/<same name>.json.
     deliveries: dict[str, Path] = {}
     for process in PROCESSES:
@@ -142,40 +146,43 @@ async def start_examples(client: Client, settings: Settings) -> None:
                     payload,
                     id=workflow_id,
                     task_queue=settings.temporal.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     static_summary=f"{process.title} {process.subject(payload)} (example)",
                     static_details=f"Sample run from `examples/{path.parent.name}/{path.name}`",
                 )
-            except RPCError as err:
-                if err.status != RPCStatusCode.ALREADY_EXISTS:
-                    raise
-            started.append(workflow_id)
+            except WorkflowAlreadyStartedError:
+                already += 1
+            ids.append(workflow_id)
             deliveries[workflow_id] = path.parent / "provide" / path.name
-    await asyncio.sleep(0)
-    print(f"\nsample runs ({len(started)}):")
-    for workflow_id in started:
+    starter = project_command("starter.py")
+    show(f"\nsample runs ({len(ids)}):")
+    if already:
+        show(
+            f"  {already} already there from an earlier start, not started again "
+            f"({len(ids) - already} started now)"
+        )
+    for workflow_id in ids:
         status = await _settled_status(client, workflow_id)
         if status is None:
-            print(f"  {workflow_id}: started (no answer yet; see python starter.py status)")
+            show(f"  {workflow_id}: no answer yet; see {starter} status {workflow_id}")
             continue
         line = f"  {workflow_id}: {status.state}"
         if status.pending_decision:
             request = status.pending_decision.request
             line += f", waiting for {request.kind} (risk {request.risk.value})"
-            print(line)
-            print(f"      approve: {approve_command(workflow_id, 'alice')}")
+            show([line, f"      approve: {approve_command(workflow_id, 'alice')}"])
             continue
         if status.awaiting_input:
             awaiting = status.awaiting_input
             line += f", waiting for {awaiting.request.kind} ({', '.join(awaiting.outstanding)})"
-            print(line)
             sample = deliveries[workflow_id]
             shown = str(sample.relative_to(EXAMPLES.parent)) if sample.exists() else "FILE.json"
-            print(f"      provide: {provide_command(workflow_id, shown)}")
+            show([line, f"      provide: {provide_command(workflow_id, shown)}"])
             continue
         if status.outcome:
             line += f" -> {status.outcome.get('action') or status.outcome.get('decision')}"
-        print(line)
-    print("\nlist waiting runs any time with: python starter.py pending\n")
+        show(line)
+    show(f"\nlist waiting runs any time with: {starter} pending\n")
 
 
 async def _settled_status(client: Client, workflow_id: str) -> RunStatus | None:
@@ -185,7 +192,7 @@ async def _settled_status(client: Client, workflow_id: str) -> RunStatus | None:
     for _ in range(80):
         try:
             status = await handle.query("status", result_type=RunStatus)
-        except RPCError:
+        except (RPCError, WorkflowQueryFailedError):
             status = None
         if status and (
             status.state != "running"

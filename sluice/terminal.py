@@ -1,0 +1,44 @@
+"""Text shown on a terminal, made safe to show.
+
+Ids, reviewer names, comments, reasons, evidence and outcomes come from run inputs, signals
+and model output: anyone who can start or signal a run chooses them. Printed as they are, a
+newline or carriage return forges a line of its own ("decision: approved by alice, bob"), an
+escape sequence rewrites or hides what is already on the screen, and a bidirectional control
+shows text in another order than it is stored. Every text renderer passes its lines through
+:func:`printable`, which shows each such character as a visible escape instead (``\\n``,
+``\\x1b``, ``\\u202e``). JSON output needs none of this: JSON escapes control characters itself.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+# Controls (C0, DEL, C1), format characters (bidirectional marks and overrides, zero-width
+# characters), line and paragraph separators, and lone surrogates (undecodable input, which
+# would also fail to encode on the way to the terminal).
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
+
+
+def _escaped(char: str) -> str:
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def printable(text: object) -> str:
+    """``text`` (or ``str(text)``) with every character that could forge a line, move the
+    cursor or reorder what is shown replaced by a visible escape; all else unchanged."""
+    shown = str(text)
+    if shown.isprintable():  # the common case: nothing to escape (a space is printable)
+        return shown
+    return "".join(
+        _escaped(char) if unicodedata.category(char) in _UNSAFE_CATEGORIES else char
+        for char in shown
+    )

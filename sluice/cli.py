@@ -90,10 +90,11 @@ def read_text_file(path: Path, limit: int, flag: str = "") -> str:
     except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
         raise CliError(f"{name}: cannot be read ({_why(err)})", EXIT_INPUT) from None
     too_large = CliError(f"{name}: larger than the {_size(limit)} it may be", EXIT_INPUT)
+    found = os.fstat(descriptor)
+    if not stat.S_ISREG(found.st_mode):
+        os.close(descriptor)
+        raise CliError(f"{name}: not a regular file", EXIT_INPUT)
     with os.fdopen(descriptor, "rb") as opened:
-        found = os.fstat(descriptor)
-        if not stat.S_ISREG(found.st_mode):
-            raise CliError(f"{name}: not a regular file", EXIT_INPUT)
         if found.st_size > limit:
             raise too_large
         try:
@@ -801,11 +802,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 async def run(argv: Sequence[str]) -> int:
-    args = parser().parse_args(argv)
-    for name, value in vars(args).items():
-        if isinstance(value, str) and not _is_utf8(value):
+    for index, value in enumerate(argv):
+        if not _is_utf8(value):
             # Undecodable bytes on the command line: refused before they reach a run.
-            raise CliError(f"{name.replace('_', '-')}: not UTF-8 text", EXIT_INPUT)
+            flag = argv[index - 1] if index and argv[index - 1].startswith("--") else None
+            raise CliError(f"{flag or 'argument ' + value}: not UTF-8 text", EXIT_INPUT)
+    args = parser().parse_args(argv)
     settings = load_settings(args.config)
     if args.command in ("approve", "reject"):
         args.decision = decision_from(args)

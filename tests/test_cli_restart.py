@@ -1,0 +1,161 @@
+"""The main job and the command line meet runs that already exist: the sample runs of an
+earlier start, a second start with the same id, an earlier run under a reused id. Each is
+said in a line, and every command the CLI prints for the user works as printed."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.converter import ExternalStorage
+from temporalio.testing import WorkflowEnvironment
+
+from sluice.codec import EncryptionCodec
+from sluice.config import Settings
+from sluice.converter import sluice_data_converter
+from sluice.devserver import start_dev_server
+from sluice.runner import EXAMPLES, start_examples
+from tests.conftest import EXAMPLES as TEST_EXAMPLES
+from tests.support import ROOT, cli_environment, starter, status_until
+
+ANOMALY = str(TEST_EXAMPLES / "cargo_release" / "anomaly.json")
+# How the tests call Python, as the CLI should print it from the project folder.
+PYTHON = (
+    str(Path(sys.executable).relative_to(ROOT))
+    if Path(sys.executable).is_relative_to(ROOT)
+    else sys.executable
+)
+
+
+async def test_the_sample_runs_of_an_earlier_start_are_found_not_started_again(
+    tmp_path: Path,
+    settings: Settings,
+    codec: EncryptionCodec,
+    external_storage: ExternalStorage,
+    make_worker: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT)
+    samples = len(list(EXAMPLES.glob("*/*.json")))
+    database = tmp_path / "temporal.sqlite"
+    for start in ("first", "again"):  # the main job, stopped and started again
+        server = await start_dev_server(
+            database_file=database,
+            port=None,
+            ui=False,
+            data_converter=sluice_data_converter(codec, external_storage),
+        )
+        try:
+            async with make_worker(server.client):
+                await start_examples(server.client, settings)
+            once = [
+                (await server.client.count_workflows(f"WorkflowId = 'demo-{name}'")).count
+                for name in ("cargo-release-clean", "cargo-release-anomaly")
+            ]
+        finally:
+            await server.shutdown()
+        shown = capsys.readouterr().out
+        assert f"sample runs ({samples}):" in shown
+        # Finished (clean) or waiting (anomaly): each sample id holds one run, both times.
+        assert once == [1, 1]
+        assert (
+            f"approve: {PYTHON} starter.py approve demo-cargo-release-anomaly --reviewer alice"
+            in shown
+        )
+        assert f"list waiting runs any time with: {PYTHON} starter.py pending" in shown
+        if start == "first":
+            assert "already there" not in shown
+    assert f"{samples} already there from an earlier start, not started again" in shown
+
+
+async def test_a_second_start_with_a_running_id_is_one_line_and_hints_work_as_printed(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    make_worker: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    workflow_id = f"twice-{uuid.uuid4().hex[:8]}"
+    async with make_worker(dev_env.client):
+        first = await starter(
+            dev_env, settings, "start", "cargo-release", ANOMALY, "--id", workflow_id
+        )
+        assert first.returncode == 0, first.stderr
+        assert f"follow it: {PYTHON} starter.py status {workflow_id}" in first.stdout
+        again = await starter(
+            dev_env, settings, "start", "cargo-release", ANOMALY, "--id", workflow_id
+        )
+        assert again.returncode == 1
+        assert again.stderr == (
+            f"error: a run with id '{workflow_id}' is already running; "
+            f"see {PYTHON} starter.py status {workflow_id}\n"
+        )
+        handle = dev_env.client.get_workflow_handle(workflow_id)
+        await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
+
+        # From another folder, the approve command `status` prints is the one that works.
+        elsewhere = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, str(ROOT / "starter.py"), "status", workflow_id],
+            cwd=tmp_path,
+            env=cli_environment(dev_env, settings),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        [approve] = re.findall(r"approve: (.*)", elsewhere.stdout)
+        assert approve.startswith(f"{sys.executable} {ROOT / 'starter.py'} approve")
+        approved = await asyncio.to_thread(
+            subprocess.run,
+            ["bash", "-c", approve],
+            cwd=tmp_path,
+            env=cli_environment(dev_env, settings),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert approved.returncode == 0, approved.stderr
+        assert (await handle.result())["action"] == "released"
+
+
+async def test_run_id_reaches_the_earlier_run_of_a_reused_workflow_id(
+    dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    workflow_id = f"reused-{uuid.uuid4().hex[:8]}"
+    handle = dev_env.client.get_workflow_handle(workflow_id)
+    waiting = lambda s: s.pending_decision is not None  # noqa: E731
+    async with make_worker(dev_env.client):
+        await starter(dev_env, settings, "start", "cargo-release", ANOMALY, "--id", workflow_id)
+        await status_until(handle, waiting, what="a decision")
+        rejected = await starter(
+            dev_env, settings, "reject", workflow_id, "--reviewer", "bob", "--reason", "held once"
+        )
+        assert rejected.returncode == 0, rejected.stderr
+        await handle.result()
+        first = await starter(dev_env, settings, "status", workflow_id)
+        [first_run] = re.findall(r"^  run: (\S+)$", first.stdout, re.MULTILINE)
+
+        second = await starter(
+            dev_env, settings, "start", "cargo-release", ANOMALY, "--id", workflow_id
+        )
+        assert second.returncode == 0, second.stderr
+        await status_until(handle, waiting, what="the second run's decision")
+
+        latest = await starter(dev_env, settings, "status", workflow_id)
+        earlier = await starter(dev_env, settings, "status", workflow_id, "--run-id", first_run)
+        audit = await starter(dev_env, settings, "audit", workflow_id, "--run-id", first_run)
+        unknown = await starter(
+            dev_env, settings, "status", workflow_id, "--run-id", str(uuid.uuid4())
+        )
+    assert "Waiting for a decision" in latest.stdout and first_run not in latest.stdout
+    assert f"run: {first_run}" in earlier.stdout
+    assert "decision: rejected by bob" in earlier.stdout and "reason: held once" in earlier.stdout
+    assert "reason: held once" in audit.stdout
+    assert unknown.returncode == 1 and unknown.stderr.startswith("error: no run '")

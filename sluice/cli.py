@@ -130,7 +130,7 @@ def parse_json(path: Path, text: str) -> Any:
     try:
         document = json.loads(
             text,
-            parse_int=lambda d: _Unusable(d) if len(d) > MAX_NUMBER_DIGITS else int(d),
+            parse_int=lambda d: _Unusable(d) if len(d.lstrip("-")) > MAX_NUMBER_DIGITS else int(d),
             parse_float=lambda d: _Unusable(d) if not math.isfinite(float(d)) else float(d),
             parse_constant=_Unusable,
         )

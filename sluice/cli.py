@@ -151,7 +151,8 @@ def parse_json(path: Path, text: str) -> Any:
                 f"{path}: {field}: nested deeper than {MAX_JSON_DEPTH} levels", EXIT_INPUT
             )
         if isinstance(value, _Unusable):
-            shown = value if len(value) <= 20 else f"a number of {len(value)} digits"
+            digits = len(value.lstrip("-"))
+            shown = value if len(value) <= 20 else f"a number of {digits} digits"
             raise CliError(
                 f"{path}: {field}: {shown} is not a number any field takes (finite, at most "
                 f"{MAX_NUMBER_DIGITS} digits)",

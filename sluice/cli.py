@@ -290,6 +290,19 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
 
 
+def next_reviewer(pending: PendingDecision) -> str:
+    """A reviewer whose decision the run would take now, for a command that works as shown."""
+    request = pending.request
+    return next(
+        (
+            reviewer
+            for reviewer in pending.allowed_reviewers
+            if reviewer not in pending.approvals and reviewer not in request.excluded_reviewers
+        ),
+        "REVIEWER",
+    )
+
+
 def describe_pending(workflow_id: str, pending: PendingDecision) -> list[str]:
     request = pending.request
     lines = [
@@ -304,9 +317,7 @@ def describe_pending(workflow_id: str, pending: PendingDecision) -> list[str]:
         f"  needs {need} more approval(s) from: {', '.join(pending.allowed_reviewers) or 'nobody'}"
         f"; escalates {_when(pending.sla_deadline)}; safe path {_when(pending.final_deadline)}"
     )
-    reviewer = next(
-        (r for r in pending.allowed_reviewers if r not in pending.approvals), "REVIEWER"
-    )
+    reviewer = next_reviewer(pending)
     lines.append(f"  approve: {approve_command(workflow_id, reviewer)}")
     lines.append(
         f"  reject:  {project_command('starter.py')} reject {shlex.quote(workflow_id)} "

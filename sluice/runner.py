@@ -23,7 +23,14 @@ from temporalio.service import RPCError
 
 from sluice import search_attributes
 from sluice.catalog import PROCESSES
-from sluice.cli import approve_command, project_command, provide_command, read_input, show
+from sluice.cli import (
+    approve_command,
+    next_reviewer,
+    project_command,
+    provide_command,
+    read_input,
+    show,
+)
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.codec_server import start_for_dev, usage_lines
@@ -155,7 +162,7 @@ async def start_examples(client: Client, settings: Settings) -> None:
             ids.append(workflow_id)
             deliveries[workflow_id] = path.parent / "provide" / path.name
     starter = project_command("starter.py")
-    show(f"\nsample runs ({len(ids)}):")
+    show(["", f"sample runs ({len(ids)}):"])
     if already:
         show(
             f"  {already} already there from an earlier start, not started again "
@@ -170,7 +177,8 @@ async def start_examples(client: Client, settings: Settings) -> None:
         if status.pending_decision:
             request = status.pending_decision.request
             line += f", waiting for {request.kind} (risk {request.risk.value})"
-            show([line, f"      approve: {approve_command(workflow_id, 'alice')}"])
+            reviewer = next_reviewer(status.pending_decision)
+            show([line, f"      approve: {approve_command(workflow_id, reviewer)}"])
             continue
         if status.awaiting_input:
             awaiting = status.awaiting_input
@@ -182,7 +190,7 @@ async def start_examples(client: Client, settings: Settings) -> None:
         if status.outcome:
             line += f" -> {status.outcome.get('action') or status.outcome.get('decision')}"
         show(line)
-    show(f"\nlist waiting runs any time with: {starter} pending\n")
+    show(["", f"list waiting runs any time with: {starter} pending", ""])
 
 
 async def _settled_status(client: Client, workflow_id: str) -> RunStatus | None:

@@ -24,6 +24,7 @@ from sluice.devserver import start_dev_server
 from sluice.runner import EXAMPLES, start_examples
 from tests.conftest import EXAMPLES as TEST_EXAMPLES
 from tests.support import ROOT, cli_environment, starter, status_until
+from workflows.approval import DecisionInput
 
 ANOMALY = str(TEST_EXAMPLES / "cargo_release" / "anomaly.json")
 # How the tests call Python, as the CLI should print it from the project folder.
@@ -46,6 +47,7 @@ async def test_the_sample_runs_of_an_earlier_start_are_found_not_started_again(
     monkeypatch.chdir(ROOT)
     samples = len(list(EXAMPLES.glob("*/*.json")))
     database = tmp_path / "temporal.sqlite"
+    four_eyes = "demo-kyc-review-high_risk"
     for start in ("first", "again"):  # the main job, stopped and started again
         server = await start_dev_server(
             database_file=database,
@@ -56,6 +58,10 @@ async def test_the_sample_runs_of_an_earlier_start_are_found_not_started_again(
         try:
             async with make_worker(server.client):
                 await start_examples(server.client, settings)
+                if start == "first":  # the first of the two KYC reviewers decides
+                    await server.client.get_workflow_handle(four_eyes).execute_update(
+                        "decide", DecisionInput(verdict="approve", reviewer="alice")
+                    )
             once = [
                 (await server.client.count_workflows(f"WorkflowId = 'demo-{name}'")).count
                 for name in ("cargo-release-clean", "cargo-release-anomaly")
@@ -63,7 +69,7 @@ async def test_the_sample_runs_of_an_earlier_start_are_found_not_started_again(
         finally:
             await server.shutdown()
         shown = capsys.readouterr().out
-        assert f"sample runs ({samples}):" in shown
+        assert f"\nsample runs ({samples}):\n" in shown and "\\n" not in shown
         # Finished (clean) or waiting (anomaly): each sample id holds one run, both times.
         assert once == [1, 1]
         assert (
@@ -73,6 +79,8 @@ async def test_the_sample_runs_of_an_earlier_start_are_found_not_started_again(
         assert f"list waiting runs any time with: {PYTHON} starter.py pending" in shown
         if start == "first":
             assert "already there" not in shown
+    # The printed approve command names a reviewer the run takes now: not alice again.
+    assert f"approve: {PYTHON} starter.py approve {four_eyes} --reviewer bob" in shown
     assert f"{samples} already there from an earlier start, not started again" in shown
 
 

@@ -46,7 +46,7 @@ from sluice.codec import codec_from_settings
 from sluice.config import ConfigError, Settings, load_settings
 from sluice.payload_store import payload_storage
 from sluice.telemetry import install_telemetry, read_spans
-from sluice.terminal import printable
+from sluice.terminal import printable, printable_json
 from workflows.approval import Decision, DecisionInput, DecisionReceipt, PendingDecision
 from workflows.audit import AuditTrail
 from workflows.human_input import AwaitedInput, ProvidedInput
@@ -619,19 +619,21 @@ async def cmd_pending(client: Client, settings: Settings, args: argparse.Namespa
         )
     if args.json:
         print(
-            json.dumps(
-                [
-                    {
-                        "workflow_id": r[0],
-                        "domain": r[1],
-                        "decision": r[2],
-                        "status": r[3],
-                        "risk": r[4],
-                        "since": r[5].isoformat() if r[5] else None,
-                    }
-                    for r in rows
-                ],
-                indent=2,
+            printable_json(
+                json.dumps(
+                    [
+                        {
+                            "workflow_id": r[0],
+                            "domain": r[1],
+                            "decision": r[2],
+                            "status": r[3],
+                            "risk": r[4],
+                            "since": r[5].isoformat() if r[5] else None,
+                        }
+                        for r in rows
+                    ],
+                    indent=2,
+                )
             )
         )
         return 0
@@ -651,7 +653,7 @@ async def cmd_status(client: Client, settings: Settings, args: argparse.Namespac
     description = await _describe(handle)
     status: RunStatus = await _query(handle, "status", RunStatus)
     if args.json:
-        print(status.model_dump_json(indent=2))
+        print(printable_json(status.model_dump_json(indent=2)))
     else:
         print_status(status, run_id=description.run_id)
     return 0
@@ -662,7 +664,7 @@ async def cmd_audit(client: Client, settings: Settings, args: argparse.Namespace
     await _describe(handle)
     trail: AuditTrail = await _query(handle, "audit", AuditTrail)
     if args.json:
-        print(trail.model_dump_json(indent=2))
+        print(printable_json(trail.model_dump_json(indent=2)))
     else:
         print_audit(trail)
     return 0

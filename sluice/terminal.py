@@ -6,7 +6,8 @@ newline or carriage return forges a line of its own ("decision: approved by alic
 escape sequence rewrites or hides what is already on the screen, and a bidirectional control
 shows text in another order than it is stored. Every text renderer passes its lines through
 :func:`printable`, which shows each such character as a visible escape instead (``\\n``,
-``\\x1b``, ``\\u202e``). JSON output needs none of this: JSON escapes control characters itself.
+``\\x1b``, ``\\u202e``). JSON output stays JSON: :func:`printable_json` writes the same
+characters as JSON escapes (JSON itself escapes only the ASCII controls).
 """
 
 from __future__ import annotations
@@ -42,3 +43,26 @@ def printable(text: object) -> str:
         _escaped(char) if unicodedata.category(char) in _UNSAFE_CATEGORIES else char
         for char in shown
     )
+
+
+def printable_json(text: str) -> str:
+    """JSON ``text`` with the characters JSON leaves raw (C1 controls, bidirectional and other
+    format characters, line separators) written as ``\\uXXXX`` escapes: the same JSON value,
+    safe on a terminal. Inside strings JSON escapes ASCII controls itself; a raw one in JSON
+    text is its layout (the newlines of indentation)."""
+    if text.isascii():
+        return text
+    return "".join(
+        _json_escaped(char)
+        if ord(char) >= 0x80 and unicodedata.category(char) in _UNSAFE_CATEGORIES
+        else char
+        for char in text
+    )
+
+
+def _json_escaped(char: str) -> str:
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # outside the BMP: a UTF-16 surrogate pair, as JSON spells it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"

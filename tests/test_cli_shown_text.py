@@ -5,6 +5,7 @@ command line never becomes part of a visibility query's syntax."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from sluice.search_attributes import RiskLevel
 from tests.conftest import example
 from tests.support import eventually, starter, status_until, waiting_cargo_run
 from workflows.approval import DecisionRequest, PendingDecision
+from workflows.audit import AuditTrail
 from workflows.process import RunStatus
 
 # What an attacker would type: a line of its own that looks like the real decision line,
@@ -64,6 +66,7 @@ async def test_a_hostile_id_comment_and_reviewer_show_escaped_in_pending_status_
             return shown.stdout if marker in shown.stdout else None
 
         pending = await eventually(listed, what="the run listed as pending")
+        pending_json = await starter(dev_env, settings, "pending", "--json")
         assert f"forge-{marker}\\ndecision: approved by alice, bob\\x1b[2K\\u202e" in pending
         assert_nothing_forged(pending)
 
@@ -82,6 +85,15 @@ async def test_a_hostile_id_comment_and_reviewer_show_escaped_in_pending_status_
 
         status = await starter(dev_env, settings, "status", workflow_id)
         audit = await starter(dev_env, settings, "audit", workflow_id)
+        status_json = await starter(dev_env, settings, "status", workflow_id, "--json")
+        audit_json = await starter(dev_env, settings, "audit", workflow_id, "--json")
+    # JSON stays JSON, the same values, with nothing raw that a terminal would act on.
+    for shown in (pending_json, status_json, audit_json):
+        assert_nothing_forged(shown.stdout)
+    assert workflow_id in [row["workflow_id"] for row in json.loads(pending_json.stdout)]
+    assert RunStatus.model_validate_json(status_json.stdout).decision.comment == HOSTILE  # type: ignore[union-attr]
+    trail = AuditTrail.model_validate_json(audit_json.stdout)
+    assert trail.of_kind("decision")[0].detail["comment"] == HOSTILE
     for shown in (status, audit):
         assert shown.returncode == 0, shown.stderr
         assert_nothing_forged(shown.stdout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from temporalio.service import RPCError
 from sluice import search_attributes
 from sluice.catalog import PROCESSES
 from sluice.cli import (
+    CliError,
     approve_command,
     next_reviewer,
     project_command,
@@ -34,7 +36,7 @@ from sluice.cli import (
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.codec_server import start_for_dev, usage_lines
-from sluice.config import Settings
+from sluice.config import ConfigError, Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
 from sluice.logs import Silence, announce
@@ -71,15 +73,21 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
     codec_server = None
     if options.dev:
         database = settings.data_dir / "temporal.sqlite"
+        refuse_taken_ports({"--port": options.port, "--ui-port": options.ui_port})
         if codec is not None:
             codec_server = start_for_dev(settings, codec, options.ui_port)
-        server = await start_dev_server(
-            database_file=database,
-            port=options.port,
-            ui_port=options.ui_port,
-            data_converter=sluice_data_converter(codec, storage),
-            ui_codec_endpoint=codec_server.endpoint if codec_server else None,
-        )
+        try:
+            server = await start_dev_server(
+                database_file=database,
+                port=options.port,
+                ui_port=options.ui_port,
+                data_converter=sluice_data_converter(codec, storage),
+                ui_codec_endpoint=codec_server.endpoint if codec_server else None,
+            )
+        except RuntimeError as err:  # the SDK's words for a server that did not come up
+            if codec_server is not None:
+                codec_server.stop()
+            raise ConfigError(f"the Temporal dev server did not start: {err}") from None
         client = server.client
         print(f"Temporal dev server on 127.0.0.1:{options.port} (state in {database})")
         print(f"Temporal Web UI:   http://localhost:{options.ui_port}")
@@ -136,16 +144,37 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
     announce("stopped")
 
 
+def refuse_taken_ports(ports: dict[str, int]) -> None:
+    """Say in one line which port is taken, before the dev server fails to start on it: most
+    often the main job is already running (or still stopping) in another terminal."""
+    for flag, port in ports.items():
+        with socket.socket() as probe:
+            # A port left in TIME_WAIT by the previous stop is free to listen on again.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise ConfigError(
+                    f"127.0.0.1:{port} is in use: is the main job (`bash scripts/run.sh`) or "
+                    f"another Temporal server already running? Stop it, or choose {flag}"
+                ) from None
+
+
 async def start_examples(client: Client, settings: Settings) -> None:
     """Start each sample input once: ids are stable and never reused, so a restart finds the
     runs of the earlier start (finished or not) and says so instead of starting them again."""
     ids = []
     already = 0
+    refused = []
     # A sample that waits for a document may ship it in provide/<same name>.json.
     deliveries: dict[str, Path] = {}
     for process in PROCESSES:
         for path in sorted((EXAMPLES / process.command.replace("-", "_")).glob("*.json")):
-            payload = read_input(process, path)
+            try:
+                payload = read_input(process, path)
+            except CliError as err:  # an edited sample: say so, and start the others
+                refused.append(f"  not started: {err}")
+                continue
             workflow_id = f"demo-{process.command}-{path.stem}"
             try:
                 await client.start_workflow(
@@ -162,7 +191,7 @@ async def start_examples(client: Client, settings: Settings) -> None:
             ids.append(workflow_id)
             deliveries[workflow_id] = path.parent / "provide" / path.name
     starter = project_command("starter.py")
-    show(["", f"sample runs ({len(ids)}):"])
+    show(["", f"sample runs ({len(ids)}):", *refused])
     if already:
         show(
             f"  {already} already there from an earlier start, not started again "

@@ -5,7 +5,10 @@ said in a line, and every command the CLI prints for the user works as printed."
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -23,6 +26,7 @@ from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
 from sluice.runner import EXAMPLES, start_examples
 from tests.conftest import EXAMPLES as TEST_EXAMPLES
+from tests.conftest import example
 from tests.support import ROOT, cli_environment, starter, status_until
 from workflows.approval import DecisionInput
 
@@ -167,3 +171,54 @@ async def test_run_id_reaches_the_earlier_run_of_a_reused_workflow_id(
     assert "decision: rejected by bob" in earlier.stdout and "reason: held once" in earlier.stdout
     assert "reason: held once" in audit.stdout
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: no run '")
+
+
+def test_the_main_job_says_in_one_line_that_its_port_is_taken(tmp_path: Path) -> None:
+    """Started again while the first is still running (or a Temporal server holds the port):
+    one line naming the port and the flag, no traceback, and nothing started."""
+    with socket.socket() as taken, socket.socket() as free:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        free.bind(("127.0.0.1", 0))
+        port, codec_port = taken.getsockname()[1], free.getsockname()[1]
+        free.close()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "SLUICE_"))}
+        env |= {
+            "SLUICE_DATA_DIR": str(tmp_path / "data"),
+            "SLUICE_CODEC_PORT": str(codec_port),
+        }
+        again = subprocess.run(
+            [sys.executable, "worker.py", "--dev", "--examples", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert again.returncode == 1
+    assert again.stderr == (
+        f"error: 127.0.0.1:{port} is in use: is the main job (`bash scripts/run.sh`) or "
+        "another Temporal server already running? Stop it, or choose --port\n"
+    )
+    assert not (tmp_path / "data" / "temporal.sqlite").exists()
+
+
+async def test_an_edited_sample_that_no_longer_validates_is_named_and_the_others_start(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    make_worker: Callable[..., Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    samples = tmp_path / "examples" / "cargo_release"
+    samples.mkdir(parents=True)
+    marker = uuid.uuid4().hex[:8]
+    (samples / f"clean_{marker}.json").write_text(json.dumps(example("cargo_release", "clean")))
+    (samples / f"broken_{marker}.json").write_text('{"shipment_id": ')
+    monkeypatch.setattr("sluice.runner.EXAMPLES", tmp_path / "examples")
+    async with make_worker(dev_env.client):
+        await start_examples(dev_env.client, settings)
+    shown = capsys.readouterr().out
+    assert f"not started: {samples / f'broken_{marker}.json'}: not valid JSON" in shown
+    assert f"demo-cargo-release-clean_{marker}: " in shown  # started, and its state shown

@@ -406,11 +406,11 @@ def describe_decision(decision: Decision) -> list[str]:
     lines = [f"  decision: {decision.outcome} by {who} at {_when(decision.decided_at)}"]
     if decision.amount is not None:
         lines.append(f"    amount: {decision.amount}")
-    if decision.votes:
-        for vote in decision.votes:
-            lines.append(f"    {vote.verdict} by {vote.reviewer} at {_when(vote.at)}")
-            lines += _remarks(vote.comment, vote.reason, indent="      ")
-    else:  # decided by the system (timed out, not required): its reason
+    for vote in decision.votes:
+        lines.append(f"    {vote.verdict} by {vote.reviewer} at {_when(vote.at)}")
+        lines += _remarks(vote.comment, vote.reason, indent="      ")
+    if not decision.votes or decision.outcome == "timed_out":
+        # Decided by the system (not required, or no decision in time): its own reason.
         lines += _remarks(decision.comment, decision.reason, indent="    ")
     return lines
 
@@ -527,7 +527,7 @@ async def watch(handle: WorkflowHandle[Any, Any]) -> int:
         announced_input = status.awaiting_input is not None
         if status.state != "running":
             break
-        description = await handle.describe()
+        description = await _describe(handle)
         if description.status != WorkflowExecutionStatus.RUNNING:
             status = await _query(handle, "status", RunStatus)
             break
@@ -541,6 +541,8 @@ async def watch(handle: WorkflowHandle[Any, Any]) -> int:
         cause = err.cause.message if err.cause and hasattr(err.cause, "message") else str(err)
         show(f"failed: {cause}")
         return EXIT_FAILURE
+    except RPCError as err:
+        raise _rpc_problem(err, handle.id) from None
     return 0
 
 

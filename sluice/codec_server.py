@@ -44,9 +44,9 @@ from urllib.parse import parse_qs
 from aiohttp import hdrs, web
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
 
-from sluice.codec import EncryptionCodec, codec_from_settings, keys_path
+from sluice.codec import ENCODING, KEY_ID, EncryptionCodec, codec_from_settings, keys_path
 from sluice.config import ConfigError, Settings, load_settings
 from sluice.logs import announce, configure_logging
 
@@ -244,9 +244,13 @@ class CodecServer:
         convert = self.codec.encrypt if encode else self.codec.decrypt
         converted = Payloads()
         for index, payload in enumerate(payloads.payloads):
+            if not encode and (unknown := self._unknown_key_id(payload)):
+                raise Refusal(
+                    400, f"payload {index}: sealed with key id '{unknown}', not in this key ring"
+                )
             try:
                 converted.payloads.append(convert(payload))
-            except ConfigError as err:  # unknown key id or failed authentication, key never named
+            except ConfigError as err:  # failed authentication: names the key id, never the key
                 raise Refusal(400, f"payload {index}: {err}") from None
             except (ValueError, DecodeError):
                 raise Refusal(
@@ -255,6 +259,14 @@ class CodecServer:
         return web.Response(
             text=json_format.MessageToJson(converted), content_type="application/json"
         )
+
+    def _unknown_key_id(self, payload: Payload) -> str | None:
+        """The key id an encrypted payload names when the ring lacks it (shortened: it is the
+        sender's text), so that the refusal does not name the server's key file."""
+        if payload.metadata.get("encoding") != ENCODING:
+            return None
+        key_id = payload.metadata.get(KEY_ID, b"").decode("utf-8", errors="replace")
+        return key_id[:64] if key_id and key_id not in self.codec.ring.key_ids else None
 
     async def _preflight(self, request: web.Request) -> web.Response:
         # A browser's preflight carries no credentials: answer it for admitted origins only.
@@ -366,6 +378,7 @@ class CodecServer:
             response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
             response.headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
         response.headers[hdrs.VARY] = hdrs.ORIGIN
+        response.headers[hdrs.SERVER] = "sluice-codec"  # not aiohttp's and Python's versions
         return response
 
 

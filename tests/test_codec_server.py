@@ -330,7 +330,9 @@ async def test_a_payload_sealed_with_a_key_not_in_the_ring_names_that_key(
     stranger = EncryptionCodec(create_key_file(tmp_path / "keys.json"))
     status, _, body = await call(server, "POST", "/decode", await sealed(stranger), BEARER)
     assert status == 400
-    assert stranger.ring.current in refusal(body)
+    message = refusal(body)
+    assert stranger.ring.current in message
+    assert "keys.json" not in message  # the server's own files are not the sender's business
 
 
 def encrypted_looking(codec: EncryptionCodec, data: bytes, key_id: str | None = None) -> bytes:
@@ -348,6 +350,7 @@ HOSTILE_BODIES = {
     "shorter than a nonce": lambda codec: encrypted_looking(codec, b"abc"),
     "nonce without a tag": lambda codec: encrypted_looking(codec, b"n" * 12),
     "garbled ciphertext": lambda codec: encrypted_looking(codec, b"g" * 64),
+    "unknown, very long key id": lambda codec: encrypted_looking(codec, b"x" * 40, "k" * 10_000),
     "no key id": lambda codec: as_json(Payload(metadata={"encoding": ENCODING}, data=b"x" * 40)),
 }
 

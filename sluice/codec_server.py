@@ -122,6 +122,7 @@ class SessionSigner:
         return f"{expiry}.{self._signature(expiry)}"
 
     def admits(self, value: str) -> bool:
+        """Whether ``value`` is a cookie this signer issued that has not expired yet."""
         expiry, _, signature = value.partition(".")
         if not expiry.isdigit() or not secrets.compare_digest(
             signature.encode(), self._signature(expiry).encode()
@@ -213,6 +214,7 @@ class CodecServer:
             ) from None
 
     async def stop(self) -> None:
+        """Stop listening and close every connection."""
         await self._runner.cleanup()
 
     @property

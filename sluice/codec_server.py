@@ -58,7 +58,7 @@ SESSION_SECONDS = 12 * 3600
 # the payload store's threshold is capped there too, so no history holds a larger Payloads.
 # Its protobuf JSON is base64 (4/3 of the bytes) plus the metadata keys in text: at most
 # about twice the protobuf size, for the smallest payloads. Twice the limit fits any real
-# request; anything larger is refused before it is read.
+# request; anything larger is refused, unread when its length is declared.
 TEMPORAL_BLOB_LIMIT = 2 * 1024 * 1024
 MAX_BODY_BYTES = 2 * TEMPORAL_BLOB_LIMIT
 # The sign-in form holds one token.
@@ -70,7 +70,6 @@ READ_TIMEOUT_SECONDS = 30.0
 IDLE_TIMEOUT_SECONDS = 15.0
 # What the Temporal UI sends: Content-Type and X-Namespace (Authorization from the CLI).
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
-ACTIONS = ("encode", "decode")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -113,7 +112,8 @@ class SessionSigner:
     accept each other's cookies."""
 
     def __init__(self, token: str, lifetime_seconds: int = SESSION_SECONDS) -> None:
-        self._key = hmac.new(token.encode(), b"sluice codec session cookie", "sha256").digest()
+        derivation = hmac.new(token.encode(), b"sluice codec session cookie", hashlib.sha256)
+        self._key = derivation.digest()
         self.lifetime_seconds = lifetime_seconds
 
     def issue(self, expires_at: int | None = None) -> str:

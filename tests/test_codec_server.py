@@ -16,7 +16,15 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from sluice.codec import ENCODING, KEY_ID, EncryptionCodec, create_key_file
-from sluice.codec_server import SESSION_COOKIE, CodecServer, SessionSigner
+from sluice.codec_server import (
+    SESSION_COOKIE,
+    CodecServer,
+    SessionSigner,
+    start_for_dev,
+    token_path,
+    usage_lines,
+)
+from sluice.config import ConfigError, Settings
 
 TOKEN = "correct-horse-battery-staple"
 UI = "http://localhost:8233"
@@ -450,3 +458,34 @@ async def test_neither_payloads_nor_the_token_reach_the_log(
     assert caplog.records, "the server logs its requests"
     assert "Oyelaran" not in caplog.text
     assert TOKEN not in caplog.text
+
+
+# --- worker.py --dev --------------------------------------------------------------------------
+
+
+async def test_the_dev_codec_server_makes_a_token_and_admits_the_embedded_ui(
+    settings: Settings, codec: EncryptionCodec, tmp_path: Path
+) -> None:
+    settings.codec.keys_file = tmp_path / "codec" / "keys.json"
+    settings.codec.server_port = 0
+    server = await start_for_dev(settings, codec, ui_port=18233)
+    try:
+        token = token_path(settings).read_text(encoding="utf-8").strip()
+        assert len(token) >= 32 and token_path(settings).stat().st_mode & 0o077 == 0
+        status, headers, _ = await call(
+            server,
+            "OPTIONS",
+            "/decode",
+            headers={"Origin": "http://localhost:18233", "Access-Control-Request-Method": "POST"},
+        )
+        assert status == 204 and headers["Access-Control-Allow-Origin"] == "http://localhost:18233"
+        printed = "\n".join(usage_lines(settings, server))
+        assert server.endpoint in printed and str(token_path(settings)) in printed
+        assert token not in printed
+
+        # A second worker on the same machine is told which setting to change.
+        settings.codec.server_port = server.port
+        with pytest.raises(ConfigError, match="SLUICE_CODEC_PORT"):
+            await start_for_dev(settings, codec, ui_port=18233)
+    finally:
+        await server.stop()

@@ -20,7 +20,8 @@ payload that cannot be decrypted, gets 400 with a short JSON error. ``GET /healt
 (container health checks). CORS admits only the configured UI origins. Payload content is
 never logged.
 
-python -m sluice.codec_server [--host 127.0.0.1] [--port 8081]   # token: SLUICE_CODEC_TOKEN
+python -m sluice.codec_server [--host 127.0.0.1] [--port 8081] [--tls-cert PEM --tls-key PEM]
+# the token: SLUICE_CODEC_TOKEN
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -166,6 +168,7 @@ class CodecServer:
         read_timeout: float = READ_TIMEOUT_SECONDS,
         idle_timeout: float = IDLE_TIMEOUT_SECONDS,
         access_log: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.codec = codec
         self.token = token
@@ -175,6 +178,7 @@ class CodecServer:
         self.max_body_bytes = max_body_bytes
         self.read_timeout = read_timeout
         self.requested_port = port
+        self.tls = tls
         self._runner = web.AppRunner(
             self._application(),
             # aiohttp closes a connection whose request headers are not complete when this
@@ -206,7 +210,9 @@ class CodecServer:
         """Listen; a port that cannot be had is a ``ConfigError`` naming it."""
         await self._runner.setup()
         try:
-            await web.TCPSite(self._runner, self.host, self.requested_port).start()
+            await web.TCPSite(
+                self._runner, self.host, self.requested_port, ssl_context=self.tls
+            ).start()
         except OSError as err:
             await self._runner.cleanup()
             raise ConfigError(
@@ -227,7 +233,7 @@ class CodecServer:
         """The URL to give the UI and CLI. ``localhost`` rather than 127.0.0.1, so that the
         sign-in cookie counts as same-site for a UI at http://localhost:<port>."""
         shown = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
-        return f"http://{shown}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{shown}:{self.port}"
 
     # --- the endpoints ------------------------------------------------------------------------
 
@@ -302,8 +308,8 @@ class CodecServer:
             ),
         )
         # SameSite=Strict still travels with the UI's requests: localhost ports are one site.
-        # A proxy that terminates TLS says so in X-Forwarded-Proto; a forged header can only
-        # make the cookie stricter.
+        # Secure under our own TLS, or when a proxy that terminates TLS says so in
+        # X-Forwarded-Proto (a forged header can only make the cookie stricter).
         page.set_cookie(
             SESSION_COOKIE,
             self.sessions.issue(),
@@ -451,6 +457,20 @@ def usage_lines(settings: Settings, server: CodecServer) -> list[str]:
     ]
 
 
+def server_tls(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """The TLS context for ``--tls-cert`` and ``--tls-key`` (both or neither)."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"cannot use {cert} and {key} for TLS ({err.strerror or err})") from None
+    return context
+
+
 async def serve(server: CodecServer, settings: Settings, codec: EncryptionCodec) -> None:
     """Serve until SIGINT or SIGTERM."""
     stop = asyncio.Event()
@@ -459,7 +479,7 @@ async def serve(server: CodecServer, settings: Settings, codec: EncryptionCodec)
         loop.add_signal_handler(sig, stop.set)
     await server.start()
     announce(
-        f"codec server on http://{server.host}:{server.port} (key ring {keys_path(settings)}, "
+        f"codec server on {server.endpoint} (key ring {keys_path(settings)}, "
         f"current key id '{codec.ring.current}'); UI origins: {', '.join(server.ui_origins)}"
     )
     try:
@@ -474,6 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", help="configuration file (default: sluice.toml)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, help="port (default: [codec] server_port, 8081)")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS: certificate chain, PEM file")
+    parser.add_argument("--tls-key", type=Path, help="the certificate's private key, PEM file")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -487,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port or settings.codec.server_port,
             ui_origins=settings.codec.ui_origins,
+            tls=server_tls(args.tls_cert, args.tls_key),
         )
         asyncio.run(serve(server, settings, codec))
     except ConfigError as err:

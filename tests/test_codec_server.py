@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import json
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from temporalio.api.common.v1 import Payload
 
 from sluice.codec import ENCODING, KEY_ID, EncryptionCodec, create_key_file
@@ -20,6 +27,7 @@ from sluice.codec_server import (
     SESSION_COOKIE,
     CodecServer,
     SessionSigner,
+    server_tls,
     start_for_dev,
     token_path,
     usage_lines,
@@ -253,6 +261,62 @@ async def test_the_session_cookie_is_signed_expiring_and_never_the_token(
 async def test_the_session_cookie_is_secure_behind_tls(server: CodecServer) -> None:
     assert "Secure" not in await signed_in_cookie(server)
     assert "Secure" in await signed_in_cookie(server, **{"X-Forwarded-Proto": "https"})
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_served_over_tls_the_session_cookie_is_secure(
+    codec: EncryptionCodec, tmp_path: Path
+) -> None:
+    cert_file, key_file = self_signed_certificate(tmp_path)
+    server = CodecServer(codec, TOKEN, port=0, tls=server_tls(cert_file, key_file))
+    await server.start()
+    try:
+        assert server.endpoint.startswith("https://")
+        trusting = ssl.create_default_context(cafile=cert_file)
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session,
+            session.post(
+                f"https://127.0.0.1:{server.port}/login", data=f"token={TOKEN}", ssl=trusting
+            ) as response,
+        ):
+            assert response.status == 200
+            assert "Secure" in response.headers["Set-Cookie"]
+    finally:
+        await server.stop()
+    with pytest.raises(ConfigError, match="together"):
+        server_tls(cert_file, None)
+    with pytest.raises(ConfigError, match="cannot use"):
+        server_tls(key_file, cert_file)
 
 
 async def test_a_signed_in_cookie_sent_from_another_origin_is_refused(

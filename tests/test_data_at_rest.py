@@ -21,7 +21,7 @@ from sluice.payload_store import payload_storage
 from sluice.telemetry import JsonLinesSpanExporter
 from sluice.wiring import build_worker
 from tests.conftest import SESSION_SPANS, example
-from workflows.cargo_release import CargoReleaseOutcome, CargoReleaseWorkflow
+from workflows.cargo_release import CargoReleaseOutcome
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ async def run_once(settings: Settings) -> list[str]:
     try:
         async with build_worker(server.client, settings):
             outcome = await server.client.execute_workflow(
-                CargoReleaseWorkflow.run,
+                "CargoReleaseWorkflow",
                 example("cargo_release", "clean"),
                 id=f"at-rest-{uuid.uuid4().hex[:8]}",
                 task_queue=settings.temporal.task_queue,

@@ -18,6 +18,7 @@ from sluice.config import Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
 from sluice.payload_store import payload_storage
+from sluice.private_files import private_file
 from sluice.telemetry import JsonLinesSpanExporter
 from sluice.wiring import build_worker
 from tests.conftest import SESSION_SPANS, example
@@ -105,3 +106,17 @@ async def test_a_data_folder_left_open_by_an_earlier_version_is_closed_on_start(
     assert open_to_others(data) != []
 
     assert await run_once(embedded) == []
+
+
+def test_a_shared_folder_is_named_in_a_warning_never_changed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # as /tmp is: everyone writes, the sticky bit keeps files apart
+
+    spans = private_file(shared / "spans.jsonl")
+
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE(spans.stat().st_mode) == 0o600
+    assert f"{shared} is open to other users (mode 1777) and not ours to change" in caplog.text

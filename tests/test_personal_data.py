@@ -84,7 +84,7 @@ CASES = [
                 "21FD83145",  # passport number
                 "Villeurbanne",  # place of birth: document text only
             ),
-            documents=("examples/kyc_review/documents/amelie_durand_passport.txt",),
+            documents=("examples/kyc_review/intake/amelie_durand_passport.txt",),
         ),
         id="kyc-review",
     ),

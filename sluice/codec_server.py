@@ -51,6 +51,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from sluice.codec import ENCODING, KEY_ID, EncryptionCodec, codec_from_settings, keys_path
 from sluice.config import ConfigError, Settings, load_settings
 from sluice.logs import announce, configure_logging
+from sluice.private_files import private_folder
 
 log = logging.getLogger("sluice.codec_server")
 
@@ -87,7 +88,7 @@ def codec_token(settings: Settings, *, create: bool = False) -> str:
         return settings.codec.token
     path = token_path(settings)
     if create and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_folder(path.parent)
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

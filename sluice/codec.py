@@ -34,6 +34,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 from sluice.config import ConfigError, Settings, load_settings
+from sluice.private_files import FILE_MODE, private_file, private_folder
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -126,7 +127,7 @@ class EncryptionCodec(PayloadCodec):
 
 def keys_path(settings: Settings) -> Path:
     """The configured key file, or ``{data_dir}/codec/keys.json``."""
-    return settings.codec.keys_file or settings.data_dir / "codec" / "keys.json"
+    return settings.keys_file
 
 
 def new_key_id() -> str:
@@ -182,9 +183,9 @@ def _key_ring(stored_json: bytes, source: str) -> KeyRing:
 def _write_private(path: Path, stored: KeyFile, *, replace: bool) -> bool:
     """Write the file readable by its owner only. Without ``replace``, an existing file wins
     (two processes starting together keep one ring); returns whether this call wrote it."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_folder(path.parent)
     staging = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(json.dumps(stored.model_dump(), indent=2) + "\n")
     try:
@@ -231,6 +232,8 @@ def codec_from_settings(settings: Settings, *, create: bool = False) -> Encrypti
     path = keys_path(settings)
     if create and settings.codec.keys_file is None and not path.exists():
         return EncryptionCodec(create_key_file(path))
+    if create and path.is_file():
+        private_file(path)  # a ring an earlier version left readable by others is closed
     return EncryptionCodec(load_key_ring(path))
 
 

@@ -75,7 +75,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
         database = settings.data_dir / "temporal.sqlite"
         refuse_taken_ports({"--port": options.port, "--ui-port": options.ui_port})
         if codec is not None:
-            codec_server = start_for_dev(settings, codec, options.ui_port)
+            codec_server = await start_for_dev(settings, codec, options.ui_port)
         try:
             server = await start_dev_server(
                 database_file=database,
@@ -86,7 +86,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
             )
         except RuntimeError as err:  # the SDK's words for a server that did not come up
             if codec_server is not None:
-                codec_server.stop()
+                await codec_server.stop()
             raise ConfigError(f"the Temporal dev server did not start: {err}") from None
         client = server.client
         print(f"Temporal dev server on 127.0.0.1:{options.port} (state in {database})")
@@ -140,7 +140,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
         if server is not None:
             await server.shutdown()
         if codec_server is not None:
-            codec_server.stop()
+            await codec_server.stop()
     announce("stopped")
 
 

@@ -105,7 +105,7 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     screening = ScreeningActivities(sanctions, settings.connectors.sanctions_threshold)
     terminal = TerminalActivities(terminal_from(settings))
     notifications = NotificationActivities(notifier_from(settings))
-    kyc_documents = KycDocumentActivities(gateway, settings.kyc)
+    kyc_documents = KycDocumentActivities(gateway, settings.documents)
     kyc_rules = KycRuleActivities(settings.kyc)
     ladder = SupportLadderActivities(settings)
     classification = TicketClassificationActivities(gateway)

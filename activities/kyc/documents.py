@@ -2,7 +2,9 @@
 
 Two activities, so a paid OCR result is kept in the run's history and never redone when
 the extraction after it is retried. Files named by path are read here, in the activity,
-from under the configured document folder only and within a size limit. The prompts are
+from the intake folder only (``sluice/intake.py``: no links, no hidden files, nothing
+outside it) and within a size limit: the worker is the trust boundary, whatever a client
+checked before. The prompts are
 versioned files beside this module. The offline provider's stand-ins read ``Label: value``
 text by rules; it reads no scans, so an image or PDF goes to a person instead.
 """
@@ -34,7 +36,8 @@ from activities.kyc.models import (
 )
 from activities.model_gateway import MODEL_CALL, ModelCall, ModelGateway, Prompt
 from sluice.activity_policy import with_policy
-from sluice.config import KycSettings
+from sluice.config import DocumentSettings
+from sluice.intake import IntakeRefusal, read_document
 
 IDENTITY_TASK = "kyc.extract_identity_document"
 ADDRESS_TASK = "kyc.extract_proof_of_address"
@@ -89,7 +92,7 @@ def media_type(content: bytes) -> str | None:
 class KycDocumentActivities:
     """Model-backed reading of identity documents and proofs of address."""
 
-    def __init__(self, gateway: ModelGateway, settings: KycSettings) -> None:
+    def __init__(self, gateway: ModelGateway, settings: DocumentSettings) -> None:
         self.gateway = gateway
         self.settings = settings
 
@@ -162,7 +165,7 @@ class KycDocumentActivities:
 
     async def _content(self, document: KycDocument) -> tuple[bytes, str | None]:
         """The document's bytes and declared media type (data URLs declare one)."""
-        limit = self.settings.max_document_bytes
+        limit = self.settings.max_bytes
         if document.data_url is not None:
             header, _, encoded = document.data_url.partition(";base64,")
             try:
@@ -174,14 +177,12 @@ class KycDocumentActivities:
             declared = header.removeprefix("data:").split(";")[0].strip().lower() or None
         else:
             assert document.path is not None
-            path = self._resolve(document.path)
-            size = path.stat().st_size
-            if size > limit:
-                raise not_usable(
-                    f"{document.path}: {size / 1_048_576:.1f} MB; a document may be at most "
-                    f"{limit / 1_048_576:.1f} MB"
+            try:
+                content = await asyncio.to_thread(
+                    read_document, self.settings.intake_dir, document.path, limit
                 )
-            content = await asyncio.to_thread(path.read_bytes)
+            except IntakeRefusal as refusal:
+                raise not_usable(f"{document.kind.value}: {refusal}") from None
             declared = None
         if len(content) > limit:
             raise not_usable(
@@ -191,16 +192,6 @@ class KycDocumentActivities:
         if not content:
             raise not_usable(f"the {document.kind.value} is empty")
         return content, declared
-
-    def _resolve(self, name: str) -> Path:
-        """The file a document path names, which must lie under the document folder."""
-        root = self.settings.document_root.resolve()
-        path = (root / name).resolve()
-        if not path.is_relative_to(root):
-            raise not_usable(f"{name}: outside the document folder the worker reads from")
-        if not path.is_file():
-            raise not_usable(f"{name}: no such file in the document folder")
-        return path
 
 
 # --- the offline provider's readers ----------------------------------------------------------

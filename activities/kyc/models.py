@@ -7,11 +7,12 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from activities.model_gateway import ModelRecord
+from sluice.intake import INTAKE_PATH
 
 # A data URL above the payload store's threshold leaves the run's history (only a claim stays,
 # see sluice/payload_store.py), so a scan may be as large as the default document limit:
@@ -35,10 +36,13 @@ class DocumentSource(BaseModel):
 
     reference: str | None = Field(default=None, max_length=120)
     text: str | None = Field(default=None, max_length=200_000)
-    path: str | None = Field(
+    # Checked where it is read (sluice/intake.py), so that a bad path sent straight to the
+    # worker makes the document unreadable, for a person to replace, rather than the input
+    # invalid. The length bound only keeps the payload small; the intake's is stricter.
+    path: Annotated[str | None, INTAKE_PATH] = Field(
         default=None,
-        max_length=1000,
-        description="A file the worker reads (relative paths: under the KYC document root)",
+        max_length=10_000,
+        description="A file in the intake folder ([documents] intake_dir), relative to it",
     )
     data_url: str | None = Field(
         default=None,

@@ -10,11 +10,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-from sluice.cli import project_command
 from sluice.client import TemporalUnreachable
 from sluice.config import ConfigError, Settings, load_settings
 from sluice.logs import configure_logging
 from sluice.runner import ServeOptions, serve
+from sluice.terminal import project_command
 
 
 def apply_connection_flags(settings: Settings, args: argparse.Namespace) -> None:

@@ -47,13 +47,12 @@ from sluice.config import ConfigError, Settings, load_settings
 from sluice.intake import IntakeRefusal, check_documents
 from sluice.payload_store import payload_storage
 from sluice.telemetry import install_telemetry, read_spans
-from sluice.terminal import printable, printable_json
+from sluice.terminal import printable, printable_json, project_command
 from workflows.approval import Decision, DecisionInput, DecisionReceipt, PendingDecision
 from workflows.audit import AuditTrail
 from workflows.human_input import AwaitedInput, ProvidedInput
 from workflows.process import RunStatus
 
-PROJECT = Path(__file__).resolve().parent.parent
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 # An edited reply is at most 20,000 characters (DecisionInput): a file far larger is a mistake.
 MAX_FINAL_TEXT_BYTES = 1024 * 1024
@@ -200,22 +199,6 @@ def show(lines: str | Iterable[str], file: TextIO | None = None) -> None:
     renderer prints through here, so no value can forge a line of its own."""
     for line in [lines] if isinstance(lines, str) else lines:
         print(printable(line), file=file or sys.stdout)
-
-
-def _shell_path(path: Path) -> str:
-    """``path`` as typed from the current folder: relative under it, absolute elsewhere."""
-    try:
-        shown = str(path.relative_to(Path.cwd()))
-    except ValueError:
-        shown = str(path)
-    return shlex.quote(shown)
-
-
-def project_command(script: str) -> str:
-    """How to run one of the project's scripts from the current folder with this very Python
-    (``.venv/bin/python starter.py`` from the project folder), so a printed hint works as
-    shown: ``python`` may not exist, or be another Python without Sluice installed."""
-    return f"{_shell_path(Path(sys.executable))} {_shell_path(PROJECT / script)}"
 
 
 def approve_command(workflow_id: str, reviewer: str = "alice") -> str:

@@ -28,7 +28,6 @@ from sluice.cli import (
     CliError,
     approve_command,
     next_reviewer,
-    project_command,
     provide_command,
     read_input,
     show,
@@ -42,6 +41,7 @@ from sluice.devserver import start_dev_server
 from sluice.logs import Silence, announce
 from sluice.payload_store import payload_storage, store_location
 from sluice.telemetry import install_telemetry
+from sluice.terminal import project_command
 from sluice.wiring import build_worker
 from workflows.process import RunStatus
 

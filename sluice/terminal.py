@@ -12,7 +12,12 @@ characters as JSON escapes (JSON itself escapes only the ASCII controls).
 
 from __future__ import annotations
 
+import shlex
+import sys
 import unicodedata
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -66,3 +71,21 @@ def _json_escaped(char: str) -> str:
         return f"\\u{code:04x}"
     code -= 0x10000  # outside the BMP: a UTF-16 surrogate pair, as JSON spells it
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def typed_path(path: Path | str) -> str:
+    """``path`` as typed in a shell from the current folder: relative under it, absolute
+    elsewhere, quoted where it needs to be."""
+    path = Path(path)
+    try:
+        shown = str(path.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(path)
+    return shlex.quote(shown)
+
+
+def project_command(script: str) -> str:
+    """How to run one of the project's scripts from the current folder with this very Python
+    (``.venv/bin/python starter.py`` from the project folder), so a printed hint works as
+    shown: ``python`` may not exist, or be another Python without Sluice installed."""
+    return f"{typed_path(sys.executable)} {typed_path(PROJECT / script)}"

@@ -666,9 +666,10 @@ async def cmd_audit(client: Client, settings: Settings, args: argparse.Namespace
 
 
 async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
-    """Draw the run from the local span file, or from its history when no spans were kept."""
+    """Draw the run from the local span file, or from its history when no spans were kept
+    (or an earlier run is asked for: the span file holds every run under the workflow id)."""
     path = Path(args.file) if args.file else settings.spans_file
-    spans = timeline.spans_of_run(read_spans(path), args.workflow_id)
+    spans = [] if args.run_id else timeline.spans_of_run(read_spans(path), args.workflow_id)
     if spans:
         show(f"trace of {args.workflow_id} ({len(spans)} spans from {path})")
         show(timeline.draw_spans(spans, args.workflow_id))
@@ -678,7 +679,7 @@ async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
         codec=codec_from_settings(settings),
         external_storage=payload_storage(settings),
     )
-    handle = client.get_workflow_handle(args.workflow_id)
+    handle = client.get_workflow_handle(args.workflow_id, run_id=args.run_id)
     await _describe(handle)
     try:
         history = await handle.fetch_history()
@@ -691,9 +692,12 @@ async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
             if event.user_metadata.HasField("summary"):
                 [summary] = await codec.decode([event.user_metadata.summary])
                 event.user_metadata.summary.CopyFrom(summary)
-    print(
-        f"no spans for {args.workflow_id} in {path}: timings from the run's history instead "
+    show(
+        f"run {args.run_id} of {args.workflow_id}: timings from its history "
         "(no model, token or cost detail)"
+        if args.run_id
+        else f"no spans for {args.workflow_id} in {path}: timings from the run's history "
+        "instead (no model, token or cost detail)"
     )
     show(timeline.draw_history(history.events, args.workflow_id))
     return 0
@@ -806,6 +810,7 @@ def parser() -> argparse.ArgumentParser:
 
     trace = commands.add_parser("trace", help="a run's steps, model calls and waits as a tree")
     trace.add_argument("workflow_id")
+    trace.add_argument("--run-id", type=_run_id, help="an earlier run, drawn from its history")
     trace.add_argument("--file", help="span file (default: <data_dir>/traces/spans.jsonl)")
     return root
 

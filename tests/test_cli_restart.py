@@ -163,6 +163,7 @@ async def test_run_id_reaches_the_earlier_run_of_a_reused_workflow_id(
         latest = await starter(dev_env, settings, "status", workflow_id)
         earlier = await starter(dev_env, settings, "status", workflow_id, "--run-id", first_run)
         audit = await starter(dev_env, settings, "audit", workflow_id, "--run-id", first_run)
+        traced = await starter(dev_env, settings, "trace", workflow_id, "--run-id", first_run)
         unknown = await starter(
             dev_env, settings, "status", workflow_id, "--run-id", str(uuid.uuid4())
         )
@@ -170,6 +171,9 @@ async def test_run_id_reaches_the_earlier_run_of_a_reused_workflow_id(
     assert f"run: {first_run}" in earlier.stdout
     assert "decision: rejected by bob" in earlier.stdout and "reason: held once" in earlier.stdout
     assert "reason: held once" in audit.stdout
+    assert traced.returncode == 0, traced.stderr
+    assert f"run {first_run} of {workflow_id}" in traced.stdout
+    assert "Put cargo on hold" in traced.stdout  # the first run's safe path, not the second's wait
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: no run '")
 
 

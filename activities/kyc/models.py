@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from activities.model_gateway import ModelRecord
+from activities.text_screening import TextScreening
 
 # A data URL above the payload store's threshold leaves the run's history (only a claim stays,
 # see sluice/payload_store.py), so a scan may be as large as the default document limit:
@@ -181,6 +182,10 @@ class ExtractedKycDocument(BaseModel):
     identity: IdentityFields | None = None
     address_proof: AddressProofFields | None = None
     model: ModelRecord
+    # What the document's text itself shows, whoever read it (absent from runs recorded
+    # before these checks): fields stated twice differently, and the text screening.
+    conflicts: dict[str, list[str]] = Field(default_factory=dict)
+    screening: TextScreening | None = None
 
     def unreadable_because(self) -> str | None:
         """Why the key fields could not be read, or None when they could."""

@@ -32,10 +32,19 @@ from activities.kyc.models import (
     KycDocumentKind,
     KycRuleHit,
 )
+from activities.text_screening import describe
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import KycSettings
 
-RULESET = "kyc-checks/2026.11.1"
+RULESET = "kyc-checks/2026.12.1"
+
+# Fields each document must carry. The date of birth and the expiry date have rules of
+# their own that name a missing value (``date_of_birth_mismatch``, ``identity_document_
+# expired``), as do the address and issue date of a proof of address.
+REQUIRED_FIELDS: dict[KycDocumentKind, tuple[str, ...]] = {
+    KycDocumentKind.IDENTITY_DOCUMENT: ("full_name", "document_number"),
+    KycDocumentKind.PROOF_OF_ADDRESS: ("holder_name",),
+}
 
 # Pure computation: a failure here is a bug, so retry little and fail visibly.
 LOCAL_COMPUTATION = ActivityPolicy(
@@ -71,6 +80,7 @@ class DocumentsRead:
     """The fields read from each document, by kind (a document not read is None)."""
 
     def __init__(self, documents: list[ExtractedKycDocument]) -> None:
+        self.documents = documents
         by_kind = {document.kind: document for document in documents}
         identity = by_kind.get(KycDocumentKind.IDENTITY_DOCUMENT)
         address = by_kind.get(KycDocumentKind.PROOF_OF_ADDRESS)
@@ -228,6 +238,88 @@ def proof_of_address_too_old(
     ]
 
 
+def required_field_missing(
+    _: DeclaredApplicant, read: DocumentsRead, __: date, ___: KycSettings
+) -> list[KycRuleHit]:
+    hits = []
+    for document in read.documents:
+        fields = document.identity or document.address_proof
+        missing = [
+            name
+            for name in REQUIRED_FIELDS[document.kind]
+            if fields is not None
+            and not getattr(fields, name)
+            and name not in document.conflicts
+            # The offline reader joins given names and surname into the full name.
+            and not (name == "full_name" and {"given_names", "surname"} & set(document.conflicts))
+        ]
+        if missing:
+            hits.append(
+                KycRuleHit(
+                    rule="required_field_missing",
+                    severity="medium",
+                    message=f"the {document.kind.value} gives no {', '.join(missing)}",
+                    document=document.kind,
+                )
+            )
+    return hits
+
+
+def conflicting_values(
+    _: DeclaredApplicant, read: DocumentsRead, __: date, ___: KycSettings
+) -> list[KycRuleHit]:
+    return [
+        KycRuleHit(
+            rule="conflicting_values",
+            severity="medium",
+            message=(
+                f"the {document.kind.value} states {field} more than once, differently: "
+                + " / ".join(f"'{value}'" for value in values)
+            ),
+            document=document.kind,
+        )
+        for document in read.documents
+        for field, values in document.conflicts.items()
+    ]
+
+
+def instruction_like_text(
+    _: DeclaredApplicant, read: DocumentsRead, __: date, ___: KycSettings
+) -> list[KycRuleHit]:
+    # High: a document that talks to its reader is a sign of fraud, so four eyes look at it.
+    return [
+        KycRuleHit(
+            rule="instruction_like_text",
+            severity="high",
+            message=(
+                f"the {document.kind.value} addresses the system that reads it "
+                f"({document.screening.patterns_version}): {describe(document.screening)}"
+            ),
+            document=document.kind,
+        )
+        for document in read.documents
+        if document.screening is not None and document.screening.instructions
+    ]
+
+
+def hidden_characters(
+    _: DeclaredApplicant, read: DocumentsRead, __: date, ___: KycSettings
+) -> list[KycRuleHit]:
+    return [
+        KycRuleHit(
+            rule="hidden_characters",
+            severity="medium",
+            message=(
+                f"the {document.kind.value} carries characters a reader cannot see: "
+                f"{', '.join(document.screening.hidden_characters[:5])}"
+            ),
+            document=document.kind,
+        )
+        for document in read.documents
+        if document.screening is not None and document.screening.hidden_characters
+    ]
+
+
 RULES: tuple[Rule, ...] = (
     identity_name_mismatch,
     date_of_birth_mismatch,
@@ -235,6 +327,10 @@ RULES: tuple[Rule, ...] = (
     address_mismatch,
     proof_of_address_holder_mismatch,
     proof_of_address_too_old,
+    required_field_missing,
+    conflicting_values,
+    instruction_like_text,
+    hidden_characters,
 )
 
 

@@ -32,11 +32,22 @@ def shipment(kinds: list[DocumentKind] | None = None) -> Shipment:
 
 
 def read(kind: DocumentKind, **fields: object) -> ExtractedDocument:
+    """A complete reading of the shipment's document, with ``fields`` changed."""
     record = ModelRecord(task="t", provider="p", model="m", prompt="p", prompt_version="v")
+    complete: dict[str, object] = {
+        "shipment_id": "SHP-TEST-1",
+        "shipper": "Hanseatic Machine Tools GmbH",
+        "consignee": "Lakeside Fabrication Ltd",
+        "gross_weight_kg": 8420,
+        "package_count": 12,
+        "hs_codes": ["845961"],
+        "declared_value": 184500,
+        "currency": "EUR",
+    }
     return ExtractedDocument(
         kind=kind,
         document_sha256="0" * 64,
-        fields=DocumentFields(document_kind=kind, **fields),  # type: ignore[arg-type]
+        fields=DocumentFields(document_kind=kind, **{**complete, **fields}),  # type: ignore[arg-type]
         model=record,
     )
 

@@ -29,7 +29,7 @@ from activities.cargo.models import (
     RuleHit,
     Shipment,
 )
-from activities.text_screening import PATTERNS_VERSION, describe, flatten, screen_text
+from activities.text_screening import PATTERNS_VERSION, describe, flatten, quote, screen_text
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import CargoSettings
 
@@ -168,6 +168,25 @@ def consignee_mismatch(
         )
         for doc in extracted
         if doc.fields.consignee and _normalise(doc.fields.consignee) != expected
+    ]
+
+
+def shipper_mismatch(
+    shipment: Shipment, extracted: list[ExtractedDocument], _: CargoSettings
+) -> list[RuleHit]:
+    expected = _normalise(shipment.shipper)
+    return [
+        RuleHit(
+            rule="shipper_mismatch",
+            severity="high",
+            message=(
+                f"{doc.kind.value} names shipper '{quote(doc.fields.shipper)}', "
+                f"shipment declares '{shipment.shipper}'"
+            ),
+            documents=[doc.kind],
+        )
+        for doc in extracted
+        if doc.fields.shipper and _normalise(doc.fields.shipper) != expected
     ]
 
 
@@ -380,6 +399,7 @@ RULES: tuple[Rule, ...] = (
     weight_mismatch,
     package_count_mismatch,
     consignee_mismatch,
+    shipper_mismatch,
     hs_code_mismatch,
     declared_value_mismatch,
 )

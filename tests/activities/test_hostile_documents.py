@@ -14,11 +14,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from activities.cargo.extraction import offline_extract
 from activities.cargo.models import DocumentFields, ExtractedDocument, Shipment
 from activities.cargo.rules import cross_check
 from activities.connectors.sanctions import ScreeningResult
-from activities.kyc.documents import conflicting_fields, offline_address_proof, offline_identity
+from activities.kyc.documents import conflicting_fields
 from activities.kyc.models import (
     AddressProofFields,
     ExtractedKycDocument,
@@ -27,16 +26,15 @@ from activities.kyc.models import (
     KycDocumentKind,
 )
 from activities.kyc.rules import check_application
-from activities.model_gateway import ModelCall, ModelRecord
+from activities.model_gateway import ModelRecord
 from activities.text_screening import screen_text
 from sluice.config import CargoSettings, KycSettings
 from sluice.search_attributes import RiskLevel
-from tests.conftest import example
 from tests.hostile import HostileDocument
 from tests.hostile import cargo as cargo_corpus
 from tests.hostile import kyc as kyc_corpus
 from tests.stubs.obedient_model import obedient_cargo_reader, obedient_kyc_reader
-from tests.workflows.test_kyc_review import TODAY, application
+from tests.workflows.test_kyc_review import TODAY
 from workflows import cargo_release, kyc_review
 
 RECORD = ModelRecord(task="t", provider="p", model="m", prompt="p", prompt_version="v")
@@ -46,41 +44,17 @@ PROVIDERS = ("offline", "obedient")
 
 # --- cargo -------------------------------------------------------------------------------
 
-CLEAN_SHIPMENT = example("cargo_release", "clean")
-
-
-def offline_cargo(kind: str, content: Any) -> dict[str, Any]:
-    call = ModelCall(
-        task="t",
-        prompt="p",
-        prompt_version="v",
-        system="",
-        user="",
-        input={"kind": kind, "content": content},
-    )
-    return offline_extract(call).model_dump(mode="json")
-
-
-CARGO_REFERENCE = {
-    d["kind"]: offline_cargo(d["kind"], d["content"]) for d in CLEAN_SHIPMENT["documents"]
-}
-OBEDIENT_CARGO = obedient_cargo_reader(CARGO_REFERENCE)
+CLEAN_SHIPMENT = cargo_corpus.CLEAN
+OBEDIENT_CARGO = obedient_cargo_reader(cargo_corpus.REFERENCE)
+shipment_with = cargo_corpus.shipment_with
 
 
 def cargo_reading(provider: str, kind: str, content: Any) -> dict[str, Any]:
     if provider == "offline":
-        return offline_cargo(kind, content)
+        return cargo_corpus.offline_reading(kind, content)
     text = content if isinstance(content, str) else json.dumps(content, indent=2)
     user = f"Document kind declared by the submitter: {kind}\n\n{text}"
     return OBEDIENT_CARGO({"messages": [{"role": "user", "content": user}]})
-
-
-def shipment_with(replacements: dict[str, Any]) -> Shipment:
-    documents = [
-        {**d, "content": replacements.get(d["kind"], d["content"])}
-        for d in CLEAN_SHIPMENT["documents"]
-    ]
-    return Shipment.model_validate({**CLEAN_SHIPMENT, "documents": documents})
 
 
 def cargo_decision(shipment: Shipment, provider: str) -> tuple[RiskLevel, list[str]]:
@@ -220,24 +194,14 @@ def test_no_shipment_with_a_required_field_absent_or_contradicted_is_released_un
 KYC_SETTINGS = KycSettings()
 
 
-def offline_kyc(kind: str, text: str) -> dict[str, Any]:
-    call = ModelCall(
-        task="t", prompt="p", prompt_version="v", system="", user="", input={"text": text}
-    )
-    read = offline_identity if kind == "identity_document" else offline_address_proof
-    return read(call).model_dump(mode="json")
-
-
-CLEAN_APPLICATION = application()
-KYC_REFERENCE = {
-    d.kind.value: offline_kyc(d.kind.value, d.text or "") for d in CLEAN_APPLICATION.documents
-}
-OBEDIENT_KYC = obedient_kyc_reader(KYC_REFERENCE)
+CLEAN_APPLICATION = kyc_corpus.application_with({})
+OBEDIENT_KYC = obedient_kyc_reader(kyc_corpus.REFERENCE)
+application_with = kyc_corpus.application_with
 
 
 def kyc_reading(provider: str, kind: str, text: str) -> ExtractedKycDocument:
     if provider == "offline":
-        fields = offline_kyc(kind, text)
+        fields = kyc_corpus.offline_reading(kind, text)
     else:
         user = f"Document kind declared by the applicant: {kind}\n\n{text}"
         fields = OBEDIENT_KYC({"messages": [{"role": "user", "content": user}]})
@@ -252,14 +216,6 @@ def kyc_reading(provider: str, kind: str, text: str) -> ExtractedKycDocument:
         conflicts=conflicting_fields(KycDocumentKind(kind), text),
         screening=screen_text(text),
     )
-
-
-def application_with(replacements: dict[str, str]) -> KycApplication:
-    documents = [
-        d.model_copy(update={"text": replacements.get(d.kind.value, d.text)})
-        for d in CLEAN_APPLICATION.documents
-    ]
-    return CLEAN_APPLICATION.model_copy(update={"documents": documents})
 
 
 def kyc_goes_to_a_person(app: KycApplication, provider: str) -> tuple[bool, list[str]]:

@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from activities.cargo.extraction import offline_extract
+from activities.cargo.models import Shipment
+from activities.model_gateway import ModelCall
+from tests.conftest import example
 from tests.hostile import HostileDocument
+
+CLEAN = example("cargo_release", "clean")
 
 SHIPMENT = "SHP-2026-0418"
 
@@ -95,3 +103,28 @@ CORPUS: tuple[HostileDocument, ...] = (
         "unreadable_document",
     ),
 )
+
+
+def shipment_with(replacements: dict[str, Any]) -> Shipment:
+    """The clean shipment with the documents of the kinds in ``replacements`` replaced."""
+    documents = [
+        {**d, "content": replacements.get(d["kind"], d["content"])} for d in CLEAN["documents"]
+    ]
+    return Shipment.model_validate({**CLEAN, "documents": documents})
+
+
+def offline_reading(kind: str, content: Any) -> dict[str, Any]:
+    """What the offline provider reads from one document."""
+    call = ModelCall(
+        task="t",
+        prompt="p",
+        prompt_version="v",
+        system="",
+        user="",
+        input={"kind": kind, "content": content},
+    )
+    return offline_extract(call).model_dump(mode="json")
+
+
+# The clean reading of each kind of document: what an obedient model answers when told to.
+REFERENCE = {d["kind"]: offline_reading(d["kind"], d["content"]) for d in CLEAN["documents"]}

@@ -4,8 +4,13 @@ the policy approves low risk on its own."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from activities.kyc.documents import offline_address_proof, offline_identity
+from activities.kyc.models import KycApplication
+from activities.model_gateway import ModelCall
 from tests.hostile import HostileDocument
-from tests.workflows.test_kyc_review import electricity_bill, passport
+from tests.workflows.test_kyc_review import application, electricity_bill, passport
 
 
 def without(text: str, label: str) -> str:
@@ -70,3 +75,29 @@ CORPUS: tuple[HostileDocument, ...] = (
         "hidden_characters",
     ),
 )
+
+
+def application_with(replacements: dict[str, str]) -> KycApplication:
+    """A clean application (a fresh id) with the documents of the kinds in ``replacements``
+    replaced by that text."""
+    clean = application()
+    documents = [
+        d.model_copy(update={"text": replacements.get(d.kind.value, d.text)})
+        for d in clean.documents
+    ]
+    return clean.model_copy(update={"documents": documents})
+
+
+def offline_reading(kind: str, text: str) -> dict[str, Any]:
+    """What the offline provider reads from one document."""
+    call = ModelCall(
+        task="t", prompt="p", prompt_version="v", system="", user="", input={"text": text}
+    )
+    read = offline_identity if kind == "identity_document" else offline_address_proof
+    return read(call).model_dump(mode="json")
+
+
+# The clean reading of each kind of document: what an obedient model answers when told to.
+REFERENCE = {
+    d.kind.value: offline_reading(d.kind.value, d.text or "") for d in application().documents
+}

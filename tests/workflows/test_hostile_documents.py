@@ -7,6 +7,7 @@ against the rules alone."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -142,6 +143,28 @@ async def test_no_hostile_kyc_document_is_approved_without_a_reviewer(
             shown = await until_a_person_is_asked(handle)
             assert any(f"[{case.rule}]" in item for item in shown), (case, shown)
             await handle.terminate("test over")
+
+
+def answers_twice(request: dict[str, Any]) -> str:
+    """A model that states the packing list's count twice: the obedient reading, with the
+    count repeated as the document's first line gave it."""
+    reading = obedient_cargo_reader(cargo_corpus.REFERENCE)(request)
+    return json.dumps(reading)[:-1] + ', "package_count": 40}'
+
+
+async def test_a_model_answer_stating_a_field_twice_goes_to_the_officer_not_to_release(
+    client: Client, settings: Settings, make_worker: Callable[..., Any], stub: MistralStub
+) -> None:
+    read_with("obedient_model", settings, stub, answers_twice)
+    async with make_worker(client):
+        handle = await start_cargo(client, settings, "answers-twice", {})
+        evidence = await until_a_person_is_asked(handle)
+        trail = await handle.query("audit", result_type=AuditTrail)
+        await handle.terminate("test over")
+    assert any(item.startswith("[unreadable]") for item in evidence), evidence
+    failures = " ".join(event.summary for event in trail.of_kind("failure"))
+    assert "two different values for package_count" in failures
+    assert released(settings) == []
 
 
 # End to end, hypothesis draws the defects (a required field absent or stated twice) and the

@@ -4,6 +4,11 @@ Each rule is a small function over the shipment and what was read from its docum
 ruleset's version goes into the audit trail with every hit, so an auditor can tell which
 rule, in which version, held a shipment. Change a rule, change ``RULESET``.
 
+They fail closed: a field a document must carry and does not, a document nothing was read
+from, a field stated twice differently, and text addressed to the reader are hits, so the
+shipment goes to an officer. The last three read the document itself, not the model's
+answer, so a model the document talked round cannot hide them.
+
 Rules run in an activity rather than in workflow code so that their results are recorded in
 history: a later rule change cannot alter what a running workflow already decided.
 """

@@ -3,7 +3,9 @@
 Each rule is a small function over the declared applicant, what was read from the documents,
 the run's date and the configured limits. The ruleset's version goes into the audit trail
 with every hit, so an auditor can tell which rule, in which version, held an application.
-Change a rule, change ``RULESET``.
+Change a rule, change ``RULESET``. A required field not read, a field stated twice
+differently and text addressed to the reader are hits too: a person decides, never the
+policy's automatic approval.
 
 Names are compared the way the sanctions screening compares them (``normalise_name`` and
 ``score_names``): accents, letter case, punctuation and the order of names do not matter.

@@ -63,6 +63,7 @@ ROLE_MARKER = re.compile(r"^[\s#>*\-\[(<|]*(system|assistant|developer)\s*[\])>|
 
 # Kept in evidence: enough to recognise the passage, short enough to read in a list.
 QUOTE_CHARS = 80
+VALUE_CHARS = 400
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -107,10 +108,16 @@ def fold(text: str) -> str:
     return _WHITESPACE.sub(" ", folded).strip()
 
 
-def quote(text: str) -> str:
-    """A passage fit for evidence: one line, printable, at most ``QUOTE_CHARS`` long."""
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """A passage fit for evidence: one line, printable, at most ``limit`` characters."""
     shown = _WHITESPACE.sub(" ", visible(text)).strip()
-    return shown if len(shown) <= QUOTE_CHARS else shown[: QUOTE_CHARS - 1] + "…"
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def quote_value(value: str) -> str:
+    """A value read from a document (a name, an address) as evidence: whole as far as any
+    genuine value goes, on one printable line."""
+    return quote(value, VALUE_CHARS)
 
 
 def screen_text(text: str) -> TextScreening:

@@ -21,7 +21,7 @@ from activities.cargo.models import (
     ExtractionRequest,
 )
 from activities.model_gateway import MODEL_CALL, ModelCall, ModelGateway, Prompt
-from activities.text_screening import quote, visible
+from activities.text_screening import quote_value, visible
 from sluice.activity_policy import with_policy
 
 TASK = "cargo.extract_document"
@@ -145,7 +145,7 @@ def conflicting_fields(content: object) -> dict[str, list[str]]:
     for field, values in field_readings(content).items():
         if field == "hs_codes":
             continue
-        distinct = {_canonical(field, value): quote(str(value)) for value in values}
+        distinct = {_canonical(field, value): quote_value(str(value)) for value in values}
         if len(distinct) > 1:
             conflicts[field] = list(distinct.values())
     return conflicts

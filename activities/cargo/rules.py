@@ -34,7 +34,13 @@ from activities.cargo.models import (
     RuleHit,
     Shipment,
 )
-from activities.text_screening import PATTERNS_VERSION, describe, flatten, quote, screen_text
+from activities.text_screening import (
+    PATTERNS_VERSION,
+    describe,
+    flatten,
+    quote_value,
+    screen_text,
+)
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import CargoSettings
 
@@ -166,7 +172,7 @@ def consignee_mismatch(
             rule="consignee_mismatch",
             severity="high",
             message=(
-                f"{doc.kind.value} names consignee '{doc.fields.consignee}', "
+                f"{doc.kind.value} names consignee '{quote_value(doc.fields.consignee)}', "
                 f"shipment declares '{shipment.consignee}'"
             ),
             documents=[doc.kind],
@@ -185,7 +191,7 @@ def shipper_mismatch(
             rule="shipper_mismatch",
             severity="high",
             message=(
-                f"{doc.kind.value} names shipper '{quote(doc.fields.shipper)}', "
+                f"{doc.kind.value} names shipper '{quote_value(doc.fields.shipper)}', "
                 f"shipment declares '{shipment.shipper}'"
             ),
             documents=[doc.kind],
@@ -256,7 +262,7 @@ def shipment_reference_mismatch(
             rule="shipment_reference_mismatch",
             severity="medium",
             message=(
-                f"{doc.kind.value} refers to shipment '{doc.fields.shipment_id}', "
+                f"{doc.kind.value} refers to shipment '{quote_value(doc.fields.shipment_id)}', "
                 f"not '{shipment.shipment_id}'"
             ),
             documents=[doc.kind],

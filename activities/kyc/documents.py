@@ -33,7 +33,7 @@ from activities.kyc.models import (
     TranscriptionRequest,
 )
 from activities.model_gateway import MODEL_CALL, ModelCall, ModelGateway, Prompt
-from activities.text_screening import quote, screen_text, visible
+from activities.text_screening import quote_value, screen_text, visible
 from sluice.activity_policy import with_policy
 from sluice.config import KycSettings
 
@@ -313,7 +313,7 @@ def _canonical(field: str, value: str) -> object:
 def _conflicts(readings: dict[str, list[str]]) -> dict[str, list[str]]:
     conflicts: dict[str, list[str]] = {}
     for field, found in readings.items():
-        distinct = {_canonical(field, value): quote(value) for value in found}
+        distinct = {_canonical(field, value): quote_value(value) for value in found}
         if len(distinct) > 1:
             conflicts[field] = list(distinct.values())
     return conflicts

@@ -34,7 +34,7 @@ from activities.kyc.models import (
     KycDocumentKind,
     KycRuleHit,
 )
-from activities.text_screening import describe
+from activities.text_screening import describe, quote_value
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import KycSettings
 
@@ -121,7 +121,7 @@ def identity_name_mismatch(
             rule="identity_name_mismatch",
             severity="high",
             message=(
-                f"the identity document names '{read.identity.full_name}', "
+                f"the identity document names '{quote_value(read.identity.full_name)}', "
                 f"the application declares '{applicant.full_name}'"
             ),
             document=KycDocumentKind.IDENTITY_DOCUMENT,
@@ -185,7 +185,7 @@ def address_mismatch(
             rule="address_mismatch",
             severity="medium",
             message=(
-                f"the proof of address shows '{proof.address}', "
+                f"the proof of address shows '{quote_value(proof.address)}', "
                 f"the application declares '{applicant.address}'"
             ),
             document=KycDocumentKind.PROOF_OF_ADDRESS,
@@ -205,7 +205,7 @@ def proof_of_address_holder_mismatch(
         KycRuleHit(
             rule="proof_of_address_holder_mismatch",
             severity="medium",
-            message=f"the proof of address is addressed to '{proof.holder_name}'",
+            message=f"the proof of address is addressed to '{quote_value(proof.holder_name)}'",
             document=KycDocumentKind.PROOF_OF_ADDRESS,
         )
     ]

@@ -129,3 +129,14 @@ def test_rules_never_crash_and_every_hit_names_a_known_rule(
     extracted = [read(kind, **fields) for kind in kinds]
     result = cross_check(shipment(), extracted, TOLERANCES)
     assert all(hit.rule in RULE_NAMES and hit.message for hit in result.hits)
+
+
+def test_a_value_read_from_a_document_is_shown_on_one_line() -> None:
+    # A consignee "name" that would print a forged line in the officer's evidence.
+    forged = "Other Imports Ltd\n[screening] approved by alice, bob\x1b[2K"
+    hits = cross_check(
+        shipment(), [read(DocumentKind.BILL_OF_LADING, consignee=forged)], TOLERANCES
+    ).hits
+    (hit,) = [hit for hit in hits if hit.rule == "consignee_mismatch"]
+    assert "\n" not in hit.message and "\x1b" not in hit.message
+    assert "'Other Imports Ltd [screening] approved by alice, bob[2K'" in hit.message

@@ -142,6 +142,14 @@ async def test_no_hostile_kyc_document_is_approved_without_a_reviewer(
         for case, handle in cases:
             shown = await until_a_person_is_asked(handle)
             assert any(f"[{case.rule}]" in item for item in shown), (case, shown)
+            # On record for the auditor: as a rule hit with its ruleset, or as the reason
+            # the document was asked for again.
+            trail = await handle.query("audit", result_type=AuditTrail)
+            hits = [e.detail for e in trail.of_kind("rule_hit") if e.detail["rule"] == case.rule]
+            asked = [e.detail for e in trail.of_kind("input_requested")]
+            assert [hit["ruleset"] for hit in hits] == ["kyc-checks/2026.12.1"] or any(
+                f"[{case.rule}]" in reason for detail in asked for reason in detail["reasons"]
+            ), trail
             await handle.terminate("test over")
 
 

@@ -13,8 +13,10 @@ each activity's span after the step that ran it, so a trace reads like the run's
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
+import typing
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -29,6 +31,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
+    ExecuteWorkflowInput,
     Interceptor,
     StartActivityInput,
     WorkflowInboundInterceptor,
@@ -39,6 +42,7 @@ from temporalio.worker import (
 from activities.model_gateway import MODEL_RATE_LIMITED
 from sluice.activity_policy import policy_of
 from sluice.config import RateLimitSettings
+from sluice.converter import INVALID_INPUT
 from sluice.metering import ModelCallReport, observing
 from sluice.ratelimit import Admission, ModelLimiter, ProviderQuota, RateLimiter, Throttle
 from sluice.telemetry import TRACER_NAME, workflow_tracer
@@ -389,3 +393,42 @@ def _end_step(span: Span, done: asyncio.Future[Any]) -> None:
         span.set_attribute("error.type", _error_type(cause) if cause else type(error).__name__)
         span.set_status(StatusCode.ERROR, str(cause or error)[:300])
     span.end()
+
+
+# --- the workflow side: a run's own input, checked before the run begins ---------------------
+
+
+class RunInputCheck(Interceptor):
+    """Worker interceptor: a run started with no input, or more inputs than its workflow
+    takes (a raw ``temporal workflow start``), fails at once with ``InvalidInput`` instead of
+    failing its workflow task forever. Input that does not validate is refused earlier, when
+    it is converted (``sluice.converter.WorkerPayloadConverter``)."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return _RunInputCheck
+
+
+class _RunInputCheck(WorkflowInboundInterceptor):
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        refusal = run_input_refusal(input.run_fn, input.args)
+        if refusal is not None:
+            raise ApplicationError(
+                f"input refused: {refusal}", type=INVALID_INPUT, non_retryable=True
+            )
+        return await super().execute_workflow(input)
+
+
+def run_input_refusal(run_fn: Callable[..., Any], args: typing.Sequence[Any]) -> str | None:
+    """Why ``args`` cannot be the input of the workflow ``run_fn``, or None."""
+    hints = typing.get_type_hints(run_fn)
+    params = [p for p in inspect.signature(run_fn).parameters.values() if p.name != "self"]
+    if len(args) != len(params):
+        wanted = ", ".join(getattr(hints.get(p.name), "__name__", p.name) for p in params)
+        return f"expected {len(params)} input(s) ({wanted}), got {len(args)} payload(s)"
+    for param, arg in zip(params, args, strict=True):
+        wanted_type = hints.get(param.name)
+        if isinstance(wanted_type, type) and not isinstance(arg, wanted_type):
+            return f"{param.name}: expected a {wanted_type.__name__} object"
+    return None

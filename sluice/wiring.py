@@ -52,7 +52,8 @@ from activities.support.guards import TextGuardActivities
 from activities.support.ladder import SupportLadderActivities
 from sluice.catalog import PROCESSES
 from sluice.config import Settings
-from sluice.interceptor import ModelCallInterceptor, declares_model_call
+from sluice.converter import worker_data_converter
+from sluice.interceptor import ModelCallInterceptor, RunInputCheck, declares_model_call
 from sluice.model_queue import ModelWorkerPlugin
 from sluice.ratelimit import RateLimiter, queue_dispatch_rate
 from sluice.versioning import worker_deployment
@@ -173,7 +174,15 @@ def build_worker(
     worker_options.setdefault("graceful_shutdown_timeout", timedelta(seconds=20))
     worker_options.setdefault("deployment_config", worker_deployment(settings.temporal))
     interceptor = model_call_interceptor(settings)
-    worker_options["interceptors"] = [*worker_options.get("interceptors", ()), interceptor]
+    worker_options["interceptors"] = [
+        *worker_options.get("interceptors", ()),
+        interceptor,
+        RunInputCheck(),
+    ]
+    # Workers read what anybody may send (see ``sluice.converter.worker_data_converter``).
+    config = client.config()
+    config["data_converter"] = worker_data_converter(config["data_converter"])
+    client = Client(**config)
     if model_calls:
         model_worker = ModelWorkerPlugin(
             client,

@@ -17,7 +17,7 @@ import inspect
 import json
 import time
 import typing
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import cache
@@ -26,12 +26,18 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from temporalio import activity
+from temporalio import client as temporal_client
 from temporalio import workflow as temporal_workflow
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
     ExecuteWorkflowInput,
+    HandleQueryInput,
+    HandleSignalInput,
+    HandleUpdateInput,
     Interceptor,
     StartActivityInput,
     WorkflowInboundInterceptor,
@@ -395,23 +401,31 @@ def _end_step(span: Span, done: asyncio.Future[Any]) -> None:
     span.end()
 
 
-# --- the workflow side: a run's own input, checked before the run begins ---------------------
+# --- the workflow side: what arrives from outside, checked before anything reads it ----------
+
+# The header in which Temporal's OpenTelemetry interceptor carries the sender's trace context.
+TRACE_HEADER = "_tracer-data"
 
 
-class RunInputCheck(Interceptor):
-    """Worker interceptor: a run started with no input, or more inputs than its workflow
-    takes (a raw ``temporal workflow start``), fails at once with ``InvalidInput`` instead of
-    failing its workflow task forever. Input that does not validate is refused earlier, when
-    it is converted (``sluice.converter.WorkerPayloadConverter``)."""
+class MessageCheck(temporal_client.Interceptor, Interceptor):
+    """Client and worker interceptor, first in the chain (a worker takes its client's
+    interceptors before its own, and tracing is a plugin that appends to the client's):
+
+    - a trace header that does not read as a trace context is dropped before the tracing
+      interceptor reads it, which would otherwise fail on every retry of the run's task;
+    - a run started with no input, or more inputs than its workflow takes (a raw ``temporal
+      workflow start``), fails at once with ``InvalidInput``. Input that does not validate is
+      refused earlier, when converted (``sluice.converter.WorkerPayloadConverter``)."""
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
     ) -> type[WorkflowInboundInterceptor]:
-        return _RunInputCheck
+        return _MessageCheck
 
 
-class _RunInputCheck(WorkflowInboundInterceptor):
+class _MessageCheck(WorkflowInboundInterceptor):
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        input.headers = readable_headers(input.headers)
         refusal = run_input_refusal(input.run_fn, input.args)
         if refusal is not None:
             raise ApplicationError(
@@ -419,8 +433,41 @@ class _RunInputCheck(WorkflowInboundInterceptor):
             )
         return await super().execute_workflow(input)
 
+    async def handle_signal(self, input: HandleSignalInput) -> None:
+        input.headers = readable_headers(input.headers)
+        await super().handle_signal(input)
 
-def run_input_refusal(run_fn: Callable[..., Any], args: typing.Sequence[Any]) -> str | None:
+    async def handle_query(self, input: HandleQueryInput) -> Any:
+        input.headers = readable_headers(input.headers)
+        return await super().handle_query(input)
+
+    def handle_update_validator(self, input: HandleUpdateInput) -> None:
+        input.headers = readable_headers(input.headers)
+        super().handle_update_validator(input)
+
+    async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+        input.headers = readable_headers(input.headers)
+        return await super().handle_update_handler(input)
+
+
+def readable_headers(headers: Mapping[str, Payload]) -> Mapping[str, Payload]:
+    """``headers`` without a trace header that is not a JSON object of strings."""
+    trace_header = headers.get(TRACE_HEADER)
+    if trace_header is None:
+        return headers
+    try:
+        carrier = PayloadConverter.default.from_payload(trace_header)
+    except Exception:
+        carrier = None
+    if isinstance(carrier, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in carrier.items()
+    ):
+        return headers
+    temporal_workflow.logger.warning("dropped an unreadable %s header", TRACE_HEADER)
+    return {name: value for name, value in headers.items() if name != TRACE_HEADER}
+
+
+def run_input_refusal(run_fn: Callable[..., Any], args: Sequence[Any]) -> str | None:
     """Why ``args`` cannot be the input of the workflow ``run_fn``, or None."""
     hints = typing.get_type_hints(run_fn)
     params = [p for p in inspect.signature(run_fn).parameters.values() if p.name != "self"]

@@ -391,6 +391,11 @@ def print_status(status: RunStatus, run_id: str | None = None) -> None:
         show(f"  outcome: {json.dumps(status.outcome)}")
     if status.failure:
         show(f"  failure: {status.failure}")
+    if status.flooded:
+        show(
+            f"  flooded: {status.refused_messages} messages refused (the first ones are in "
+            "the audit trail, the rest only counted); find who sends them"
+        )
 
 
 def describe_decision(decision: Decision) -> list[str]:

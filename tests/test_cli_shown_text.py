@@ -99,7 +99,8 @@ async def test_a_hostile_id_comment_and_reviewer_show_escaped_in_pending_status_
         assert_nothing_forged(shown.stdout)
         assert f"comment: {ESCAPED}" in shown.stdout  # shown, and shown escaped
         assert f"forge-{marker}\\ndecision" in shown.stdout
-    assert "mallory\\n  2026-12-01 00:00:00 UTC" in audit.stdout
+    # The forger's refusal is on record, on its own line, forging none.
+    assert "decision_refused   approve refused: " in audit.stdout
 
 
 async def test_a_rejection_reason_shows_escaped_in_status_and_audit(

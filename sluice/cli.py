@@ -198,7 +198,8 @@ def show(lines: str | Iterable[str], file: TextIO | None = None) -> None:
     """Print text lines with run-supplied control characters made visible: every text
     renderer prints through here, so no value can forge a line of its own."""
     for line in [lines] if isinstance(lines, str) else lines:
-        print(printable(line), file=file or sys.stdout)
+        # Flushed per line: `start --wait` is followed live, also through a pipe or into a log.
+        print(printable(line), file=file or sys.stdout, flush=True)
 
 
 def approve_command(workflow_id: str, reviewer: str = "alice") -> str:

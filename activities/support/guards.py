@@ -83,14 +83,16 @@ TICKET_RULES: tuple[_Rule, ...] = (
         "dictated_answer",
         "the text tells the system what to answer, how to classify it or what to do",
         _patterns(
-            r"\b(reply|respond|answer|write back)\s+(with|saying|exactly)\b",
+            # "reply with: ...", "answer in German saying '...'": a dictated text follows.
+            r"\b(reply|respond|answer|write back)\s+(\w+\s+){0,3}?"
+            r"(with|saying|exactly|that)\s*[:\"“']",
             r"\b(your|the)\s+(reply|response|answer)\s+(must|should|shall|has to)\b",
             r"\b(classify|categori[sz]e|mark|flag)\s+(this|it|the ticket|me)\b[^.\n]{0,20}\bas\b",
-            r"\b(set|with)\s+(the\s+)?confidence\b",
+            r"\bconfidence\s*(of|to|at|=|:)?\s*(1(\.0+)?|100\s*%|0?\.\d+)(?!\w)",
             r"\b(include|add|insert|put)\s+(this|the following)\s+(link|text|line|address)\b",
-            r"\b(antworte|antworten sie)\s+(mit|genau)\b",
-            r"\b(répond(ez|s)?)\s+(avec|exactement)\b",
-            r"\b(responde|responda)\s+(con|exactamente)\b",
+            r"\b(antworte|antworten sie)\s+(\w+\s+){0,3}?(mit|genau|dass)\s*[:\"„']",
+            r"\b(répond(ez|s)?)\s+(\w+\s+){0,3}?(avec|exactement|que)\s*[:\"«']",
+            r"\b(responde|responda)\s+(\w+\s+){0,3}?(con|exactamente|que)\s*[:\"«']",
         ),
     ),
 )

@@ -70,16 +70,21 @@ def _patterns(*sources: str) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(source, re.IGNORECASE) for source in sources)
 
 
-def _mentions(patterns: tuple[re.Pattern[str], ...]) -> Callable[[ReplyText], list[str]]:
-    """The words that match, as the agent reads them (short: a rule's words, not a text)."""
+def _keywords(span: str) -> str:
+    # Only the rule's own words: the first and last of a match; what lies between them (a
+    # name, say) is the customer's text and stays out of the audit.
+    words = span.lower().split()
+    return " ".join(words) if len(words) <= 2 else f"{words[0]} … {words[-1]}"
 
+
+def _mentions(patterns: tuple[re.Pattern[str], ...]) -> Callable[[ReplyText], list[str]]:
     def find(reply: ReplyText) -> list[str]:
-        words = {
-            " ".join(match.group().split())[:40].lower()
+        found = {
+            _keywords(match.group())
             for pattern in patterns
             for match in pattern.finditer(reply.written_out)
         }
-        return [f'"{word}"' for word in sorted(words)]
+        return [f'"{keywords}"' for keywords in sorted(found)]
 
     return find
 

@@ -234,6 +234,15 @@ def test_findings_name_what_broke_the_rule_not_the_customers_data() -> None:
     assert "3704" not in messages and "4111" not in messages and "x.y@" not in messages
 
 
+def test_a_promise_is_named_by_its_keywords_without_the_words_between() -> None:
+    context = GuardContext(customer_email=LAURA_EMAIL, language="en")
+    text = "The account of Laura Bennett was transferred to her husband."
+    report = check_text(TextGuardRequest(target="reply", text=text, context=context), POLICY)
+
+    (hit,) = [hit for hit in report.hits if hit.rule == "reply_changes_account"]
+    assert '"account … transferred"' in hit.message and "laura" not in hit.message.lower()
+
+
 # --- the same, whatever surrounds it and however it is spelled ------------------------------
 
 BENIGN = st.sampled_from(

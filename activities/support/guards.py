@@ -98,10 +98,8 @@ TICKET_RULES: tuple[_Rule, ...] = (
 )
 
 
-def _normalise(text: str) -> str:
-    # What a reader sees: "ｉｇｎｏｒｅ", "ign\u200bore" and a Cyrillic "о" in "ignоre" cannot
-    # slip past a rule written for "ignore".
-    return plain(text)
+# Rules that are code, not patterns: named here so the audit lists them as applied.
+TICKET_REQUIREMENTS = ["payment_details", "unreadable", "contradicting_ids"]
 
 
 def _payment_details(text: str) -> list[str]:
@@ -114,7 +112,7 @@ def _unreadable(body: str) -> list[str]:
         unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in body
     ):
         return ["the text did not arrive as clean text (control or undecodable characters)"]
-    if not re.search(r"[^\W\d_]{2,}", _normalise(body)):
+    if not re.search(r"[^\W\d_]{2,}", plain(body)):
         return ["the ticket has no readable text"]
     return []
 
@@ -139,7 +137,9 @@ def _contradicting_ids(text: str, context: GuardContext) -> list[str]:
 
 def check_ticket(request: TextGuardRequest) -> TextGuardReport:
     """Steering attempts anywhere in the ticket; whether it can be handled at all."""
-    text = _normalise(f"{request.subject}\n{request.text}")
+    # Read as a person would: "ｉｇｎｏｒｅ", "ign\u200bore" and a Cyrillic "о" in "ignоre"
+    # do not slip past a rule written for "ignore".
+    text = plain(f"{request.subject}\n{request.text}")
     hits = [
         GuardHit(rule=name, message=message)
         for name, message, patterns in TICKET_RULES
@@ -164,10 +164,6 @@ def check_ticket(request: TextGuardRequest) -> TextGuardReport:
         rules_applied=[name for name, _, _ in TICKET_RULES] + TICKET_REQUIREMENTS,
         hits=hits,
     )
-
-
-# Rules above that are code, not patterns: named here so the audit lists them as applied.
-TICKET_REQUIREMENTS = ["payment_details", "unreadable", "contradicting_ids"]
 
 
 def check_text(request: TextGuardRequest, policy: ReplyPolicy | None = None) -> TextGuardReport:

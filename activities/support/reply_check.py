@@ -71,8 +71,8 @@ def _patterns(*sources: str) -> tuple[re.Pattern[str], ...]:
 
 
 def _keywords(span: str) -> str:
-    # Only the rule's own words: the first and last of a match; what lies between them (a
-    # name, say) is the customer's text and stays out of the audit.
+    # Only the rule's own words, the first and last of a match: what lies between them (a
+    # name, say) may be personal data, and the audit keeps none.
     words = span.lower().split()
     return " ".join(words) if len(words) <= 2 else f"{words[0]} … {words[-1]}"
 

@@ -4,6 +4,7 @@ contradicts its own fields is handed over; every template the desk sends passes.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -416,6 +417,38 @@ def test_a_ticket_naming_other_ids_than_its_own_is_handed_over() -> None:
     assert ("contradicting_ids", True) in ticket_report(other_order)
     assert ("contradicting_ids", True) in ticket_report(other_customer)
     assert ticket_report(same) == []
+
+
+NOT_A_WORD = st.text(
+    alphabet=st.sampled_from(" \n\t.,!?-0123456789\u200b\u2060\ufeff\u00a0a"), max_size=80
+).filter(lambda text: "aa" not in re.sub("[\u200b\u2060\ufeff]", "", text))
+
+
+@settings(max_examples=100, deadline=None)
+@given(body=NOT_A_WORD, subject=st.text(max_size=40))
+def test_a_ticket_body_without_a_word_is_handed_over_whatever_the_subject(
+    body: str, subject: str
+) -> None:
+    hits = ticket_report(ticket(body, subject=subject))
+    assert ("unreadable", True) in hits
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    before=st.text(max_size=100),
+    after=st.text(max_size=100),
+    own=st.integers(min_value=1000, max_value=9999),
+    other=st.integers(min_value=1000, max_value=9999),
+    kind=st.sampled_from(["customer", "order"]),
+)
+def test_another_id_anywhere_in_the_text_hands_the_ticket_over(
+    before: str, after: str, own: int, other: int, kind: str
+) -> None:
+    assume(own != other)
+    prefix = "CUST-" if kind == "customer" else "ORD-"
+    fields = {"customer_id": f"CUST-{own}", "order_id": f"ORD-{own}"}
+    body = f"Hello, this is about my account. {before} {prefix}{other} {after}"
+    assert ("contradicting_ids", True) in ticket_report(ticket(body, **fields))
 
 
 def test_a_ticket_with_a_blank_customer_id_has_none() -> None:

@@ -191,23 +191,32 @@ async def test_reply_naming_only_the_company_and_the_customer_goes_out_on_its_ow
     assert reply.detail["body"] == body and reply.detail["approved_by"] == ["sluice-auto-reply"]
 
 
-async def test_reply_that_could_not_be_checked_goes_to_a_person_with_the_draft(
-    client: Client, settings: Settings, make_worker: Callable[..., Any]
+@pytest.mark.parametrize(
+    ("target", "reason", "draft"),
+    [("ticket", "not checked", False), ("reply", "reply not checked", True)],
+)
+async def test_text_that_could_not_be_checked_goes_to_a_person(
+    target: str,
+    reason: str,
+    draft: bool,
+    client: Client,
+    settings: Settings,
+    make_worker: Callable[..., Any],
 ) -> None:
     @activity.defn(name="check_support_text")
     @with_policy(LOCAL_COMPUTATION)
-    async def reply_check_broken(request: TextGuardRequest) -> TextGuardReport:
-        if request.target == "reply":
+    async def check_broken(request: TextGuardRequest) -> TextGuardReport:
+        if request.target == target:
             raise ApplicationError("rule set failed to load", non_retryable=True)
         return check_text(request)
 
-    async with make_worker(client, replacements=[reply_check_broken]):
+    async with make_worker(client, replacements=[check_broken]):
         outcome = await finished(await start(client, settings, ticket_from("question")))
 
     assert outcome.action == "handed_to_human"
-    assert outcome.reason is not None and outcome.reason.startswith("reply not checked")
+    assert outcome.reason is not None and outcome.reason.startswith(reason)
     (handoff,) = ticketing_ledger(settings).actions("handoff")
-    assert "ORD-50388" in handoff.detail["draft"]
+    assert (handoff.detail["draft"] is not None) == draft
     assert replies(settings) == []
 
 

@@ -12,16 +12,9 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CONFIG_FILE = Path("sluice.toml")
 
@@ -204,11 +197,6 @@ class KycSettings(BaseModel):
     max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
 
 
-DomainName = Annotated[
-    str, StringConstraints(to_lower=True, pattern=r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-]
-
-
 class SupportSettings(BaseModel):
     """The support triage authority ladder: what the run may do alone, what needs an agent,
     what needs a supervisor, and where tickets go. Read through an activity, never by the
@@ -250,8 +238,19 @@ class SupportSettings(BaseModel):
     on_call_contact: str = "support-on-call"
     # What a reply may name without an agent (activities/support/reply_check.py): links to
     # these domains and their subdomains only (none: no links), and this address.
-    company_domains: list[DomainName] = Field(default_factory=list)
+    company_domains: list[str] = Field(default_factory=list)
     support_address: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+    @field_validator("company_domains")
+    @classmethod
+    def _domain_names(cls, domains: list[str]) -> list[str]:
+        for domain in domains:
+            labels = domain.split(".")
+            if len(labels) < 2 or not all(
+                label and label.isascii() and label.replace("-", "").isalnum() for label in labels
+            ):
+                raise ValueError(f"{domain!r} is not a domain name (write shop.example)")
+        return [domain.lower() for domain in domains]
 
 
 class TelemetrySettings(BaseModel):

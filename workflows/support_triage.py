@@ -109,25 +109,14 @@ class SupportTriageWorkflow(BusinessProcess):
         policy = await self.approval_policy()
         ladder = await self.authority_ladder()
 
-        # 1. Look for attempts to steer the model before any model reads the ticket. What
-        # cannot be checked or handled at all goes to a person as it is: nothing is sent.
+        # 1. Look for attempts to steer the model before any model reads the ticket. A ticket
+        # that cannot be checked, read or trusted goes to a person as it is: nothing is sent.
         try:
-            ticket_check = await self.check_text(
-                "Check ticket text",
-                TextGuardRequest(
-                    target="ticket",
-                    text=ticket.body,
-                    subject=ticket.subject,
-                    context=GuardContext(customer_id=ticket.customer_id, order_id=ticket.order_id),
-                ),
-            )
+            ticket_check = await self.check_ticket(ticket)
         except StepFailed as failure:
             return await self.hand_over(ticket, ladder, f"not checked: {failure.message}")
-        problems = [hit.message for hit in ticket_check.hits if hit.hands_over]
-        if ticket.customer_id is None:
-            problems.insert(0, "the ticket names no customer")
-        if problems or ticket.customer_id is None:
-            return await self.hand_over(ticket, ladder, "; ".join(problems))
+        if ticket.customer_id is None or any(hit.hands_over for hit in ticket_check.hits):
+            return await self.hand_over(ticket, ladder, unhandled_because(ticket, ticket_check))
 
         # 2. Classify. A model that cannot give a valid answer hands the ticket to a person.
         try:
@@ -156,7 +145,8 @@ class SupportTriageWorkflow(BusinessProcess):
             self.fail(failure)
             raise
 
-        # 5. Draft the reply, and check what it commits to.
+        # 5. Draft the reply, and check it says nothing a template would not. A reply that
+        # could not be checked goes to a person with the draft.
         refund = refund_offer(triage, history)
         try:
             drafted: DraftedReply = await self.step(
@@ -168,18 +158,7 @@ class SupportTriageWorkflow(BusinessProcess):
             return await self.hand_over(ticket, ladder, f"no draft: {failure.message}")
         self.record_model(drafted.model, "drafted reply")
         try:
-            reply_check = await self.check_text(
-                "Check drafted reply",
-                TextGuardRequest(
-                    target="reply",
-                    text=drafted.draft.body,
-                    context=GuardContext(
-                        customer_email=history.email,
-                        language=triage.language,
-                        stated_language=drafted.draft.language,
-                    ),
-                ),
-            )
+            reply_check = await self.check_reply(triage, history, drafted)
         except StepFailed as failure:
             why = f"reply not checked: {failure.message}"
             return await self.hand_over(ticket, ladder, why, drafted.draft.body)
@@ -230,6 +209,35 @@ class SupportTriageWorkflow(BusinessProcess):
         )
         self.record("policy", f"authority ladder {ladder.version}", ladder=ladder)
         return ladder
+
+    async def check_ticket(self, ticket: Ticket) -> TextGuardReport:
+        """The ticket's text, checked against the fields it must agree with."""
+        return await self.check_text(
+            "Check ticket text",
+            TextGuardRequest(
+                target="ticket",
+                text=ticket.body,
+                subject=ticket.subject,
+                context=GuardContext(customer_id=ticket.customer_id, order_id=ticket.order_id),
+            ),
+        )
+
+    async def check_reply(
+        self, triage: TicketClassification, history: CustomerHistory, drafted: DraftedReply
+    ) -> TextGuardReport:
+        """The reply check: the addresses it may name and the language it must be in."""
+        return await self.check_text(
+            "Check drafted reply",
+            TextGuardRequest(
+                target="reply",
+                text=drafted.draft.body,
+                context=GuardContext(
+                    customer_email=history.email,
+                    language=triage.language,
+                    stated_language=drafted.draft.language,
+                ),
+            ),
+        )
 
     async def check_text(self, name: str, request: TextGuardRequest) -> TextGuardReport:
         report: TextGuardReport = await self.step(name, TextGuardActivities.check_text, request)
@@ -468,6 +476,13 @@ class SupportTriageWorkflow(BusinessProcess):
             reply_reference=reply_reference,
             reason=reason,
         )
+
+
+def unhandled_because(ticket: Ticket, ticket_check: TextGuardReport) -> str:
+    """Why a ticket goes to a person without being classified or drafted."""
+    reasons = ["the ticket names no customer"] if ticket.customer_id is None else []
+    reasons += [hit.message for hit in ticket_check.hits if hit.hands_over]
+    return "; ".join(reasons)
 
 
 def evidence_for(

@@ -3,8 +3,9 @@
 A positive check, not a list of bad words: a reply passes only when it says nothing a
 template would not. It holds plain visible text in the customer's language; it links only to
 the company's own domains (configured: ``[support] company_domains``); it names no e-mail
-address but the customer's own and the support address, no bank account and no card number;
-it promises no money and no change to an account. Whatever breaks a requirement is a hit,
+address but the customer's own and the support address, no bank account, card or phone
+number, and asks for no password, code or card secret; it promises no money and no change to
+an account. Whatever breaks a requirement is a hit,
 and any hit puts the draft in front of an agent, with the hits as evidence (see
 ``ladder.py``). The reply is read as its reader would read it (``text_scan.py``): invisible
 characters, look-alike letters, "hxxp", "evil[.]example", spaced-out numbers and markdown
@@ -32,6 +33,7 @@ from activities.support.text_scan import (
     host_allowed,
     ibans,
     links,
+    phone_numbers,
     plain,
     undefanged,
 )
@@ -170,6 +172,10 @@ def _cards(reply: ReplyText) -> list[str]:
     return ["a card number"] if card_numbers(reply.read) else []
 
 
+def _phones(reply: ReplyText) -> list[str]:
+    return ["a phone number"] if phone_numbers(reply.read) else []
+
+
 def _language(reply: ReplyText) -> list[str]:
     context = reply.context
     if context.language is None:
@@ -202,10 +208,11 @@ _CHANGE = (
     r"transferid[oa]|cambiad[oa])"
 )
 _ACCOUNT_CHANGE = _patterns(
-    # Passwords and codes are never the subject of an unreviewed reply.
+    # Passwords, codes and card secrets are never the subject of an unreviewed reply.
     r"\b(passwords?|passwort\w*|kennwort\w*|mot de passe|contraseñas?|passcodes?|pin|2fa|"
     r"two-factor|one-time code|verification code|bestätigungscode|code de vérification|"
-    r"código de verificación)\b",
+    r"código de verificación|cvv|cvc|security code|sicherheitscode|cryptogramme|"
+    r"card details|bank details|login details|kartendaten|bankdaten|zugangsdaten)\b",
     rf"\b(owner\w*|own(s|ing|ed)?|holder|inhaber\w*|besitzer\w*|propriétaire|titulaire|"
     rf"titular|dueñ[oa])\b[^.\n]{{0,60}}\b{_CHANGE}\b",
     rf"\b{_CHANGE}\b[^.\n]{{0,60}}\b(owner\w*|inhaber\w*|besitzer\w*|propriétaire|dueñ[oa])\b",
@@ -234,6 +241,7 @@ REPLY_RULES: tuple[ReplyRule, ...] = (
     ),
     ReplyRule("reply_names_bank_account", "names a bank account", _bank_accounts),
     ReplyRule("reply_names_card_number", "names a card number", _cards),
+    ReplyRule("reply_names_phone_number", "names a phone number to call", _phones),
     ReplyRule(
         "reply_mentions_money",
         "names an amount or a currency",

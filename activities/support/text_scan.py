@@ -154,6 +154,20 @@ def ibans(text: str) -> list[str]:
     return found
 
 
+_DATE_OR_TIME = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b|\b\d{1,2}:\d{2}(?::\d{2})?\b"
+)
+# A run right after "/", "=" or "#" is part of a link (a tracking number), not a number to call.
+_PHONE = re.compile(r"(?<![\w+/=#-])\+?\(?\d(?:[ \-/().]{0,2}\d){7,}")
+
+
+def phone_numbers(text: str) -> int:
+    """How many phone-number-like digit runs ``plain`` text holds: eight digits or more,
+    perhaps after a ``+``, with spaces, dashes, slashes, dots or brackets between them.
+    Dates and times (``2026-03-05 10:30``) are not phone numbers."""
+    return len(_PHONE.findall(_DATE_OR_TIME.sub(" ", text)))
+
+
 def _luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -163,15 +177,24 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def card_numbers(text: str) -> int:
-    """How many card numbers ``plain`` text holds: a run of 13 to 19 digits (spaces, dashes
-    or dots between them allowed) that starts like a card number and passes the Luhn check."""
+    """How many card numbers ``plain`` text holds: 13 to 19 digits that start like a card
+    number and pass the Luhn check, written as one group or as consecutive groups split by
+    spaces, dashes or dots ("4111 1111 1111 1111", "4 1 1 1 ..."). A longer single group (a
+    parcel's tracking number) is not a card number."""
     count = 0
-    for m in re.finditer(r"\d(?:[ \-.]?\d){12,}", text):
-        run = "".join(str(unicodedata.digit(ch)) for ch in m.group() if ch.isdigit())
+    for m in re.finditer(r"\d+(?:[ \-.]\d+)+|(?<!\d)\d{13,19}(?!\d)", text):
+        groups = [
+            "".join(str(unicodedata.digit(ch)) for ch in g) for g in re.split(r"\D", m.group())
+        ]
+        candidates = (
+            "".join(groups[start:end])
+            for start in range(len(groups))
+            # Each group holds a digit at least: more than 19 groups are too long to be one.
+            for end in range(start + 1, min(len(groups), start + 19) + 1)
+        )
         if any(
-            run[i] in "23456" and _luhn_ok(run[i : i + size])
-            for size in range(13, 20)
-            for i in range(0, len(run) - size + 1)
+            13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_ok(digits)
+            for digits in candidates
         ):
             count += 1
     return count

@@ -117,11 +117,13 @@ def test_every_template_reply_passes_the_check(category: Category, language: str
     "text",
     [
         "Track it at https://shop.example/track/ORD-50388 or https://help.shop.example/faq.",
+        "Track it at https://shop.example/track/00340434161094042557?lang=en#step=12345678",
         "See shop.example/help/returns.html, or write to support@shop.example.",
         "Write to us: mailto:support@shop.example",
         "We will answer you at LAURA.Bennett@Example.com within a day.",
         "Merci de nous avoir signalé ce problème.",  # "avoir" is a verb, not a credit note
         "Your wireless mouse from order ORD-50211 was delivered on 2026-02-21 at 10:30.",
+        "Delivered 2026-02-21 10:30:15; order ORD-50211, 2 × USB-C cable 2 m.",
         "Please try again, e.g. with another browser (i.e. not the app).",
         "Le colis est en route\u00a0: vous le recevrez sous 2\u202fjours\u2026",
         "Gracias por confiar en nosotros desde 2021. ¿Algo más? ¡Escríbanos!",
@@ -179,6 +181,12 @@ HOSTILE = [
     ("Card 4 0 1 2 8 8 8 8 8 8 8 8 1 8 8 1 is on file.", "reply_names_card_number"),
     ("Card ４１１１１１１１１１１１１１１１ is on file.", "reply_names_card_number"),
     ("Card 378282246310005 is on file.", "reply_names_card_number"),
+    ("Card 4111 1111 1111 1111 0 is on file.", "reply_names_card_number"),
+    ("Call our fraud desk on +44 20 7946 0958 now.", "reply_names_phone_number"),
+    ("Rufen Sie 030/1234-5678 an.", "reply_names_phone_number"),
+    ("Call (555) 010-4477 to confirm.", "reply_names_phone_number"),
+    ("Reply with the CVV on the back of your card.", "reply_changes_account"),
+    ("Send us your login details so we can check.", "reply_changes_account"),
     # money
     ("We have paid you 5000 EUR.", "reply_mentions_money"),
     ("A credit of €20 is on its way.", "reply_mentions_money"),

@@ -256,6 +256,21 @@ class SupportSettings(BaseModel):
     currency: str = "EUR"
     page_on_urgency: list[str] = Field(default_factory=lambda: ["urgent"])
     on_call_contact: str = "support-on-call"
+    # What a reply may name without an agent (activities/support/reply_check.py): links to
+    # these domains and their subdomains only (none: no links), and this address.
+    company_domains: list[str] = Field(default_factory=list)
+    support_address: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+    @field_validator("company_domains")
+    @classmethod
+    def _domain_names(cls, domains: list[str]) -> list[str]:
+        for domain in domains:
+            labels = domain.split(".")
+            if len(labels) < 2 or not all(
+                label and label.isascii() and label.replace("-", "").isalnum() for label in labels
+            ):
+                raise ValueError(f"{domain!r} is not a domain name (write shop.example)")
+        return [domain.lower() for domain in domains]
 
 
 class TelemetrySettings(BaseModel):

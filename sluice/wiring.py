@@ -111,7 +111,7 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     ladder = SupportLadderActivities(settings)
     classification = TicketClassificationActivities(gateway)
     drafting = ReplyDraftingActivities(gateway)
-    guards = TextGuardActivities()
+    guards = TextGuardActivities(settings)
     crm = CrmActivities(crm_from_settings(settings.connectors, settings.data_dir))
     ticketing = TicketingActivities(ticketing_from_settings(settings.connectors, settings.data_dir))
     payments = PaymentActivities(payments_from_settings(settings.connectors, settings.data_dir))

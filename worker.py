@@ -14,6 +14,7 @@ from sluice.client import TemporalUnreachable
 from sluice.config import ConfigError, Settings, load_settings
 from sluice.logs import configure_logging
 from sluice.runner import ServeOptions, serve
+from sluice.terminal import project_command
 
 
 def apply_connection_flags(settings: Settings, args: argparse.Namespace) -> None:
@@ -44,7 +45,9 @@ def apply_connection_flags(settings: Settings, args: argparse.Namespace) -> None
 
 def main() -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        # The usage lines as they work from here (``.venv/bin/python worker.py``).
+        description=(__doc__ or "").replace("python worker.py", project_command("worker.py")),
+        formatter_class=argparse.RawTextHelpFormatter,
     )
     parser.add_argument("--config", help="configuration file (default: sluice.toml)")
     parser.add_argument("--dev", action="store_true", help="start the embedded dev server")

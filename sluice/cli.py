@@ -12,18 +12,22 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import shlex
+import stat
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, TextIO, cast
 
 from pydantic import BaseModel, ValidationError
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -31,6 +35,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from sluice import search_attributes as sa
@@ -42,12 +47,20 @@ from sluice.config import ConfigError, Settings, load_settings
 from sluice.intake import IntakeRefusal, check_documents
 from sluice.payload_store import payload_storage
 from sluice.telemetry import install_telemetry, read_spans
-from workflows.approval import DecisionInput, DecisionReceipt, PendingDecision
+from sluice.terminal import printable, printable_json, project_command
+from workflows.approval import Decision, DecisionInput, DecisionReceipt, PendingDecision
 from workflows.audit import AuditTrail
 from workflows.human_input import AwaitedInput, ProvidedInput
 from workflows.process import RunStatus
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
+# An edited reply is at most 20,000 characters (DecisionInput): a file far larger is a mistake.
+MAX_FINAL_TEXT_BYTES = 1024 * 1024
+# Inputs nest a few levels (a document's fields); far deeper nesting only exhausts stacks.
+MAX_JSON_DEPTH = 32
+# Amounts, weights and counts: no field takes a number of more digits than this.
+MAX_NUMBER_DIGITS = 30
+MAX_WORKFLOW_ID_CHARS = 200
 QUERY_TIMEOUT = timedelta(seconds=10)
 EXIT_INPUT = 2
 EXIT_FAILURE = 1
@@ -64,31 +77,97 @@ class CliError(Exception):
 # --- input files --------------------------------------------------------------------------
 
 
-def read_input(process: Process, path: Path) -> BaseModel:
-    """Load and validate an input file, naming the file and field on any problem."""
-    if not path.is_file():
-        raise CliError(f"{path}: no such file", EXIT_INPUT)
-    size = path.stat().st_size
-    if size > MAX_INPUT_BYTES:
-        raise CliError(
-            f"{path}: {size // (1024 * 1024)} MB is larger than the "
-            f"{MAX_INPUT_BYTES // (1024 * 1024)} MB an input file may be",
-            EXIT_INPUT,
-        )
-    raw = path.read_bytes()
+def read_text_file(path: Path, limit: int, flag: str = "") -> str:
+    """A regular file's UTF-8 text, refused (exit code 2, naming the flag and file) when it is
+    missing, not a regular file, unreadable, larger than ``limit`` bytes, binary or not UTF-8.
+    No more than ``limit`` bytes are ever read, whatever the file claims its size is."""
+    name = f"{flag} {path}" if flag else str(path)
     try:
-        text = raw.decode("utf-8-sig")
+        # Non-blocking, so a FIFO is refused below instead of waiting for a writer forever.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise CliError(f"{name}: no such file", EXIT_INPUT) from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        raise CliError(f"{name}: cannot be read ({_why(err)})", EXIT_INPUT) from None
+    too_large = CliError(f"{name}: larger than the {_size(limit)} it may be", EXIT_INPUT)
+    found = os.fstat(descriptor)
+    if not stat.S_ISREG(found.st_mode):
+        os.close(descriptor)
+        raise CliError(f"{name}: not a regular file", EXIT_INPUT)
+    with os.fdopen(descriptor, "rb") as opened:
+        if found.st_size > limit:
+            raise too_large
+        try:
+            raw = opened.read(limit + 1)
+        except OSError as err:
+            raise CliError(f"{name}: cannot be read ({_why(err)})", EXIT_INPUT) from None
+    if len(raw) > limit:  # it grew since, or a file system reports no size
+        raise too_large
+    if (nul := raw.find(b"\0")) >= 0:
+        raise CliError(f"{name}: binary, not text (NUL byte at {nul})", EXIT_INPUT)
+    try:
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise CliError(
-            f"{path}: not UTF-8 text (byte {err.start}): input files are UTF-8 JSON", EXIT_INPUT
-        ) from None
+        raise CliError(f"{name}: not UTF-8 text (byte {err.start})", EXIT_INPUT) from None
+
+
+def _why(err: Exception) -> str:
+    return (err.strerror if isinstance(err, OSError) else None) or str(err)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // 2**20} MB" if limit >= 2**20 else f"{limit // 2**10} KB"
+
+
+class _Unusable(str):
+    """A JSON number or constant the parser kept as its text, to be refused with its field."""
+
+
+def parse_json(path: Path, text: str) -> Any:
+    """The JSON document in ``text``, refused with the file (and field, where there is one)
+    when it is not JSON, nests deeper than anything we take, or holds a number no field
+    takes: more than ``MAX_NUMBER_DIGITS`` digits, not finite, NaN."""
     try:
-        document = json.loads(text)
+        document = json.loads(
+            text,
+            parse_int=lambda d: _Unusable(d) if len(d.lstrip("-")) > MAX_NUMBER_DIGITS else int(d),
+            parse_float=lambda d: _Unusable(d) if not math.isfinite(float(d)) else float(d),
+            parse_constant=_Unusable,
+        )
     except json.JSONDecodeError as err:
         raise CliError(
             f"{path}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
             EXIT_INPUT,
         ) from None
+    except RecursionError:
+        raise CliError(f"{path}: nested deeper than {MAX_JSON_DEPTH} levels", EXIT_INPUT) from None
+    # Walked without recursion: the point is to refuse what would exhaust the stack later.
+    stack: list[tuple[Any, tuple[str, ...]]] = [(document, ())]
+    while stack:
+        value, where = stack.pop()
+        field = ".".join(where) or "(top level)"
+        if len(where) > MAX_JSON_DEPTH:
+            raise CliError(
+                f"{path}: {field}: nested deeper than {MAX_JSON_DEPTH} levels", EXIT_INPUT
+            )
+        if isinstance(value, _Unusable):
+            digits = len(value.lstrip("-"))
+            shown = value if len(value) <= 20 else f"a number of {digits} digits"
+            raise CliError(
+                f"{path}: {field}: {shown} is not a number any field takes (finite, at most "
+                f"{MAX_NUMBER_DIGITS} digits)",
+                EXIT_INPUT,
+            )
+        if isinstance(value, dict):
+            stack += [(item, (*where, str(key))) for key, item in value.items()]
+        elif isinstance(value, list):
+            stack += [(item, (*where, str(index))) for index, item in enumerate(value)]
+    return document
+
+
+def read_input(process: Process, path: Path) -> BaseModel:
+    """Load and validate an input file, naming the file and field on any problem."""
+    document = parse_json(path, read_text_file(path, MAX_INPUT_BYTES))
     try:
         return process.input_model.model_validate(document)
     except ValidationError as err:
@@ -115,16 +194,77 @@ def check_document_paths(payload: BaseModel, settings: Settings, path: Path) -> 
 # --- output ---------------------------------------------------------------------------------
 
 
-def python_command() -> str:
-    """How to call this Python from the current folder (the project's .venv when used)."""
-    try:
-        return str(Path(sys.executable).relative_to(Path.cwd()))
-    except ValueError:
-        return "python"
+def show(lines: str | Iterable[str], file: TextIO | None = None) -> None:
+    """Print text lines with run-supplied control characters made visible: every text
+    renderer prints through here, so no value can forge a line of its own."""
+    for line in [lines] if isinstance(lines, str) else lines:
+        # Flushed per line: `start --wait` is followed live, also through a pipe or into a log.
+        print(printable(line), file=file or sys.stdout, flush=True)
 
 
 def approve_command(workflow_id: str, reviewer: str = "alice") -> str:
-    return f"{python_command()} starter.py approve {workflow_id} --reviewer {reviewer}"
+    return (
+        f"{project_command('starter.py')} approve {shlex.quote(workflow_id)} "
+        f"--reviewer {shlex.quote(reviewer)}"
+    )
+
+
+def _workflow_id(text: str) -> str:
+    """A workflow id chosen on the command line: one that shows as typed, in every listing."""
+    if not 1 <= len(text) <= MAX_WORKFLOW_ID_CHARS or not text.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"a workflow id is 1 to {MAX_WORKFLOW_ID_CHARS} printable characters"
+        )
+    return text
+
+
+def _run_id(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a run id (a UUID, as `status` shows under run:)"
+        ) from None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def decision_from(args: argparse.Namespace) -> DecisionInput:
+    """The decision the command line asks for, checked before anything is sent: each problem
+    named by the flag (and file) it came from, exit code 2."""
+    final_text_file = getattr(args, "final_text_file", None)
+    flags = {
+        "reviewer": "--reviewer",
+        "comment": "--comment",
+        "reason": "--reason",
+        "final_text": f"--final-text-file {final_text_file}",
+        "amount": "--amount",
+    }
+    try:
+        return DecisionInput(
+            verdict="approve" if args.command == "approve" else "reject",
+            reviewer=args.reviewer,
+            comment=getattr(args, "comment", None),
+            reason=getattr(args, "reason", None),
+            final_text=(
+                read_text_file(Path(final_text_file), MAX_FINAL_TEXT_BYTES, "--final-text-file")
+                if final_text_file
+                else None
+            ),
+            amount=getattr(args, "amount", None),
+        )
+    except ValidationError as err:
+        problems = [
+            f"{flags.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else args.command}: {e['msg']}"
+            for e in err.errors()
+        ]
+        raise CliError("; ".join(problems), EXIT_INPUT) from None
 
 
 def _amount(text: str) -> Decimal:
@@ -144,6 +284,19 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
 
 
+def next_reviewer(pending: PendingDecision) -> str:
+    """A reviewer whose decision the run would take now, for a command that works as shown."""
+    request = pending.request
+    return next(
+        (
+            reviewer
+            for reviewer in pending.allowed_reviewers
+            if reviewer not in pending.approvals and reviewer not in request.excluded_reviewers
+        ),
+        "REVIEWER",
+    )
+
+
 def describe_pending(workflow_id: str, pending: PendingDecision) -> list[str]:
     request = pending.request
     lines = [
@@ -158,19 +311,17 @@ def describe_pending(workflow_id: str, pending: PendingDecision) -> list[str]:
         f"  needs {need} more approval(s) from: {', '.join(pending.allowed_reviewers) or 'nobody'}"
         f"; escalates {_when(pending.sla_deadline)}; safe path {_when(pending.final_deadline)}"
     )
-    reviewer = next(
-        (r for r in pending.allowed_reviewers if r not in pending.approvals), "REVIEWER"
-    )
+    reviewer = next_reviewer(pending)
     lines.append(f"  approve: {approve_command(workflow_id, reviewer)}")
     lines.append(
-        f"  reject:  {python_command()} starter.py reject {workflow_id} "
-        f'--reviewer {reviewer} --reason "..."'
+        f"  reject:  {project_command('starter.py')} reject {shlex.quote(workflow_id)} "
+        f'--reviewer {shlex.quote(reviewer)} --reason "..."'
     )
     return lines
 
 
 def provide_command(workflow_id: str, file: str = "FILE.json") -> str:
-    return f"{python_command()} starter.py provide {workflow_id} {file}"
+    return f"{project_command('starter.py')} provide {shlex.quote(workflow_id)} {file}"
 
 
 def describe_awaiting(workflow_id: str, awaiting: AwaitedInput) -> list[str]:
@@ -203,17 +354,19 @@ def read_provided(path: Path) -> tuple[Process, ProvidedInput]:
     raise refusal or CliError("no process takes provided input", EXIT_INPUT)
 
 
-def print_status(status: RunStatus) -> None:
-    print(f"{status.workflow_type} {status.workflow_id} ({status.subject})")
-    print(f"  state: {status.state}", end="")
+def print_status(status: RunStatus, run_id: str | None = None) -> None:
+    show(f"{status.workflow_type} {status.workflow_id} ({status.subject})")
+    if run_id:
+        show(f"  run: {run_id}")
+    state = f"  state: {status.state}"
     if status.current_step:
-        print(f", step: {status.current_step}", end="")
+        state += f", step: {status.current_step}"
     if status.approval_status:
-        print(f", approval: {status.approval_status.value}", end="")
+        state += f", approval: {status.approval_status.value}"
     if status.risk_level:
-        print(f", risk: {status.risk_level.value}", end="")
-    print()
-    print("  timeline:")
+        state += f", risk: {status.risk_level.value}"
+    show(state)
+    show("  timeline:")
     for step in status.steps:
         took = (
             f"{(step.finished_at - step.started_at).total_seconds():.1f}s"
@@ -222,43 +375,62 @@ def print_status(status: RunStatus) -> None:
         )
         note = f"  [{step.note}]" if step.note else ""
         retries = f" (attempt {step.attempts})" if step.attempts > 1 else ""
-        print(f"    {_when(step.started_at)}  {step.status:<9} {step.name} {took}{retries}{note}")
+        show(f"    {_when(step.started_at)}  {step.status:<9} {step.name} {took}{retries}{note}")
     if status.pending_decision:
-        for line in describe_pending(status.workflow_id, status.pending_decision):
-            print(f"  {line}")
+        show(f"  {line}" for line in describe_pending(status.workflow_id, status.pending_decision))
     if status.awaiting_input:
-        for line in describe_awaiting(status.workflow_id, status.awaiting_input):
-            print(f"  {line}")
+        show(f"  {line}" for line in describe_awaiting(status.workflow_id, status.awaiting_input))
     if status.decision:
-        who = ", ".join(status.decision.reviewers) or "-"
-        print(
-            f"  decision: {status.decision.outcome} by {who} at {_when(status.decision.decided_at)}"
-        )
+        show(describe_decision(status.decision))
     usage = status.model_usage
     if usage.get("calls"):
-        print(
+        show(
             f"  model: {usage['calls']} calls, {usage['input_tokens']} input / "
             f"{usage['output_tokens']} output tokens, estimated ${status.model_cost_usd:.6f}"
         )
     if status.outcome:
-        print(f"  outcome: {json.dumps(status.outcome)}")
+        show(f"  outcome: {json.dumps(status.outcome)}")
     if status.failure:
-        print(f"  failure: {status.failure}")
+        show(f"  failure: {status.failure}")
     if status.flooded:
-        print(
+        show(
             f"  flooded: {status.refused_messages} messages refused (the first ones are in "
             "the audit trail, the rest only counted); find who sends them"
         )
 
 
+def describe_decision(decision: Decision) -> list[str]:
+    """The decision, then each reviewer's vote with the comment or reason they gave."""
+    who = ", ".join(decision.reviewers) or "-"
+    lines = [f"  decision: {decision.outcome} by {who} at {_when(decision.decided_at)}"]
+    if decision.amount is not None:
+        lines.append(f"    amount: {decision.amount}")
+    for vote in decision.votes:
+        lines.append(f"    {vote.verdict} by {vote.reviewer} at {_when(vote.at)}")
+        lines += _remarks(vote.comment, vote.reason, indent="      ")
+    if not decision.votes or decision.outcome == "timed_out":
+        # Decided by the system (not required, or no decision in time): its own reason.
+        lines += _remarks(decision.comment, decision.reason, indent="    ")
+    return lines
+
+
+def _remarks(comment: str | None, reason: str | None, indent: str) -> list[str]:
+    return [
+        f"{indent}{label}: {text}"
+        for label, text in (("comment", comment), ("reason", reason))
+        if text
+    ]
+
+
 def print_audit(trail: AuditTrail) -> None:
-    print(f"Audit trail of {trail.workflow_type} {trail.workflow_id} ({trail.subject})")
-    print(f"  started by {trail.started_by} at {_when(trail.started_at)}")
+    show(f"Audit trail of {trail.workflow_type} {trail.workflow_id} ({trail.subject})")
+    show(f"  started by {trail.started_by} at {_when(trail.started_at)}")
     for item in trail.inputs:
-        print(f"  input {item.name}: sha256 {item.sha256}")
+        show(f"  input {item.name}: sha256 {item.sha256}")
     for event in trail.events:
         actor = f" [{event.actor}]" if event.actor else ""
-        print(f"  {_when(event.at)}  {event.kind:<18}{actor} {event.summary}")
+        show(f"  {_when(event.at)}  {event.kind:<18}{actor} {event.summary}")
+        show(_remarks(event.detail.get("comment"), event.detail.get("reason"), indent=" " * 27))
 
 
 # --- talking to Temporal ---------------------------------------------------------------------
@@ -278,19 +450,23 @@ def _rpc_problem(err: RPCError, workflow_id: str) -> CliError:
         return CliError(f"no run with id '{workflow_id}'")
     if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
         return CliError(
-            f"{workflow_id}: no worker answered in time; is `python worker.py` running?"
+            f"{workflow_id}: no worker answered in time; is `{project_command('worker.py')}` "
+            "running?"
         )
     if err.status == RPCStatusCode.UNAVAILABLE:
         return CliError(f"Temporal is unavailable: {err.message}")
     return CliError(f"{workflow_id}: {err.message}")
 
 
-async def _ensure_exists(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionStatus | None:
+async def _describe(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription:
+    """The run the handle names (its latest run, or the one of ``--run-id``), or one line
+    saying why there is none."""
     try:
-        description = await handle.describe()
+        return await handle.describe()
     except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND and handle.run_id:
+            raise CliError(f"no run '{handle.run_id}' of '{handle.id}'") from None
         raise _rpc_problem(err, handle.id) from None
-    return description.status
 
 
 async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace) -> int:
@@ -314,13 +490,16 @@ async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace
                 [SearchAttributePair(sa.DOMAIN, process.domain)]
             ),
         )
+    except WorkflowAlreadyStartedError:
+        raise CliError(
+            f"a run with id '{workflow_id}' is already running; "
+            f"see {project_command('starter.py')} status {shlex.quote(workflow_id)}"
+        ) from None
     except RPCError as err:
-        if err.status == RPCStatusCode.ALREADY_EXISTS:
-            raise CliError(f"a run with id '{workflow_id}' already exists") from None
         raise CliError(f"could not start the run: {err.message}") from None
-    print(f"started {process.workflow_type} {workflow_id}")
+    show(f"started {process.workflow_type} {workflow_id}")
     if not args.wait:
-        print(f"  follow it: python starter.py status {workflow_id}")
+        show(f"  follow it: {project_command('starter.py')} status {shlex.quote(workflow_id)}")
         return 0
     return await watch(handle)
 
@@ -336,60 +515,47 @@ async def watch(handle: WorkflowHandle[Any, Any]) -> int:
             key = (step.name, step.started_at)
             if shown.get(key) != step.status:
                 shown[key] = step.status
-                print(f"  {step.status:<9} {step.name}" + (f"  [{step.note}]" if step.note else ""))
+                show(f"  {step.status:<9} {step.name}" + (f"  [{step.note}]" if step.note else ""))
         if status.pending_decision and not announced_pending:
             announced_pending = True
-            for line in describe_pending(handle.id, status.pending_decision):
-                print(f"  {line}")
+            show(f"  {line}" for line in describe_pending(handle.id, status.pending_decision))
         if not status.pending_decision:
             announced_pending = False
         if status.awaiting_input and not announced_input:
-            for line in describe_awaiting(handle.id, status.awaiting_input):
-                print(f"  {line}")
+            show(f"  {line}" for line in describe_awaiting(handle.id, status.awaiting_input))
         announced_input = status.awaiting_input is not None
         if status.state != "running":
             break
-        description = await handle.describe()
+        description = await _describe(handle)
         if description.status != WorkflowExecutionStatus.RUNNING:
             status = await _query(handle, "status", RunStatus)
             break
         await asyncio.sleep(0.5)
     if status.state == "completed" and status.outcome:
-        print(f"outcome: {json.dumps(status.outcome)}")
+        show(f"outcome: {json.dumps(status.outcome)}")
         return 0
     try:
         await handle.result()
     except WorkflowFailureError as err:
         cause = err.cause.message if err.cause and hasattr(err.cause, "message") else str(err)
-        print(f"failed: {cause}")
+        show(f"failed: {cause}")
         return EXIT_FAILURE
+    except RPCError as err:
+        raise _rpc_problem(err, handle.id) from None
     return 0
 
 
 async def cmd_decide(client: Client, settings: Settings, args: argparse.Namespace) -> int:
     handle = client.get_workflow_handle(args.workflow_id)
-    state = await _ensure_exists(handle)
+    state = (await _describe(handle)).status
     if state != WorkflowExecutionStatus.RUNNING:
         raise CliError(
             f"{args.workflow_id} has finished ({state.name.lower() if state else '?'}); "
             "it waits for no decision"
         )
-    final_text = (
-        Path(args.final_text_file).read_text("utf-8")
-        if getattr(args, "final_text_file", None)
-        else None
-    )
-    decision = DecisionInput(
-        verdict="approve" if args.command == "approve" else "reject",
-        reviewer=args.reviewer,
-        comment=getattr(args, "comment", None),
-        reason=getattr(args, "reason", None),
-        final_text=final_text,
-        amount=getattr(args, "amount", None),
-    )
     try:
         receipt: DecisionReceipt = await handle.execute_update(
-            "decide", decision, result_type=DecisionReceipt, rpc_timeout=QUERY_TIMEOUT
+            "decide", args.decision, result_type=DecisionReceipt, rpc_timeout=QUERY_TIMEOUT
         )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
@@ -397,15 +563,28 @@ async def cmd_decide(client: Client, settings: Settings, args: argparse.Namespac
         raise CliError(f"refused: {message}") from None
     except RPCError as err:
         raise _rpc_problem(err, args.workflow_id) from None
-    print(f"{args.workflow_id}: {receipt.message}")
+    show(f"{args.workflow_id}: {receipt.message}")
     return 0 if receipt.accepted else EXIT_FAILURE
+
+
+def visibility_literal(value: str) -> str:
+    """``value`` as a quoted string in a visibility query, so no value can end the string and
+    add a condition of its own (``x' OR Domain != 'y``). Backslashes, double quotes and
+    control characters are refused rather than escaped: the server's visibility stores do not
+    all read their escapes the same way, and no domain, status or id we query needs them."""
+    if not value.isprintable() or "\\" in value or '"' in value:
+        raise CliError(
+            f"cannot query for {value!r}: it holds a quote, backslash or control", EXIT_INPUT
+        )
+    return "'" + value.replace("'", "''") + "'"
 
 
 async def cmd_refresh_policy(client: Client, settings: Settings, args: argparse.Namespace) -> int:
     """Ask every running run (of one domain, or all) to re-read its approval policy."""
-    query = "ExecutionStatus = 'Running'"
+    query = f"ExecutionStatus = {visibility_literal('Running')}"
     if args.domain:
-        query += f" AND {sa.DOMAIN.name} = '{args.domain}'"
+        # The parser only takes known domains; quoted all the same, as every value is.
+        query += f" AND {sa.DOMAIN.name} = {visibility_literal(args.domain)}"
     refreshed = 0
     async for execution in client.list_workflows(query):
         if not execution.typed_search_attributes.get(sa.DOMAIN):
@@ -413,7 +592,7 @@ async def cmd_refresh_policy(client: Client, settings: Settings, args: argparse.
         try:
             await client.get_workflow_handle(execution.id).signal("refresh_policy")
         except RPCError as err:
-            print(f"  {execution.id}: not refreshed ({err.message})", file=sys.stderr)
+            show(f"  {execution.id}: not refreshed ({err.message})", file=sys.stderr)
             continue
         refreshed += 1
     print(f"asked {refreshed} running run(s) to re-read their approval policy")
@@ -421,10 +600,10 @@ async def cmd_refresh_policy(client: Client, settings: Settings, args: argparse.
 
 
 async def cmd_pending(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    waiting = (sa.ApprovalStatus.PENDING, sa.ApprovalStatus.ESCALATED)
     query = (
-        "ExecutionStatus = 'Running' AND "
-        f"{sa.APPROVAL_STATUS.name} IN ('{sa.ApprovalStatus.PENDING}', "
-        f"'{sa.ApprovalStatus.ESCALATED}')"
+        f"ExecutionStatus = {visibility_literal('Running')} AND {sa.APPROVAL_STATUS.name} "
+        f"IN ({', '.join(visibility_literal(status.value) for status in waiting)})"
     )
     rows = []
     async for execution in client.list_workflows(query):
@@ -441,19 +620,21 @@ async def cmd_pending(client: Client, settings: Settings, args: argparse.Namespa
         )
     if args.json:
         print(
-            json.dumps(
-                [
-                    {
-                        "workflow_id": r[0],
-                        "domain": r[1],
-                        "decision": r[2],
-                        "status": r[3],
-                        "risk": r[4],
-                        "since": r[5].isoformat() if r[5] else None,
-                    }
-                    for r in rows
-                ],
-                indent=2,
+            printable_json(
+                json.dumps(
+                    [
+                        {
+                            "workflow_id": r[0],
+                            "domain": r[1],
+                            "decision": r[2],
+                            "status": r[3],
+                            "risk": r[4],
+                            "since": r[5].isoformat() if r[5] else None,
+                        }
+                        for r in rows
+                    ],
+                    indent=2,
+                )
             )
         )
         return 0
@@ -462,48 +643,50 @@ async def cmd_pending(client: Client, settings: Settings, args: argparse.Namespa
         return 0
     print(f"{'WORKFLOW ID':<44} {'DOMAIN':<15} {'DECISION':<20} {'STATUS':<10} {'RISK':<7} SINCE")
     for workflow_id, domain, needed, status, risk, since in sorted(rows, key=lambda r: str(r[5])):
-        print(f"{workflow_id:<44} {domain:<15} {needed:<20} {status:<10} {risk:<7} {_when(since)}")
+        # Escaped before padding, so the columns stay aligned.
+        workflow_id, domain, needed = (printable(v) for v in (workflow_id, domain, needed))
+        show(f"{workflow_id:<44} {domain:<15} {needed:<20} {status:<10} {risk:<7} {_when(since)}")
     return 0
 
 
 async def cmd_status(client: Client, settings: Settings, args: argparse.Namespace) -> int:
-    handle = client.get_workflow_handle(args.workflow_id)
-    await _ensure_exists(handle)
+    handle = client.get_workflow_handle(args.workflow_id, run_id=args.run_id)
+    description = await _describe(handle)
     status: RunStatus = await _query(handle, "status", RunStatus)
     if args.json:
-        print(status.model_dump_json(indent=2))
+        print(printable_json(status.model_dump_json(indent=2)))
     else:
-        print_status(status)
+        print_status(status, run_id=description.run_id)
     return 0
 
 
 async def cmd_audit(client: Client, settings: Settings, args: argparse.Namespace) -> int:
-    handle = client.get_workflow_handle(args.workflow_id)
-    await _ensure_exists(handle)
+    handle = client.get_workflow_handle(args.workflow_id, run_id=args.run_id)
+    await _describe(handle)
     trail: AuditTrail = await _query(handle, "audit", AuditTrail)
     if args.json:
-        print(trail.model_dump_json(indent=2))
+        print(printable_json(trail.model_dump_json(indent=2)))
     else:
         print_audit(trail)
     return 0
 
 
 async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
-    """Draw the run from the local span file, or from its history when no spans were kept."""
+    """Draw the run from the local span file, or from its history when no spans were kept
+    (or an earlier run is asked for: the span file holds every run under the workflow id)."""
     path = Path(args.file) if args.file else settings.spans_file
-    spans = timeline.spans_of_run(read_spans(path), args.workflow_id)
+    spans = [] if args.run_id else timeline.spans_of_run(read_spans(path), args.workflow_id)
     if spans:
-        print(f"trace of {args.workflow_id} ({len(spans)} spans from {path})")
-        for line in timeline.draw_spans(spans, args.workflow_id):
-            print(line)
+        show(f"trace of {args.workflow_id} ({len(spans)} spans from {path})")
+        show(timeline.draw_spans(spans, args.workflow_id))
         return 0
     client = await connect(
         settings.temporal,
         codec=codec_from_settings(settings),
         external_storage=payload_storage(settings),
     )
-    handle = client.get_workflow_handle(args.workflow_id)
-    await _ensure_exists(handle)
+    handle = client.get_workflow_handle(args.workflow_id, run_id=args.run_id)
+    await _describe(handle)
     try:
         history = await handle.fetch_history()
     except RPCError as err:
@@ -515,12 +698,14 @@ async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
             if event.user_metadata.HasField("summary"):
                 [summary] = await codec.decode([event.user_metadata.summary])
                 event.user_metadata.summary.CopyFrom(summary)
-    print(
-        f"no spans for {args.workflow_id} in {path}: timings from the run's history instead "
+    show(
+        f"run {args.run_id} of {args.workflow_id}: timings from its history "
         "(no model, token or cost detail)"
+        if args.run_id
+        else f"no spans for {args.workflow_id} in {path}: timings from the run's history "
+        "instead (no model, token or cost detail)"
     )
-    for line in timeline.draw_history(history.events, args.workflow_id):
-        print(line)
+    show(timeline.draw_history(history.events, args.workflow_id))
     return 0
 
 
@@ -553,8 +738,8 @@ async def cmd_provide(client: Client, settings: Settings, args: argparse.Namespa
         await handle.signal(awaiting.request.signal, payload, rpc_timeout=QUERY_TIMEOUT)
     except RPCError as err:
         raise _rpc_problem(err, args.workflow_id) from None
-    print(f"{args.workflow_id}: {payload.item} sent by {payload.provided_by}")
-    print(f"  follow it: {python_command()} starter.py status {args.workflow_id}")
+    show(f"{args.workflow_id}: {payload.item} sent by {payload.provided_by}")
+    show(f"  follow it: {project_command('starter.py')} status {shlex.quote(args.workflow_id)}")
     return 0
 
 
@@ -584,7 +769,9 @@ def parser() -> argparse.ArgumentParser:
     start = commands.add_parser("start", help="validate an input file and start a run")
     start.add_argument("process", choices=sorted(BY_COMMAND))
     start.add_argument("file")
-    start.add_argument("--id", help="workflow id (default: derived from the input)")
+    start.add_argument(
+        "--id", type=_workflow_id, help="workflow id (default: derived from the input)"
+    )
     start.add_argument("--wait", action="store_true", help="follow the run until it ends")
 
     approve = commands.add_parser("approve", help="approve the pending decision")
@@ -615,22 +802,35 @@ def parser() -> argparse.ArgumentParser:
     refresh = commands.add_parser(
         "refresh-policy", help="make running runs re-read the approval policy (revoke access)"
     )
-    refresh.add_argument("--domain", help="only this domain, e.g. cargo_release")
+    refresh.add_argument(
+        "--domain", choices=sorted({p.domain for p in PROCESSES}), help="only this domain"
+    )
 
     for name, text in (("status", "where a run is"), ("audit", "a run's audit trail")):
         command = commands.add_parser(name, help=text)
         command.add_argument("workflow_id")
+        command.add_argument(
+            "--run-id", type=_run_id, help="an earlier run with this workflow id (default: latest)"
+        )
         command.add_argument("--json", action="store_true")
 
     trace = commands.add_parser("trace", help="a run's steps, model calls and waits as a tree")
     trace.add_argument("workflow_id")
+    trace.add_argument("--run-id", type=_run_id, help="an earlier run, drawn from its history")
     trace.add_argument("--file", help="span file (default: <data_dir>/traces/spans.jsonl)")
     return root
 
 
 async def run(argv: Sequence[str]) -> int:
+    for index, value in enumerate(argv):
+        if not _is_utf8(value):
+            # Undecodable bytes on the command line: refused before they reach a run.
+            flag = argv[index - 1] if index and argv[index - 1].startswith("--") else None
+            raise CliError(f"{flag or 'argument ' + value}: not UTF-8 text", EXIT_INPUT)
     args = parser().parse_args(argv)
     settings = load_settings(args.config)
+    if args.command in ("approve", "reject"):
+        args.decision = decision_from(args)
     if args.command == "start":
         # Validate before connecting: a bad file never reaches the server.
         args.payload = read_input(BY_COMMAND[args.process], Path(args.file))
@@ -660,10 +860,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(run(sys.argv[1:] if argv is None else argv))
     except CliError as err:
-        print(f"error: {err}", file=sys.stderr)
+        show(f"error: {err}", file=sys.stderr)
         return err.code
     except (ConfigError, TemporalUnreachable) as err:
-        print(f"error: {err}", file=sys.stderr)
+        show(f"error: {err}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("interrupted; runs on the server carry on", file=sys.stderr)
@@ -675,7 +875,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # a bug, not a user error: still one line unless asked for more
         if os.environ.get("SLUICE_DEBUG"):
             raise
-        print(
+        show(
             f"error: unexpected {type(err).__name__}: {err} (SLUICE_DEBUG=1 shows the traceback)",
             file=sys.stderr,
         )

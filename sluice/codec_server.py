@@ -48,10 +48,12 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload, Payloads
 
+from sluice.binaries import temporal_cli
 from sluice.codec import ENCODING, KEY_ID, EncryptionCodec, codec_from_settings, keys_path
 from sluice.config import ConfigError, Settings, load_settings
 from sluice.logs import announce, configure_logging
 from sluice.private_files import private_folder
+from sluice.terminal import project_command, typed_path
 
 log = logging.getLogger("sluice.codec_server")
 
@@ -102,8 +104,8 @@ def codec_token(settings: Settings, *, create: bool = False) -> str:
         token = ""
     if not token:
         raise ConfigError(
-            f"no codec server token: set SLUICE_CODEC_TOKEN, or run `python worker.py --dev` "
-            f"once to create {path}"
+            "no codec server token: set SLUICE_CODEC_TOKEN, or run "
+            f"`{project_command('worker.py')} --dev` once to create {path}"
         )
     return token
 
@@ -453,7 +455,8 @@ def usage_lines(settings: Settings, server: CodecServer) -> list[str]:
         f"Codec server:      {server.endpoint} (payloads are encrypted; token in {where})",
         f"  UI:  sign in at {server.endpoint}/ with the token; that page says which UI setting "
         "to switch on (once per browser)",
-        f"  CLI: temporal workflow show -w WORKFLOW_ID --codec-endpoint {server.endpoint} "
+        f"  CLI: {typed_path(temporal_cli())} workflow show -w WORKFLOW_ID "
+        f"--codec-endpoint {server.endpoint} "
         f'--codec-auth "Bearer {shell}"',
     ]
 

@@ -12,25 +12,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from sluice import search_attributes
 from sluice.catalog import PROCESSES
-from sluice.cli import approve_command, provide_command, read_input
+from sluice.cli import (
+    CliError,
+    approve_command,
+    next_reviewer,
+    provide_command,
+    read_input,
+    show,
+)
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.codec_server import start_for_dev, usage_lines
-from sluice.config import Settings
+from sluice.config import ConfigError, Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
 from sluice.logs import Silence, announce
 from sluice.payload_store import payload_storage, store_location
 from sluice.telemetry import install_telemetry
+from sluice.terminal import project_command
 from sluice.wiring import build_worker
 from workflows.process import RunStatus
 
@@ -62,15 +73,21 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
     codec_server = None
     if options.dev:
         database = settings.data_dir / "temporal.sqlite"
+        refuse_taken_ports({"--port": options.port, "--ui-port": options.ui_port})
         if codec is not None:
             codec_server = await start_for_dev(settings, codec, options.ui_port)
-        server = await start_dev_server(
-            database_file=database,
-            port=options.port,
-            ui_port=options.ui_port,
-            data_converter=sluice_data_converter(codec, storage),
-            ui_codec_endpoint=codec_server.endpoint if codec_server else None,
-        )
+        try:
+            server = await start_dev_server(
+                database_file=database,
+                port=options.port,
+                ui_port=options.ui_port,
+                data_converter=sluice_data_converter(codec, storage),
+                ui_codec_endpoint=codec_server.endpoint if codec_server else None,
+            )
+        except RuntimeError as err:  # the SDK's words for a server that did not come up
+            if codec_server is not None:
+                await codec_server.stop()
+            raise ConfigError(f"the Temporal dev server did not start: {err}") from None
         client = server.client
         print(f"Temporal dev server on 127.0.0.1:{options.port} (state in {database})")
         print(f"Temporal Web UI:   http://localhost:{options.ui_port}")
@@ -127,14 +144,37 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
     announce("stopped")
 
 
+def refuse_taken_ports(ports: dict[str, int]) -> None:
+    """Say in one line which port is taken, before the dev server fails to start on it: most
+    often the main job is already running (or still stopping) in another terminal."""
+    for flag, port in ports.items():
+        with socket.socket() as probe:
+            # A port left in TIME_WAIT by the previous stop is free to listen on again.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise ConfigError(
+                    f"127.0.0.1:{port} is in use: is the main job (`bash scripts/run.sh`) or "
+                    f"another Temporal server already running? Stop it, or choose {flag}"
+                ) from None
+
+
 async def start_examples(client: Client, settings: Settings) -> None:
-    """Start each sample input once (ids are stable, so a restart finds the same runs)."""
-    started = []
+    """Start each sample input once: ids are stable and never reused, so a restart finds the
+    runs of the earlier start (finished or not) and says so instead of starting them again."""
+    ids = []
+    already = 0
+    refused = []
     # A sample that waits for a document may ship it in provide/<same name>.json.
     deliveries: dict[str, Path] = {}
     for process in PROCESSES:
         for path in sorted((EXAMPLES / process.command.replace("-", "_")).glob("*.json")):
-            payload = read_input(process, path)
+            try:
+                payload = read_input(process, path)
+            except CliError as err:  # an edited sample: say so, and start the others
+                refused.append(f"  not started: {err}")
+                continue
             workflow_id = f"demo-{process.command}-{path.stem}"
             try:
                 await client.start_workflow(
@@ -142,40 +182,44 @@ async def start_examples(client: Client, settings: Settings) -> None:
                     payload,
                     id=workflow_id,
                     task_queue=settings.temporal.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     static_summary=f"{process.title} {process.subject(payload)} (example)",
                     static_details=f"Sample run from `examples/{path.parent.name}/{path.name}`",
                 )
-            except RPCError as err:
-                if err.status != RPCStatusCode.ALREADY_EXISTS:
-                    raise
-            started.append(workflow_id)
+            except WorkflowAlreadyStartedError:
+                already += 1
+            ids.append(workflow_id)
             deliveries[workflow_id] = path.parent / "provide" / path.name
-    await asyncio.sleep(0)
-    print(f"\nsample runs ({len(started)}):")
-    for workflow_id in started:
+    starter = project_command("starter.py")
+    show(["", f"sample runs ({len(ids)}):", *refused])
+    if already:
+        show(
+            f"  {already} already there from an earlier start, not started again "
+            f"({len(ids) - already} started now)"
+        )
+    for workflow_id in ids:
         status = await _settled_status(client, workflow_id)
         if status is None:
-            print(f"  {workflow_id}: started (no answer yet; see python starter.py status)")
+            show(f"  {workflow_id}: no answer yet; see {starter} status {workflow_id}")
             continue
         line = f"  {workflow_id}: {status.state}"
         if status.pending_decision:
             request = status.pending_decision.request
             line += f", waiting for {request.kind} (risk {request.risk.value})"
-            print(line)
-            print(f"      approve: {approve_command(workflow_id, 'alice')}")
+            reviewer = next_reviewer(status.pending_decision)
+            show([line, f"      approve: {approve_command(workflow_id, reviewer)}"])
             continue
         if status.awaiting_input:
             awaiting = status.awaiting_input
             line += f", waiting for {awaiting.request.kind} ({', '.join(awaiting.outstanding)})"
-            print(line)
             sample = deliveries[workflow_id]
             shown = str(sample.relative_to(EXAMPLES.parent)) if sample.exists() else "FILE.json"
-            print(f"      provide: {provide_command(workflow_id, shown)}")
+            show([line, f"      provide: {provide_command(workflow_id, shown)}"])
             continue
         if status.outcome:
             line += f" -> {status.outcome.get('action') or status.outcome.get('decision')}"
-        print(line)
-    print("\nlist waiting runs any time with: python starter.py pending\n")
+        show(line)
+    show(["", f"list waiting runs any time with: {starter} pending", ""])
 
 
 async def _settled_status(client: Client, workflow_id: str) -> RunStatus | None:
@@ -185,7 +229,7 @@ async def _settled_status(client: Client, workflow_id: str) -> RunStatus | None:
     for _ in range(80):
         try:
             status = await handle.query("status", result_type=RunStatus)
-        except RPCError:
+        except (RPCError, WorkflowQueryFailedError):
             status = None
         if status and (
             status.state != "running"

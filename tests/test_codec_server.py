@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from temporalio.api.common.v1 import Payload
 
+from sluice.binaries import temporal_cli
 from sluice.codec import ENCODING, KEY_ID, EncryptionCodec, create_key_file
 from sluice.codec_server import (
     SESSION_COOKIE,
@@ -33,6 +34,7 @@ from sluice.codec_server import (
     usage_lines,
 )
 from sluice.config import ConfigError, Settings
+from sluice.terminal import typed_path
 
 TOKEN = "correct-horse-battery-staple"
 UI = "http://localhost:8233"
@@ -546,6 +548,8 @@ async def test_the_dev_codec_server_makes_a_token_and_admits_the_embedded_ui(
         printed = "\n".join(usage_lines(settings, server))
         assert server.endpoint in printed and str(token_path(settings)) in printed
         assert token not in printed
+        # The CLI line names the temporal binary that is installed, as typed from here.
+        assert f"CLI: {typed_path(temporal_cli())} workflow show -w WORKFLOW_ID" in printed
 
         # A second worker on the same machine is told which setting to change.
         settings.codec.server_port = server.port

@@ -15,7 +15,13 @@ from sluice.cli import EXIT_INPUT, MAX_INPUT_BYTES, CliError, read_input
 from tests.conftest import EXAMPLES
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    # Numbers no field takes (infinite, of more than 30 digits) are refused before validation:
+    # tests/test_cli_input_errors.py.
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**29), max_value=10**29)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=6)
     ),

@@ -10,6 +10,7 @@ those candidates are scored by :func:`~activities.connectors.sanctions.matching.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -43,19 +44,60 @@ def _deletions(key: str) -> set[str]:
     return {key[:i] + key[i + 1 :] for i in range(len(key))}
 
 
+class _Postings:
+    """Positions by key, as two sorted arrays: a million names take tens of megabytes, not
+    the gigabytes a dictionary of lists would. Keys are stored by their hash; a collision
+    only adds a candidate, which the scorer then turns down."""
+
+    def __init__(self) -> None:
+        self._hashes = array("q")
+        self._positions = array("i")
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._starts = np.zeros(0, dtype=np.int64)
+        self._values = np.zeros(0, dtype=np.int32)
+
+    def add(self, key: str, position: int) -> None:
+        self._hashes.append(hash(key))
+        self._positions.append(position)
+
+    def freeze(self) -> None:
+        hashes = (
+            np.frombuffer(self._hashes, dtype=np.int64) if self._hashes else np.zeros(0, np.int64)
+        )
+        values = (
+            np.frombuffer(self._positions, dtype=np.int32)
+            if self._positions
+            else np.zeros(0, np.int32)
+        )
+        order = np.lexsort((values, hashes))
+        hashes = hashes[order]
+        self._values = values[order]
+        self._keys, self._starts = np.unique(hashes, return_index=True)
+        self._starts = np.append(self._starts, len(hashes))
+        self._hashes, self._positions = array("q"), array("i")
+
+    def get(self, key: str) -> npt.NDArray[np.int32] | None:
+        h = hash(key)
+        i = int(np.searchsorted(self._keys, h))
+        if i >= len(self._keys) or self._keys[i] != h:
+            return None
+        return self._values[self._starts[i] : self._starts[i + 1]]
+
+
 class NameIndex:
     """Every name and alias of one group of entries (persons, or organisations)."""
 
     def __init__(self, *, organisation: bool) -> None:
         self.organisation = organisation
         self.names: list[PreparedName] = []
-        self.owners: list[int] = []
-        self._part_counts: list[int] = []
-        self._building: dict[str, list[int]] = {}
-        self._postings: dict[str, npt.NDArray[np.int32]] = {}
-        # Deletion neighbourhood of the vocabulary: key minus one letter -> keys.
-        self._one_deleted: dict[str, set[str]] = {}
-        self._counts_array: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self.owners = array("i")
+        self._part_counts = array("b")
+        self._postings = _Postings()
+        # Deletion neighbourhood of the vocabulary: a key minus one letter -> the key.
+        self._vocabulary: set[str] = set()
+        self._one_deleted = _Postings()
+        self._neighbours: list[str] = []
+        self._counts_array: npt.NDArray[np.int8] = np.zeros(0, dtype=np.int8)
 
     def add(self, name: str, owner: int) -> None:
         """Index ``name`` as a name of the entry at position ``owner``."""
@@ -65,48 +107,56 @@ class NameIndex:
         position = len(self.names)
         self.names.append(prepared)
         self.owners.append(owner)
-        self._part_counts.append(len(prepared.parts))
+        self._part_counts.append(min(len(prepared.parts), 127))
         for key in _record_keys(prepared.parts):
-            self._building.setdefault(key, []).append(position)
+            self._postings.add(key, position)
+            if key.startswith("k") and len(key) - 1 >= _TYPO_KEY_MIN:
+                self._vocabulary.add(key[1:])
 
     def freeze(self) -> None:
         """Finish building: postings become compact arrays, the typo neighbourhood is built."""
-        for key, positions in self._building.items():
-            self._postings[key] = np.unique(np.asarray(positions, dtype=np.int32))
-            if key.startswith("k") and len(key) - 1 >= _TYPO_KEY_MIN:
-                for deleted in _deletions(key[1:]):
-                    self._one_deleted.setdefault(deleted, set()).add(key[1:])
-        self._building = {}
-        self._counts_array = np.asarray(self._part_counts, dtype=np.int32)
-        self._part_counts = []
+        self._postings.freeze()
+        self._neighbours = sorted(self._vocabulary)
+        for n, key in enumerate(self._neighbours):
+            for deleted in _deletions(key):
+                self._one_deleted.add(deleted, n)
+        self._one_deleted.freeze()
+        self._vocabulary = set()
+        self._counts_array = np.frombuffer(self._part_counts, dtype=np.int8).copy()
+        self._part_counts = array("b")
 
     def candidates(self, query: PreparedName, threshold: float) -> Iterable[int]:
-        """Positions of names sharing enough parts with ``query`` to be worth scoring."""
+        """Positions of names sharing enough parts with ``query`` to be worth scoring: two
+        parts (one, against a one-part name), each part counted once even when two parts of
+        the query look up the same keys ("Elena Elnea" against a lone "Elena")."""
         if not self.names or not query.parts:
             return []
-        per_part: list[set[str]] = [set() for _ in query.parts]
-        for i, part in enumerate(query.parts):
-            per_part[i] |= self._lookup_keys(part)
-        for i in range(len(query.parts) - 1):
-            glued = _glue(query.parts[i : i + 2])
-            keys = {"k" + glued.key}
-            per_part[i] |= keys
-            per_part[i + 1] |= keys
-        hits = [self._positions(keys) for keys in per_part]
-        if not hits:
+        per_part = [self._lookup_keys(part) for part in query.parts]
+        # Two adjacent parts glued ("Bao Qiang" for "Baoqiang") count as one more part.
+        glued = [{"k" + _glue(query.parts[i : i + 2]).key} for i in range(len(query.parts) - 1)]
+        positions, by_part = self._count(per_part + glued)
+        if positions.size == 0:
             return []
-        everything = np.concatenate(hits)
-        if everything.size == 0:
-            return []
-        counts = np.bincount(everything, minlength=len(self.names))
+        part_counts = self._counts_array[positions]
         if len(query.parts) == 1:
-            found = counts >= 1
+            found = by_part >= 1
             if threshold > ONE_PART_CAP:
                 # One part reaches the threshold only against a name of one or two parts.
-                found &= self._counts_array <= 2
-        else:
-            found = (counts >= 2) | ((counts >= 1) & (self._counts_array == 1))
-        return np.nonzero(found)[0].tolist()
+                found &= part_counts <= 2
+            return positions[found].tolist()
+        found = (by_part >= 2) | (part_counts == 1)
+        merged = _merge_overlapping(per_part)
+        if len(merged) > 1:
+            at, by_group = self._count(merged + glued)
+            distinct = np.isin(positions, at[by_group >= 2])
+            found &= distinct | (part_counts == 1)
+        return positions[found].tolist()
+
+    def _count(self, groups: list[set[str]]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+        """Every position found by any group of keys, and by how many groups."""
+        everything = np.concatenate([self._positions(keys) for keys in groups])
+        positions, counts = np.unique(everything, return_counts=True)
+        return positions, counts
 
     def _lookup_keys(self, part: NamePart) -> set[str]:
         keys = {"k" + key for key in _keys_with_particle_off(part)}
@@ -117,21 +167,36 @@ class NameIndex:
             if part.vowelless or len(part.skeleton) >= _SKELETON_LOOKUP_MIN:
                 keys.add("s" + part.skeleton)
         if len(part.key) >= _TYPO_KEY_MIN:
-            for near in self._one_deleted.get(part.key, ()):
-                keys.add("k" + near)
-            for deleted in _deletions(part.key):
-                keys.add("k" + deleted)
-                for near in self._one_deleted.get(deleted, ()):
-                    keys.add("k" + near)
+            # One edit away: the query lacks a letter, has one more, or one other.
+            for probe in {part.key} | _deletions(part.key):
+                keys.add("k" + probe)
+                for n in self._near(probe):
+                    keys.add("k" + self._neighbours[n])
         return keys
 
+    def _near(self, deleted: str) -> list[int]:
+        found = self._one_deleted.get(deleted)
+        return [] if found is None else found.tolist()
+
     def _positions(self, keys: set[str]) -> npt.NDArray[np.int32]:
-        arrays = [self._postings[k] for k in keys if k in self._postings]
+        arrays = [a for a in (self._postings.get(k) for k in keys) if a is not None]
         if not arrays:
             return np.zeros(0, dtype=np.int32)
         if len(arrays) == 1:
             return arrays[0]
         return np.unique(np.concatenate(arrays))
+
+
+def _merge_overlapping(groups: list[set[str]]) -> list[set[str]]:
+    """Parts that look up the same keys are one part for counting: "Elena Elnea" shares
+    its keys between both words, and must not count twice against a lone "Elena"."""
+    merged: list[set[str]] = []
+    for keys in groups:
+        for existing in [m for m in merged if m & keys]:
+            keys = keys | existing
+            merged.remove(existing)
+        merged.append(keys)
+    return merged
 
 
 def _keys_with_particle_off(part: NamePart) -> set[str]:

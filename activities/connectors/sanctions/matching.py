@@ -23,6 +23,7 @@ every screening, so a hit recorded today can be explained after the rules were t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -95,6 +96,8 @@ class NameMatch:
         return lines
 
 
+# Lists and queries repeat the same parts (given names above all): each pair is judged once.
+@functools.lru_cache(maxsize=1_000_000)
 def part_similarity(a: NamePart, b: NamePart) -> tuple[float, str]:
     """How alike two name parts are, and the rule that says so."""
     if a.text == b.text:
@@ -152,13 +155,16 @@ def compare_names(query: PreparedName, candidate: PreparedName, *, person: bool)
             sim, how = part_similarity(qp, cp)
             if sim > 0:
                 options.append((sim, 1, frozenset({i}), frozenset({j}), qp.text, cp.text, how))
-    for i, qp in enumerate(q):
+    # Gluing two parts into one changes how many parts a name has: between names with as
+    # many parts each, it would leave a part of each without a counterpart anyway.
+    glue = len(q) != len(c)
+    for i, qp in enumerate(q if glue else ()):
         for j in range(len(c) - 1):
             sim, how = part_similarity(qp, _joined(c[j : j + 2]))
             if sim >= SAME_SOUND or (sim > 0 and how == "close spelling"):
                 text = f"{c[j].text} {c[j + 1].text}"
                 options.append((sim, 2, frozenset({i}), frozenset({j, j + 1}), qp.text, text, how))
-    for j, cp in enumerate(c):
+    for j, cp in enumerate(c if glue else ()):
         for i in range(len(q) - 1):
             sim, how = part_similarity(_joined(q[i : i + 2]), cp)
             if sim >= SAME_SOUND or (sim > 0 and how == "close spelling"):

@@ -82,9 +82,12 @@ def prepare_name(name: str, *, organisation: bool = False) -> PreparedName:
     for chunk in _script_chunks(name):
         vowelless = _is_vowelless(chunk)
         ascii_text = anyascii(_before_anyascii(chunk)).casefold()
-        for word in _SEPARATOR.split(_drop_joiners(ascii_text)):
-            if word:
-                words.append((word, vowelless))
+        found = [w for w in _SEPARATOR.split(_drop_joiners(ascii_text)) if w]
+        if not found:
+            # A script anyascii has no table for: compare the letters as they are, rather
+            # than lose the name (an empty name would match nothing, not even itself).
+            found = ["".join(ch for ch in chunk.casefold() if ch.isalnum())] if chunk else []
+        words.extend((word, vowelless) for word in found if word)
     if organisation:
         kept = [w for w in words if w[0] not in _ORGANISATION_NOISE]
         words = kept or words

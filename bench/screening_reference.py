@@ -36,10 +36,11 @@ def main(list_path: str, pairs_path: str) -> None:
                 entity.add("birthDate", row["birth_date"])
             listed[row["id"]] = entity
     with open(pairs_path, encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
+        for n, row in enumerate(csv.DictReader(f)):
             target = listed[row["listed_id"]]
             query = model.make_entity(target.schema.name)
-            query.id = "query"
+            # A fresh id per query: nomenklatura caches what it derived from an entity by id.
+            query.id = f"query-{n}"
             query.add("name", row["query"])
             if row["birth_date"] and target.schema.name == "Person":
                 query.add("birthDate", row["birth_date"])

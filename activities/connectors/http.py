@@ -51,6 +51,13 @@ async def get_json(
     return answer
 
 
+async def get_bytes(url: str, *, timeout_seconds: float) -> bytes:
+    """GET a file (a list export, say) as it is; failures classified as for every call."""
+    response = await _send("GET", url, timeout_seconds)
+    _refuse_failures(url, response)
+    return response.content
+
+
 def _url(base_url: str, path: str) -> str:
     return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
 

@@ -10,6 +10,7 @@ with which matcher and threshold is part of the audit trail, so every answer
   part, with date of birth and country as evidence (the matcher, ``sluice-names/2``);
 * :mod:`.index` and :mod:`.lists`: the embedded list, an OpenSanctions export (CSV or
   FollowTheMoney JSON lines) indexed in memory;
+* :mod:`.refresh`: an export at a URL or path, reloaded in the background on a schedule;
 * :mod:`.yente`: an OpenSanctions / yente compatible match API instead;
 * :mod:`.normalise`: the plain normalisation workflow code relies on (kept stable).
 """
@@ -49,6 +50,7 @@ from activities.connectors.sanctions.normalise import (
     VESSEL_PREFIX_TOKENS,
     normalise_name,
 )
+from activities.connectors.sanctions.refresh import RefreshingSanctionsList
 from activities.connectors.sanctions.yente import HttpSanctionsList
 
 #: The matcher's name as the first versions of this module called it.
@@ -72,6 +74,7 @@ __all__ = [
     "NameMatch",
     "PreparedName",
     "QueryEvidence",
+    "RefreshingSanctionsList",
     "SanctionsList",
     "ScreeningHit",
     "ScreeningKind",
@@ -89,13 +92,25 @@ __all__ = [
 
 
 def sanctions_list_from_config(
-    list_path: str | None, url: str | None, api_key: str | None
+    list_path: str | None,
+    url: str | None,
+    api_key: str | None,
+    *,
+    list_url: str | None = None,
+    refresh_minutes: float | None = None,
 ) -> SanctionsList:
-    """The configured list: the HTTP API when ``url`` is set, otherwise the list file at
-    ``list_path`` (CSV or FollowTheMoney JSON lines), otherwise the fictional sample shipped
-    in the repository. Blank strings (unset environment variables) count as not set."""
+    """The configured list, first configured first: the match API at ``url``; the export
+    at ``list_url``, downloaded on first use; the list file at ``list_path`` (CSV or
+    FollowTheMoney JSON lines); otherwise the fictional sample shipped in the repository.
+    ``refresh_minutes`` reloads the export or file in the background that often. Blank
+    strings (unset environment variables) count as not set."""
+    refresh_seconds = refresh_minutes * 60 if refresh_minutes else None
     if url and url.strip():
         return HttpSanctionsList(url.strip(), api_key=(api_key or "").strip() or None)
+    if list_url and list_url.strip():
+        return RefreshingSanctionsList(list_url.strip(), refresh_seconds=refresh_seconds)
     if list_path and list_path.strip():
+        if refresh_seconds:
+            return RefreshingSanctionsList(list_path.strip(), refresh_seconds=refresh_seconds)
         return EmbeddedSanctionsList(list_path.strip())
     return EmbeddedSanctionsList(DEFAULT_LIST_PATH)

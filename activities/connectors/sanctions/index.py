@@ -294,3 +294,38 @@ class ListIndex:
                 reasons=match.reasons() + evidence_reasons,
             )
         return list(best.values())
+
+    def screen(
+        self,
+        names: Sequence[str],
+        kind: str,
+        threshold: float,
+        evidence: QueryEvidence | None,
+        max_hits_per_name: int,
+    ) -> list[ScreeningHit]:
+        """The hits of every name, best first: at most ``max_hits_per_name`` entries each."""
+        per_name = []
+        for name in names:
+            hits: list[ScreeningHit] = []
+            for group in GROUPS_BY_KIND[kind]:
+                hits.extend(self.screen_name(name, group, threshold, evidence))
+            per_name.append(top_hits(hits, max_hits_per_name))
+        return order_hits(per_name)
+
+
+def top_hits(hits: Iterable[ScreeningHit], limit: int) -> list[ScreeningHit]:
+    """Best hit per entry, best first, at most ``limit``."""
+    best: dict[str, ScreeningHit] = {}
+    for hit in hits:
+        current = best.get(hit.entry_id)
+        if current is None or hit.score > current.score:
+            best[hit.entry_id] = hit
+    ranked = sorted(best.values(), key=lambda h: (-h.score, h.entry_id))
+    return ranked[:limit]
+
+
+def order_hits(per_name: list[list[ScreeningHit]]) -> list[ScreeningHit]:
+    """All names' hits in one list, best first, then in the order the names were given."""
+    flat = [(i, hit) for i, hits in enumerate(per_name) for hit in hits]
+    flat.sort(key=lambda item: (-item[1].score, item[0], item[1].entry_id))
+    return [hit for _, hit in flat]

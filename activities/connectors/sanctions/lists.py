@@ -23,11 +23,11 @@ import csv
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from activities.connectors.sanctions.index import GROUPS_BY_KIND, ListIndex
+from activities.connectors.sanctions.index import ListIndex
 from activities.connectors.sanctions.matching import MATCHER_VERSION
 from activities.connectors.sanctions.models import (
     DEFAULT_MAX_HITS_PER_NAME,
@@ -36,7 +36,6 @@ from activities.connectors.sanctions.models import (
     PERSON_SCHEMAS,
     ListEntry,
     QueryEvidence,
-    ScreeningHit,
     ScreeningKind,
     ScreeningResult,
 )
@@ -106,12 +105,7 @@ class EmbeddedSanctionsList:
         """Synchronous :meth:`screen`, for scripts and tests."""
         check_arguments(kind, threshold)
         cleaned = clean_names(names)
-        per_name = []
-        for name in cleaned:
-            hits: list[ScreeningHit] = []
-            for group in GROUPS_BY_KIND[kind]:
-                hits.extend(self._index.screen_name(name, group, threshold, evidence))
-            per_name.append(top_hits(hits, self._max_hits))
+        hits = self._index.screen(cleaned, kind, threshold, evidence, self._max_hits)
         return ScreeningResult(
             list_source=self.list_source,
             list_version=self.list_version,
@@ -119,7 +113,7 @@ class EmbeddedSanctionsList:
             matcher_version=MATCHER_VERSION,
             threshold=threshold,
             screened_names=cleaned,
-            hits=order_hits(per_name),
+            hits=hits,
         )
 
 
@@ -287,21 +281,3 @@ def check_arguments(kind: str, threshold: float) -> None:
         raise ValueError(f"kind must be 'person', 'organization' or 'any', not {kind!r}")
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], not {threshold!r}")
-
-
-def top_hits(hits: Iterable[ScreeningHit], limit: int) -> list[ScreeningHit]:
-    """Best hit per entry, best first, at most ``limit``."""
-    best: dict[str, ScreeningHit] = {}
-    for hit in hits:
-        current = best.get(hit.entry_id)
-        if current is None or hit.score > current.score:
-            best[hit.entry_id] = hit
-    ranked = sorted(best.values(), key=lambda h: (-h.score, h.entry_id))
-    return ranked[:limit]
-
-
-def order_hits(per_name: list[list[ScreeningHit]]) -> list[ScreeningHit]:
-    """All names' hits in one list, best first, then in the order the names were given."""
-    flat = [(i, hit) for i, hits in enumerate(per_name) for hit in hits]
-    flat.sort(key=lambda item: (-item[1].score, item[0], item[1].entry_id))
-    return [hit for _, hit in flat]

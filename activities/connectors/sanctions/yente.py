@@ -17,7 +17,8 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from temporalio.exceptions import ApplicationError
 
 from activities.connectors.http import SYSTEM_REJECTED, post_idempotent
-from activities.connectors.sanctions.lists import check_arguments, clean_names, order_hits, top_hits
+from activities.connectors.sanctions.index import order_hits, top_hits
+from activities.connectors.sanctions.lists import check_arguments, clean_names
 from activities.connectors.sanctions.matching import kind_admits, score_names
 from activities.connectors.sanctions.models import (
     DEFAULT_MAX_HITS_PER_NAME,

@@ -71,3 +71,9 @@ class ScreeningActivities:
             raise ApplicationError(str(err), type=SYSTEM_UNAVAILABLE) from err
         except ScreeningRequestRejected as err:
             raise ApplicationError(str(err), type=SYSTEM_REJECTED, non_retryable=True) from err
+        except (ValueError, TypeError) as err:
+            # A name that cannot be screened (empty, absurdly long) fails the same way every
+            # time: stop at once, so the run fails visibly instead of retrying.
+            raise ApplicationError(
+                f"names refused for screening: {err}", type=SYSTEM_REJECTED, non_retryable=True
+            ) from err

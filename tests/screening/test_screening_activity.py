@@ -3,6 +3,8 @@ and requests and answers recorded before the name-part matcher still decoding.""
 
 from __future__ import annotations
 
+import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.connectors.sanctions import (
@@ -74,3 +76,10 @@ def test_request_and_answer_recorded_before_the_matcher_change_still_decode() ->
     result = ScreeningResult.model_validate(recorded)
     assert result.matcher_version is None and result.hits[0].reasons == []
     assert result.hits[0].algorithm == "sluice-fuzzy/1"
+
+
+async def test_a_name_that_is_not_a_name_is_refused_for_good() -> None:
+    for names in (["x" * 5_000], ["  --  "], ["Jon Smyth", "\u0000\u0001"]):
+        with pytest.raises(ApplicationError, match="refused for screening") as raised:
+            await screen(ScreeningRequest(names=names, kind="person"))
+        assert raised.value.non_retryable and raised.value.type == "SystemOfRecordRejected"

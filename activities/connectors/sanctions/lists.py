@@ -47,6 +47,9 @@ DEFAULT_LIST_PATH = Path(__file__).resolve().parent.parent / "data" / "sanctions
 #: addresses, identifiers, phones, emails, first_seen, last_seen, last_change) are optional.
 REQUIRED_COLUMNS = ("id", "schema", "name", "aliases", "sanctions", "dataset")
 
+#: The longest name screened; the longest names on real lists are well under half of it.
+MAX_NAME_LENGTH = 300
+
 _SCREENED_SCHEMAS = PERSON_SCHEMAS | ORGANISATION_SCHEMAS
 # FollowTheMoney properties that name an entity. ``weakAlias`` is left out on purpose:
 # OpenSanctions marks it as too generic to screen against.
@@ -269,6 +272,13 @@ def clean_names(names: Sequence[str]) -> list[str]:
         # An empty party name is a data error upstream; reporting it "clear" would hide it.
         if not normalise_name(stripped):
             raise ValueError(f"cannot screen an empty or punctuation-only name: {name!r}")
+        # Names are compared part by part with every candidate: a name of thousands of
+        # characters (a pasted document) is not a name, and would tie up the worker.
+        if len(stripped) > MAX_NAME_LENGTH:
+            raise ValueError(
+                f"cannot screen a name of {len(stripped)} characters "
+                f"(at most {MAX_NAME_LENGTH}): is it a name?"
+            )
         # The same party often appears twice (shipper is also the notify party): screen once.
         if stripped not in cleaned:
             cleaned.append(stripped)

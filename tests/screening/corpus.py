@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import cast
 
 from activities.connectors.sanctions import (
     EmbeddedSanctionsList,
@@ -124,6 +124,3 @@ def rates_at(outcomes: list[Outcome], threshold: float) -> Rates:
         missed=missed,
         false_positives=false_positives,
     )
-
-
-Verdict = Literal["found", "missed", "clear", "false positive"]

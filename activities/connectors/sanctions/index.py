@@ -38,6 +38,9 @@ _TYPO_KEY_MIN = 4
 # Latin parts look each other up by consonants only from this many consonants on: shorter
 # skeletons ("mr" for Maria, Mario, Omar) would make most of a list a candidate.
 _SKELETON_LOOKUP_MIN = 4
+# Sorting positions costs more than one pass over a mask of the whole index once they are
+# more than this share of it (1/16).
+_DENSE_SHARE = 16
 
 
 def _deletions(key: str) -> set[str]:
@@ -155,8 +158,12 @@ class NameIndex:
     def _count(self, groups: list[set[str]]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
         """Every position found by any group of keys, and by how many groups."""
         everything = np.concatenate([self._positions(keys) for keys in groups])
-        positions, counts = np.unique(everything, return_counts=True)
-        return positions, counts
+        if everything.size * _DENSE_SHARE < len(self.names):
+            positions, counts = np.unique(everything, return_counts=True)
+            return positions, counts
+        dense = np.bincount(everything, minlength=len(self.names))
+        positions = np.flatnonzero(dense).astype(np.int32)
+        return positions, dense[positions]
 
     def _lookup_keys(self, part: NamePart) -> set[str]:
         keys = {"k" + key for key in _keys_with_particle_off(part)}
@@ -184,7 +191,12 @@ class NameIndex:
             return np.zeros(0, dtype=np.int32)
         if len(arrays) == 1:
             return arrays[0]
-        return np.unique(np.concatenate(arrays))
+        everything = np.concatenate(arrays)
+        if everything.size * _DENSE_SHARE < len(self.names):
+            return np.unique(everything)
+        seen = np.zeros(len(self.names), dtype=np.bool_)
+        seen[everything] = True
+        return np.flatnonzero(seen).astype(np.int32)
 
 
 def _merge_overlapping(groups: list[set[str]]) -> list[set[str]]:

@@ -148,33 +148,34 @@ def compare_names(query: PreparedName, candidate: PreparedName, *, person: bool)
         return NameMatch(1.0, same, ())
 
     # Every pairing worth considering: one part with one part, and one part with two
-    # adjacent parts of the other name glued together.
-    options: list[tuple[float, int, frozenset[int], frozenset[int], str, str, str]] = []
+    # adjacent parts of the other name glued together. Parts are bits of an int mask.
+    options: list[tuple[float, int, int, int, str, str, str]] = []
     for i, qp in enumerate(q):
         for j, cp in enumerate(c):
             sim, how = part_similarity(qp, cp)
             if sim > 0:
-                options.append((sim, 1, frozenset({i}), frozenset({j}), qp.text, cp.text, how))
+                options.append((sim, 1, 1 << i, 1 << j, qp.text, cp.text, how))
     # Gluing two parts into one changes how many parts a name has: between names with as
     # many parts each, it would leave a part of each without a counterpart anyway.
-    glue = len(q) != len(c)
-    for i, qp in enumerate(q if glue else ()):
-        for j in range(len(c) - 1):
-            sim, how = part_similarity(qp, _joined(c[j : j + 2]))
-            if sim >= SAME_SOUND or (sim > 0 and how == "close spelling"):
-                text = f"{c[j].text} {c[j + 1].text}"
-                options.append((sim, 2, frozenset({i}), frozenset({j, j + 1}), qp.text, text, how))
-    for j, cp in enumerate(c if glue else ()):
-        for i in range(len(q) - 1):
-            sim, how = part_similarity(_joined(q[i : i + 2]), cp)
-            if sim >= SAME_SOUND or (sim > 0 and how == "close spelling"):
-                text = f"{q[i].text} {q[i + 1].text}"
-                options.append((sim, 2, frozenset({i, i + 1}), frozenset({j}), text, cp.text, how))
+    if len(q) != len(c):
+        for one, two, one_is_query in ((q, c, True), (c, q, False)):
+            for j in range(len(two) - 1):
+                glued = _joined(two[j : j + 2])
+                text = f"{two[j].text} {two[j + 1].text}"
+                for i, part in enumerate(one):
+                    sim, how = part_similarity(part, glued)
+                    if sim < SAME_SOUND and how != "close spelling":
+                        continue
+                    span = 0b11 << j
+                    options.append(
+                        (sim, 2, 1 << i, span, part.text, text, how)
+                        if one_is_query
+                        else (sim, 2, span, 1 << i, text, part.text, how)
+                    )
     # Greedy: the most alike pairings first, longer spans first on ties, then by text so
     # that comparing a with b aligns exactly as comparing b with a.
     options.sort(key=lambda o: (-o[0], -o[1], min(o[4], o[5]), max(o[4], o[5])))
-    used_q: set[int] = set()
-    used_c: set[int] = set()
+    used_q = used_c = 0
     pairs: list[PartMatch] = []
     covered_q: dict[int, float] = {}
     covered_c: dict[int, float] = {}
@@ -184,10 +185,12 @@ def compare_names(query: PreparedName, candidate: PreparedName, *, person: bool)
         used_q |= qi
         used_c |= cj
         pairs.append(PartMatch(qtext, ctext, sim, how))
-        for i in qi:
-            covered_q[i] = sim
-        for j in cj:
-            covered_c[j] = sim
+        for i in range(len(q)):
+            if qi >> i & 1:
+                covered_q[i] = sim
+        for j in range(len(c)):
+            if cj >> j & 1:
+                covered_c[j] = sim
 
     q_cover = _coverage(q, covered_q)
     c_cover = _coverage(c, covered_c)
@@ -197,9 +200,9 @@ def compare_names(query: PreparedName, candidate: PreparedName, *, person: bool)
     )
     # The shorter name (by parts) must be covered; the longer one's leftovers cost a little.
     if len(q) < len(c):
-        score, longer_left = q_cover, len(c) - len(used_c)
+        score, longer_left = q_cover, len(c) - len(covered_c)
     elif len(q) > len(c):
-        score, longer_left = c_cover, len(q) - len(used_q)
+        score, longer_left = c_cover, len(q) - len(covered_q)
     else:
         score, longer_left = (q_cover + c_cover) / 2, 0
     score -= min(LEFT_OVER_COST * longer_left, LEFT_OVER_COST_MAX)

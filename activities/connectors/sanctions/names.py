@@ -52,7 +52,9 @@ _ORGANISATION_NOISE = LEGAL_FORM_TOKENS | VESSEL_PREFIX_TOKENS | frozenset({
 _SEPARATOR = re.compile(r"[^a-z0-9]+")
 
 
-@dataclass(frozen=True, slots=True)
+# Compared by identity: name_part() hands out one object per word, and the matcher's cache of
+# part similarities then hashes a pointer instead of four strings.
+@dataclass(frozen=True, slots=True, eq=False)
 class NamePart:
     """One word of a name in the forms the matcher compares."""
 

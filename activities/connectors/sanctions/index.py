@@ -33,8 +33,11 @@ from activities.connectors.sanctions.models import (
 )
 from activities.connectors.sanctions.names import NamePart, PreparedName, name_part, prepare_name
 
-# Keys shorter than this are not looked up one edit away: "li" and "le" are different names.
-_TYPO_KEY_MIN = 4
+# Parts shorter than this are not looked up one edit away: the matcher counts one edit in
+# four letters as a different name ("Yang" and "Wang", 0.75), so only a part of five letters
+# can be one edit from another (0.8); a four-letter key can still lack a letter of a
+# five-letter one.
+_TYPO_KEY_MIN = 5
 # Latin parts look each other up by consonants only from this many consonants on: shorter
 # skeletons ("mr" for Maria, Mario, Omar) would make most of a list a candidate.
 _SKELETON_LOOKUP_MIN = 4
@@ -113,7 +116,7 @@ class NameIndex:
         self._part_counts.append(min(len(prepared.parts), 127))
         for key in _record_keys(prepared.parts):
             self._postings.add(key, position)
-            if key.startswith("k") and len(key) - 1 >= _TYPO_KEY_MIN:
+            if key.startswith("k") and len(key) - 1 >= _TYPO_KEY_MIN - 1:
                 self._vocabulary.add(key[1:])
 
     def freeze(self) -> None:
@@ -173,12 +176,15 @@ class NameIndex:
             # a long enough skeleton finds them when the key is more than a typo away.
             if part.vowelless or len(part.skeleton) >= _SKELETON_LOOKUP_MIN:
                 keys.add("s" + part.skeleton)
-        if len(part.key) >= _TYPO_KEY_MIN:
-            # One edit away: the query lacks a letter, has one more, or one other.
-            for probe in {part.key} | _deletions(part.key):
-                keys.add("k" + probe)
-                for n in self._near(probe):
-                    keys.add("k" + self._neighbours[n])
+        if len(part.key) >= _TYPO_KEY_MIN - 1:
+            # One edit away: the query lacks a letter of a listed key ...
+            keys.update("k" + self._neighbours[n] for n in self._near(part.key))
+        if max(len(part.key), len(part.text)) >= _TYPO_KEY_MIN:
+            # ... has one more, or one other ("Smtih": a five-letter spelling, though its
+            # key has four).
+            for deleted in _deletions(part.key):
+                keys.add("k" + deleted)
+                keys.update("k" + self._neighbours[n] for n in self._near(deleted))
         return keys
 
     def _near(self, deleted: str) -> list[int]:

@@ -373,7 +373,11 @@ def screening_section(result: ScreeningResult) -> str:
             f"| {r.matcher} | {at_ours.threshold:.2f} | {at_ours.recall:.3f} | "
             f"{at_ours.false_positive_rate:.3f} |"
         )
-    reference = result.reference_note or "Reference: see the table."
+    reference = result.reference_note or (
+        "The reference sees the same names and dates of birth (not the countries) and scores "
+        "each pair against the listed party only; yente flags from 0.70 by default, so it is "
+        "shown at 0.70 and at our threshold."
+    )
     speed_rows = [
         "| entries | names indexed | index build | resident memory (before → after) "
         "| p50 | p99 | max | target p99 ≤ 50 ms |",
@@ -386,6 +390,31 @@ def screening_section(result: ScreeningResult) -> str:
             f"{s.p99_ms:.1f} ms | {s.max_ms:.0f} ms | "
             f"{'yes' if s.p99_ms <= P99_TARGET_MS else '**no**'} |"
         )
+    largest = max(result.speed, key=lambda s: s.entries, default=None)
+    if largest is None:
+        speed_finding = "Speed: not measured in this run."
+    else:
+        speed_finding = (
+            f"**Target: p99 ≤ {P99_TARGET_MS:.0f} ms for one name against 1,000,000 entries. "
+            f"Largest list measured: {largest.entries:,} entries, p99 {largest.p99_ms:.1f} ms: "
+            + (
+                "met.**"
+                if largest.entries >= 1_000_000 and largest.p99_ms <= P99_TARGET_MS
+                else "missed.**"
+                if largest.p99_ms > P99_TARGET_MS
+                else "not measured at 1,000,000 entries in this run.**"
+            )
+        )
+        if largest.p99_ms > P99_TARGET_MS:
+            speed_finding += (
+                " The index finds candidates in a few milliseconds (numpy postings); the tail "
+                "is the scoring of each candidate in Python (name-part alignment, about 30-60 "
+                "µs each), and the slowest queries are names made of common parts with "
+                f"hundreds of candidates (on average {largest.mean_hits:.1f} entries per "
+                "query reach the threshold: a generated list of this size holds many "
+                "namesakes). Scoring in a compiled extension, or in a process pool across "
+                "cores, would be the next step."
+            )
     missed = "; ".join(q.missed) or "none"
     false_positives = "; ".join(q.false_positives) or "none"
     return f"""
@@ -404,8 +433,19 @@ family name, the same name with a birth date decades apart) against
 Missed at {q.threshold:.2f}: {missed}. Flagged although different: {false_positives}.
 {reference}
 
+Not in the corpus, and not handled: nicknames and short forms (Giorgos for Georgios, Piet
+for Pieter: they need a table of hypocorisms, which OpenSanctions keeps in its own data),
+Wade-Giles romanisations of Chinese (Hsu for Xu), and company names translated rather than
+transliterated. The eleven parties listed last in the corpus (70 pairs) were written after
+the matcher's rules were settled and were not tuned on. The corpus was written by the same
+hands as the matcher, which favours it against the reference; a corpus drawn from the
+aliases real lists carry would be the fairer test.
+
 Speed: one name screened against generated lists (each size in a fresh process, the index
-built once; half the queries are variants of listed names, half unlisted names).
+built once; half the queries are variants of listed names, half unlisted names). Memory
+"before" already holds the generated entries; the index is the difference.
 
 {chr(10).join(speed_rows)}
+
+{speed_finding}
 """

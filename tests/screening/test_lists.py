@@ -21,6 +21,7 @@ from activities.connectors.sanctions import (
     ScreeningUnavailable,
     sanctions_list_from_config,
 )
+from sluice.config import ConfigError, load_settings
 
 
 def ftm(entity_id: str, schema: str, **properties: list[str]) -> dict[str, Any]:
@@ -214,3 +215,10 @@ def test_configuration_chooses_api_then_export_url_then_file(tmp_path: Path) -> 
     refreshed = sanctions_list_from_config(str(path), None, None, refresh_minutes=60)
     assert isinstance(refreshed, RefreshingSanctionsList)
     assert isinstance(sanctions_list_from_config(str(path), "", None), EmbeddedSanctionsList)
+
+
+def test_refresh_interval_comes_from_the_environment_and_must_be_positive() -> None:
+    settings = load_settings(environ={"SLUICE_SANCTIONS_REFRESH_MINUTES": "30"})
+    assert settings.connectors.sanctions_refresh_minutes == 30.0
+    with pytest.raises(ConfigError, match="sanctions_refresh_minutes"):
+        load_settings(environ={"SLUICE_SANCTIONS_REFRESH_MINUTES": "0"})

@@ -399,6 +399,15 @@ class ModelGateway:
                 cost_usd=cost,
                 output_text=answer.content,
             )
+        repeated = repeated_keys(answer.content)
+        if repeated:
+            # JSON parsers keep the last of two values silently; which one the model meant
+            # is unknown, so the answer is not taken (and after the retries, a person reads).
+            raise ApplicationError(
+                f"{answer.provider} {answer.model} output for '{call.task}' gives two "
+                f"different values for {', '.join(repeated[:5])}",
+                type=MODEL_OUTPUT_INVALID,
+            )
         try:
             parsed = schema.model_validate_json(answer.content)
         except ValidationError as err:
@@ -464,6 +473,25 @@ class ModelGateway:
             cost_usd=cost,
         )
         return text, record
+
+
+def repeated_keys(content: str) -> list[str]:
+    """Keys an answer's JSON gives twice with different values (at any depth)."""
+    repeated: list[str] = []
+
+    def collect(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen and seen[key] != value:
+                repeated.append(key)
+            seen[key] = value
+        return seen
+
+    try:
+        json.loads(content, object_pairs_hook=collect)
+    except ValueError:
+        return []  # not JSON at all: schema validation says so
+    return list(dict.fromkeys(repeated))
 
 
 def provider_from_settings(settings: ModelSettings, offline: OfflineProvider) -> ModelProvider:

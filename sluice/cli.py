@@ -39,6 +39,7 @@ from sluice.catalog import BY_COMMAND, PROCESSES, Process
 from sluice.client import TemporalUnreachable, connect
 from sluice.codec import codec_from_settings
 from sluice.config import ConfigError, Settings, load_settings
+from sluice.intake import IntakeRefusal, check_documents
 from sluice.payload_store import payload_storage
 from sluice.telemetry import install_telemetry, read_spans
 from workflows.approval import DecisionInput, DecisionReceipt, PendingDecision
@@ -100,6 +101,15 @@ def read_input(process: Process, path: Path) -> BaseModel:
             f"{path}: not a valid {process.command} input: " + "; ".join(problems) + more,
             EXIT_INPUT,
         ) from None
+
+
+def check_document_paths(payload: BaseModel, settings: Settings, path: Path) -> None:
+    """Refuse a document path the worker would refuse (it checks again), before any run."""
+    documents = settings.documents
+    try:
+        check_documents(payload, documents.intake_dir, documents.max_bytes)
+    except IntakeRefusal as refusal:
+        raise CliError(f"{path}: {refusal}", EXIT_INPUT) from None
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -234,6 +244,11 @@ def print_status(status: RunStatus) -> None:
         print(f"  outcome: {json.dumps(status.outcome)}")
     if status.failure:
         print(f"  failure: {status.failure}")
+    if status.flooded:
+        print(
+            f"  flooded: {status.refused_messages} messages refused (the first ones are in "
+            "the audit trail, the rest only counted); find who sends them"
+        )
 
 
 def print_audit(trail: AuditTrail) -> None:
@@ -619,8 +634,10 @@ async def run(argv: Sequence[str]) -> int:
     if args.command == "start":
         # Validate before connecting: a bad file never reaches the server.
         args.payload = read_input(BY_COMMAND[args.process], Path(args.file))
+        check_document_paths(args.payload, settings, Path(args.file))
     if args.command == "provide":
         args.provided = read_provided(Path(args.file))
+        check_document_paths(args.provided[1], settings, Path(args.file))
     if args.command == "trace":
         return await cmd_trace(settings, args)
     # Traced, so a run's trace starts at the command that started (or decided) it.

@@ -191,14 +191,34 @@ class CargoSettings(BaseModel):
 
 
 class KycSettings(BaseModel):
-    """Limits of the KYC document checks and of the documents the worker reads."""
+    """Limits of the KYC document checks."""
 
     proof_of_address_max_age_days: int = Field(default=90, ge=1)
     # Names on a document and on the form match at or above this score (0..1).
     name_match_threshold: float = Field(default=0.85, gt=0, le=1)
-    # Documents given by path are read only from under this folder (relative paths too).
-    document_root: Path = Path(".")
-    max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _document_keys_moved(cls, raw: Any) -> Any:
+        # Ignored silently, an old document_root would leave documents unreadable unnoticed.
+        moved = (
+            sorted({"document_root", "max_document_bytes"} & set(raw))
+            if isinstance(raw, dict)
+            else []
+        )
+        if moved:
+            raise ValueError(f"{' and '.join(moved)} moved to [documents] (intake_dir, max_bytes)")
+        return raw
+
+
+class DocumentSettings(BaseModel):
+    """Documents given by path (see ``sluice/intake.py``): read from the intake folder only."""
+
+    # Paths in inputs are relative to this folder. It must not be, hold or lie inside the data
+    # folder or the key file's folder, nor hold the configuration (checked when loading).
+    intake_dir: Path = Path("intake")
+    # The largest document read, by path or as a data URL.
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
 
 
 class SupportSettings(BaseModel):
@@ -240,6 +260,21 @@ class SupportSettings(BaseModel):
     currency: str = "EUR"
     page_on_urgency: list[str] = Field(default_factory=lambda: ["urgent"])
     on_call_contact: str = "support-on-call"
+    # What a reply may name without an agent (activities/support/reply_check.py): links to
+    # these domains and their subdomains only (none: no links), and this address.
+    company_domains: list[str] = Field(default_factory=list)
+    support_address: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+    @field_validator("company_domains")
+    @classmethod
+    def _domain_names(cls, domains: list[str]) -> list[str]:
+        for domain in domains:
+            labels = domain.split(".")
+            if len(labels) < 2 or not all(
+                label and label.isascii() and label.replace("-", "").isalnum() for label in labels
+            ):
+                raise ValueError(f"{domain!r} is not a domain name (write shop.example)")
+        return [domain.lower() for domain in domains]
 
 
 class TelemetrySettings(BaseModel):
@@ -312,6 +347,7 @@ class Settings(BaseModel):
     approvals: dict[str, DomainApprovalSettings] = Field(default_factory=dict)
     cargo: CargoSettings = Field(default_factory=CargoSettings)
     kyc: KycSettings = Field(default_factory=KycSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
     support: SupportSettings = Field(default_factory=SupportSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
@@ -324,6 +360,16 @@ class Settings(BaseModel):
     def spans_file(self) -> Path:
         """The local trace file (used when no OTLP endpoint is set)."""
         return self.telemetry.spans_file or self.data_dir / "traces" / "spans.jsonl"
+
+    @property
+    def keys_file(self) -> Path:
+        """The codec's key file: the configured one, or ``{data_dir}/codec/keys.json``."""
+        return self.codec.keys_file or self.data_dir / "codec" / "keys.json"
+
+    @property
+    def payload_dir(self) -> Path:
+        """The local payload store's folder: the configured one, or ``{data_dir}/payloads``."""
+        return self.payloads.directory or self.data_dir / "payloads"
 
     def approvals_for(self, domain: str) -> DomainApprovalSettings:
         """Approval settings of a domain; an unknown domain gets an empty allow-list."""
@@ -356,6 +402,7 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
     ("SLUICE_TICKETING_URL", ("connectors", "ticketing_url")),
     ("SLUICE_PAYMENTS_URL", ("connectors", "payments_url")),
     ("SLUICE_DATA_DIR", ("data_dir",)),
+    ("SLUICE_INTAKE_DIR", ("documents", "intake_dir")),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", ("telemetry", "otlp_endpoint")),
     ("SLUICE_CAPTURE_MODEL_CONTENT", ("telemetry", "capture_content")),
     ("SLUICE_CODEC_DISABLED", ("codec", "disabled")),
@@ -402,8 +449,36 @@ def load_settings(
                 section = section.setdefault(key, {})
             section[where[-1]] = value
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"{path}: {field}: {first['msg']}") from err
+    problem = intake_problem(settings, path if path.exists() else None)
+    if problem:
+        raise ConfigError(f"{path}: documents.intake_dir: {problem}")
+    return settings
+
+
+def intake_problem(settings: Settings, config_file: Path | None = None) -> str | None:
+    """Why the intake folder may not be used, if it may not: anyone who can name a file in
+    it must reach no secret and no data of Sluice's own."""
+    intake = settings.documents.intake_dir.resolve()
+    private = {
+        "the data folder": settings.data_dir,
+        "the key file's folder": settings.keys_file.parent,
+        "the payload store": settings.payload_dir,
+    }
+    for what, folder in private.items():
+        folder = folder.resolve()
+        if intake == folder or intake.is_relative_to(folder) or folder.is_relative_to(intake):
+            return f"an intake folder must not be, hold or lie inside {what}"
+    files = {
+        "the configuration file": config_file,
+        "the span file": settings.spans_file,
+        "the TLS client key": settings.temporal.tls_client_key,
+    }
+    for what, file in files.items():
+        if file is not None and file.resolve().is_relative_to(intake):
+            return f"an intake folder must not hold {what}"
+    return None

@@ -40,6 +40,7 @@ from temporalio.converter import (
 )
 
 from sluice.config import ConfigError, PayloadSettings, Settings
+from sluice.private_files import private_folder
 
 # The name is written into every claim in history: changing it strands stored payloads.
 LOCAL_DRIVER = "sluice.local"
@@ -57,6 +58,10 @@ class LocalPayloadStore(StorageDriver):
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # Folders an earlier version left open to other users are closed on start.
+        for folder in (directory, directory / HASH_ALGORITHM):
+            if folder.is_dir():
+                private_folder(folder)
 
     def name(self) -> str:
         return LOCAL_DRIVER
@@ -87,7 +92,7 @@ class LocalPayloadStore(StorageDriver):
         digest = hashlib.sha256(blob).hexdigest()
         path = self.path_of(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_folder(path.parent)
             # Written beside its final name and renamed into place: a reader never sees half
             # a file, and two writers of the same content both end with the same file.
             staging = path.with_name(f".{digest}.{secrets.token_hex(4)}")
@@ -128,7 +133,7 @@ class LocalPayloadStore(StorageDriver):
 
 def store_directory(settings: Settings) -> Path:
     """The local store's folder: the configured one, or ``{data_dir}/payloads``."""
-    return settings.payloads.directory or settings.data_dir / "payloads"
+    return settings.payload_dir
 
 
 def store_location(settings: Settings) -> str:

@@ -63,7 +63,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
     if options.dev:
         database = settings.data_dir / "temporal.sqlite"
         if codec is not None:
-            codec_server = start_for_dev(settings, codec, options.ui_port)
+            codec_server = await start_for_dev(settings, codec, options.ui_port)
         server = await start_dev_server(
             database_file=database,
             port=options.port,
@@ -123,7 +123,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
         if server is not None:
             await server.shutdown()
         if codec_server is not None:
-            codec_server.stop()
+            await codec_server.stop()
     announce("stopped")
 
 

@@ -11,6 +11,7 @@ replay-safe one: a workflow replay (worker restart, cache eviction) emits no spa
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -43,6 +44,7 @@ from temporalio.contrib.opentelemetry import (
 
 from sluice.config import Settings
 from sluice.logs import Silence
+from sluice.private_files import FILE_MODE, private_file, private_folder
 
 log = logging.getLogger("sluice.telemetry")
 
@@ -97,13 +99,19 @@ class JsonLinesSpanExporter(SpanExporter):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        if path.is_file():
+            private_file(path)  # a span file an earlier version left readable is closed
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         lines = "".join(SpanRecord.of(span).model_dump_json() + "\n" for span in spans)
         try:
             with self._lock:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as out:
+                private_folder(self.path.parent)
+                # Created readable by its owner only: spans name runs, steps and reviewers.
+                descriptor = os.open(
+                    self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE
+                )
+                with os.fdopen(descriptor, "a", encoding="utf-8") as out:
                     out.write(lines)
         except OSError as err:
             log.warning("could not write spans to %s: %s", self.path, err)

@@ -52,7 +52,8 @@ from activities.support.guards import TextGuardActivities
 from activities.support.ladder import SupportLadderActivities
 from sluice.catalog import PROCESSES
 from sluice.config import Settings
-from sluice.interceptor import ModelCallInterceptor, declares_model_call
+from sluice.converter import worker_data_converter
+from sluice.interceptor import MessageCheck, ModelCallInterceptor, declares_model_call
 from sluice.model_queue import ModelWorkerPlugin
 from sluice.ratelimit import RateLimiter, queue_dispatch_rate
 from sluice.versioning import worker_deployment
@@ -107,12 +108,12 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     screening = ScreeningActivities(sanctions, settings.connectors.sanctions_threshold)
     terminal = TerminalActivities(terminal_from(settings))
     notifications = NotificationActivities(notifier_from(settings))
-    kyc_documents = KycDocumentActivities(gateway, settings.kyc)
+    kyc_documents = KycDocumentActivities(gateway, settings.documents)
     kyc_rules = KycRuleActivities(settings.kyc)
     ladder = SupportLadderActivities(settings)
     classification = TicketClassificationActivities(gateway)
     drafting = ReplyDraftingActivities(gateway)
-    guards = TextGuardActivities()
+    guards = TextGuardActivities(settings)
     crm = CrmActivities(crm_from_settings(settings.connectors, settings.data_dir))
     ticketing = TicketingActivities(ticketing_from_settings(settings.connectors, settings.data_dir))
     payments = PaymentActivities(payments_from_settings(settings.connectors, settings.data_dir))
@@ -176,6 +177,11 @@ def build_worker(
     worker_options.setdefault("deployment_config", worker_deployment(settings.temporal))
     interceptor = model_call_interceptor(settings)
     worker_options["interceptors"] = [*worker_options.get("interceptors", ()), interceptor]
+    # Workers read what anybody may send: see ``worker_data_converter`` and ``MessageCheck``.
+    config = client.config()
+    config["data_converter"] = worker_data_converter(config["data_converter"])
+    config["interceptors"] = [MessageCheck(), *config["interceptors"]]
+    client = Client(**config)
     if model_calls:
         model_worker = ModelWorkerPlugin(
             client,

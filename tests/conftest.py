@@ -129,6 +129,7 @@ def settings(
     settings.temporal.task_queue = task_queue
     settings.codec.keys_file = codec_keys
     settings.payloads.directory = payload_store_dir
+    settings.documents.intake_dir = EXAMPLES / "kyc_review" / "intake"
     for domain in ("cargo_release", "kyc_review", "support_triage"):
         settings.approvals[domain] = approval_settings()
     return settings

@@ -39,6 +39,7 @@ def cli_environment(dev_env: WorkflowEnvironment, settings: Settings) -> dict[st
         SLUICE_DATA_DIR=str(settings.data_dir),
         SLUICE_CODEC_KEYS_FILE=str(settings.codec.keys_file),
         SLUICE_PAYLOAD_DIR=str(settings.payloads.directory),
+        SLUICE_INTAKE_DIR=str(settings.documents.intake_dir),
     )
     return env
 

@@ -84,7 +84,7 @@ CASES = [
                 "21FD83145",  # passport number
                 "Villeurbanne",  # place of birth: document text only
             ),
-            documents=("examples/kyc_review/documents/amelie_durand_passport.txt",),
+            documents=("examples/kyc_review/intake/amelie_durand_passport.txt",),
         ),
         id="kyc-review",
     ),
@@ -268,9 +268,9 @@ async def test_temporal_workflow_show_decodes_only_through_the_codec_server_with
         await asyncio.wait_for(handle.result(), timeout=60)
 
     server = CodecServer(codec, TOKEN, port=0)
-    server.start()
+    await server.start()
     try:
-        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        endpoint = f"http://127.0.0.1:{server.port}"
         show = (
             *("workflow", "show", "-w", workflow_id, "--detailed"),
             *("--address", address(client), "--command-timeout", "5s"),
@@ -284,7 +284,7 @@ async def test_temporal_workflow_show_decodes_only_through_the_codec_server_with
         )
         _, without_codec = await temporal(*show)
     finally:
-        server.stop()
+        await server.stop()
 
     assert "input[0].consignee: Lakeside Fabrication Ltd" in with_token
     assert refused != 0 and "Lakeside Fabrication Ltd" not in wrong_token

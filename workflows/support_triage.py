@@ -1,12 +1,14 @@
 """Support triage: answer a customer's ticket, with a person wherever the ladder says so.
 
 The checklist a support desk follows, automated:
-  1. check the ticket's text for attempts to steer the model (rules),
+  1. check the ticket's text for attempts to steer the model (rules); a ticket that names no
+     customer, has no readable text or names ids other than its own goes to a person as it is,
   2. classify it: category, urgency, sentiment, language, confidence (model),
   3. route it to its queue and page on-call when it is urgent (no approval needed),
   4. read the customer's history from the CRM (an unknown customer is a new contact),
   5. draft a reply grounded in that history, in the customer's language (model), and check
-     what the draft commits to (rules),
+     it says nothing a template would not: only the company's links, no foreign addresses,
+     bank or card numbers, no promise of money or of an account change (rules),
   6. decide by the authority ladder: reply on its own only for low-risk, confident cases;
      refunds, account access, privacy and high-value complaints need an agent, large refunds
      a supervisor; the approver may edit the reply,
@@ -20,7 +22,7 @@ Refund and reply are keyed by run and step: a retry or replay acts once.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -50,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         Category,
         DraftedReply,
         DraftRequest,
+        GuardContext,
         RefundOffer,
         TextGuardReport,
         TextGuardRequest,
@@ -106,10 +109,14 @@ class SupportTriageWorkflow(BusinessProcess):
         policy = await self.approval_policy()
         ladder = await self.authority_ladder()
 
-        # 1. Look for attempts to steer the model before any model reads the ticket.
-        ticket_check = await self.check_text(
-            "Check ticket text", "ticket", f"{ticket.subject}\n{ticket.body}"
-        )
+        # 1. Look for attempts to steer the model before any model reads the ticket. A ticket
+        # that cannot be checked, read or trusted goes to a person as it is: nothing is sent.
+        try:
+            ticket_check = await self.check_ticket(ticket)
+        except StepFailed as failure:
+            return await self.hand_over(ticket, ladder, f"not checked: {failure.message}")
+        if ticket.customer_id is None or any(hit.hands_over for hit in ticket_check.hits):
+            return await self.hand_over(ticket, ladder, unhandled_because(ticket, ticket_check))
 
         # 2. Classify. A model that cannot give a valid answer hands the ticket to a person.
         try:
@@ -138,7 +145,8 @@ class SupportTriageWorkflow(BusinessProcess):
             self.fail(failure)
             raise
 
-        # 5. Draft the reply, and check what it commits to.
+        # 5. Draft the reply, and check it says nothing a template would not. A reply that
+        # could not be checked goes to a person with the draft.
         refund = refund_offer(triage, history)
         try:
             drafted: DraftedReply = await self.step(
@@ -149,7 +157,11 @@ class SupportTriageWorkflow(BusinessProcess):
         except StepFailed as failure:
             return await self.hand_over(ticket, ladder, f"no draft: {failure.message}")
         self.record_model(drafted.model, "drafted reply")
-        reply_check = await self.check_text("Check drafted reply", "reply", drafted.draft.body)
+        try:
+            reply_check = await self.check_reply(triage, history, drafted)
+        except StepFailed as failure:
+            why = f"reply not checked: {failure.message}"
+            return await self.hand_over(ticket, ladder, why, drafted.draft.body)
 
         # 6. Decide by the authority ladder, on validated fields only.
         authority = self.authority = required_authority(
@@ -164,7 +176,9 @@ class SupportTriageWorkflow(BusinessProcess):
             ),
         )
         self.record_authority(authority, refund)
-        decision = await self.decide_by_ladder(ticket, ladder, authority, refund, drafted, policy)
+        decision = await self.decide_by_ladder(
+            ticket, ladder, authority, refund, drafted, [ticket_check, reply_check], policy
+        )
 
         # 7. Act: refund first (if approved), then the reply; otherwise hand over with the draft.
         if not decision.approved:
@@ -196,17 +210,47 @@ class SupportTriageWorkflow(BusinessProcess):
         self.record("policy", f"authority ladder {ladder.version}", ladder=ladder)
         return ladder
 
-    async def check_text(
-        self, name: str, target: Literal["ticket", "reply"], text: str
+    async def check_ticket(self, ticket: Ticket) -> TextGuardReport:
+        """The ticket's text, checked against the fields it must agree with."""
+        return await self.check_text(
+            "Check ticket text",
+            TextGuardRequest(
+                target="ticket",
+                text=ticket.body,
+                subject=ticket.subject,
+                context=GuardContext(customer_id=ticket.customer_id, order_id=ticket.order_id),
+            ),
+        )
+
+    async def check_reply(
+        self, triage: TicketClassification, history: CustomerHistory, drafted: DraftedReply
     ) -> TextGuardReport:
-        report: TextGuardReport = await self.step(
-            name, TextGuardActivities.check_text, TextGuardRequest(target=target, text=text)
+        """The reply check: the addresses it may name and the language it must be in."""
+        return await self.check_text(
+            "Check drafted reply",
+            TextGuardRequest(
+                target="reply",
+                text=drafted.draft.body,
+                context=GuardContext(
+                    customer_email=history.email,
+                    language=triage.language,
+                    stated_language=drafted.draft.language,
+                ),
+            ),
+        )
+
+    async def check_text(self, name: str, request: TextGuardRequest) -> TextGuardReport:
+        report: TextGuardReport = await self.step(name, TextGuardActivities.check_text, request)
+        # A reply was checked against the company's domains: the audit says which.
+        domains: dict[str, Any] = (
+            {"allowed_domains": report.allowed_domains} if request.target == "reply" else {}
         )
         self.record(
             "rule_check",
-            f"{report.ruleset} on the {target}: {len(report.rules_applied)} rules, "
+            f"{report.ruleset} on the {request.target}: {len(report.rules_applied)} rules, "
             f"{len(report.hits)} hits",
             rules=report.rules_applied,
+            **domains,
         )
         for hit in report.hits:
             self.record("rule_hit", hit.message, rule=hit.rule, ruleset=report.ruleset)
@@ -270,6 +314,7 @@ class SupportTriageWorkflow(BusinessProcess):
         authority: Authority,
         refund: RefundOffer | None,
         drafted: DraftedReply,
+        checks: list[TextGuardReport],
         policy: ApprovalPolicy,
     ) -> Decision:
         """Automatic only where the ladder allows it; otherwise the named approver decides."""
@@ -289,7 +334,7 @@ class SupportTriageWorkflow(BusinessProcess):
                     + (" and lower the refund (with the reply edited to match)." if refund else ".")
                 ),
                 risk=self.risk or RiskLevel.MEDIUM,
-                evidence=evidence_for(authority, self.triage, self.history, drafted),
+                evidence=evidence_for(authority, self.triage, self.history, drafted, checks),
                 model_rationale=self.triage.rationale,
                 safe_path=(
                     f"the ticket goes to {ladder.human_queue} with the draft attached; "
@@ -304,12 +349,13 @@ class SupportTriageWorkflow(BusinessProcess):
     async def issue_refund(
         self, ticket: Ticket, refund: RefundOffer, decision: Decision
     ) -> RefundReceipt:
+        assert self.history is not None
         receipt: RefundReceipt = await self.step(
             "Issue refund",
             PaymentActivities.issue_refund,
             RefundOrder(
                 order_id=refund.order_id,
-                customer_id=ticket.customer_id,
+                customer_id=self.history.customer_id,
                 # The approver may have lowered it; never above the CRM's amount.
                 amount=decision.amount or refund.amount,
                 currency=refund.currency,
@@ -338,6 +384,7 @@ class SupportTriageWorkflow(BusinessProcess):
     ) -> str:
         """Send the reply (retried by the help desk's policy); a reply that never goes out
         after a refund leaves both on record for the person who picks the run up."""
+        assert self.history is not None
         edited = text != drafted.draft.body
         try:
             sent = await self.step(
@@ -345,7 +392,7 @@ class SupportTriageWorkflow(BusinessProcess):
                 TicketingActivities.send_ticket_reply,
                 TicketReply(
                     ticket_id=ticket.ticket_id,
-                    customer_id=ticket.customer_id,
+                    customer_id=self.history.customer_id,
                     language=drafted.draft.language,
                     body=text,
                     idempotency_key=f"{workflow.info().workflow_id}:reply",
@@ -431,15 +478,28 @@ class SupportTriageWorkflow(BusinessProcess):
         )
 
 
+def unhandled_because(ticket: Ticket, ticket_check: TextGuardReport) -> str:
+    """Why a ticket goes to a person without being classified or drafted."""
+    reasons = ["the ticket names no customer"] if ticket.customer_id is None else []
+    reasons += [hit.message for hit in ticket_check.hits if hit.hands_over]
+    return "; ".join(reasons)
+
+
 def evidence_for(
     authority: Authority,
     triage: TicketClassification,
     history: CustomerHistory,
     drafted: DraftedReply,
+    checks: list[TextGuardReport],
 ) -> list[str]:
-    """What the approver needs on one screen: why they are asked, what the model made of
-    the ticket, who the customer is, and the reply they may edit."""
+    """What the approver needs on one screen: why they are asked (each rung, each guard hit),
+    what the model made of the ticket, who the customer is, and the reply they may edit."""
     evidence = [f"[{rung.rule}] {rung.reason}" for rung in authority.rungs]
+    evidence += [
+        f"[{check.target} check {check.ruleset}] {hit.rule}: {hit.message}"
+        for check in checks
+        for hit in check.hits
+    ]
     evidence.append(
         f"[classification] {triage.category.value}, urgency {triage.urgency.value}, "
         f"sentiment {triage.sentiment.value}, language {triage.language}, "

@@ -4,6 +4,11 @@ Each rule is a small function over the shipment and what was read from its docum
 ruleset's version goes into the audit trail with every hit, so an auditor can tell which
 rule, in which version, held a shipment. Change a rule, change ``RULESET``.
 
+They fail closed: a field a document must carry and does not, a document nothing was read
+from, a field stated twice differently, and text addressed to the reader are hits, so the
+shipment goes to an officer. The last three read the document itself, not the model's
+answer, so a model the document talked round cannot hide them.
+
 Rules run in an activity rather than in workflow code so that their results are recorded in
 history: a later rule change cannot alter what a running workflow already decided.
 """
@@ -18,19 +23,60 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.common import RetryPolicy
 
+from activities.cargo.extraction import conflicting_fields
 from activities.cargo.models import (
     REQUIRED_DOCUMENTS,
     CrossCheckRequest,
     CrossCheckResult,
+    DocumentFields,
     DocumentKind,
     ExtractedDocument,
     RuleHit,
     Shipment,
 )
+from activities.text_screening import (
+    PATTERNS_VERSION,
+    describe,
+    flatten,
+    quote_value,
+    screen_text,
+)
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import CargoSettings
 
-RULESET = "cargo-crosscheck/2026.11.1"
+RULESET = "cargo-crosscheck/2026.12.1"
+
+# The fields each kind of document must carry for the cross-check to judge it. A field not
+# read is a finding for the officer, never a value the rules skip: a packing list without
+# a weight cannot contradict the bill of lading, so it must not pass for one that agrees.
+REQUIRED_FIELDS: dict[DocumentKind, tuple[str, ...]] = {
+    DocumentKind.BILL_OF_LADING: (
+        "shipment_id",
+        "shipper",
+        "consignee",
+        "gross_weight_kg",
+        "package_count",
+    ),
+    DocumentKind.COMMERCIAL_INVOICE: (
+        "shipment_id",
+        "shipper",
+        "consignee",
+        "hs_codes",
+        "declared_value",
+        "currency",
+    ),
+    DocumentKind.PACKING_LIST: ("shipment_id", "gross_weight_kg", "package_count"),
+    DocumentKind.CUSTOMS_DECLARATION: (
+        "shipment_id",
+        "consignee",
+        "hs_codes",
+        "declared_value",
+        "currency",
+        "gross_weight_kg",
+        "package_count",
+    ),
+}
+READ_FIELDS = tuple(name for name in DocumentFields.model_fields if name != "document_kind")
 
 # Pure computation: a failure here is a bug, so retry little and fail visibly.
 LOCAL_COMPUTATION = ActivityPolicy(
@@ -72,13 +118,18 @@ def missing_document(
 def weight_mismatch(
     _: Shipment, extracted: list[ExtractedDocument], settings: CargoSettings
 ) -> list[RuleHit]:
-    weights = {d.kind: d.fields.gross_weight_kg for d in extracted if d.fields.gross_weight_kg}
+    # Every document counts, two of one kind too, and a weight of 0 kg is a weight.
+    weights = [
+        (d.kind, d.fields.gross_weight_kg)
+        for d in extracted
+        if d.fields.gross_weight_kg is not None
+    ]
     if len(weights) < 2:
         return []
-    spread = _spread_percent([w for w in weights.values() if w is not None])
+    spread = _spread_percent([weight for _, weight in weights])
     if spread <= settings.weight_tolerance_percent:
         return []
-    listed = ", ".join(f"{kind.value} {weight:g} kg" for kind, weight in weights.items())
+    listed = ", ".join(f"{kind.value} {weight:g} kg" for kind, weight in weights)
     return [
         RuleHit(
             rule="weight_mismatch",
@@ -87,7 +138,7 @@ def weight_mismatch(
                 f"gross weights differ by {spread:.1f}% "
                 f"(tolerance {settings.weight_tolerance_percent:g}%): {listed}"
             ),
-            documents=list(weights),
+            documents=[kind for kind, _ in weights],
         )
     ]
 
@@ -95,17 +146,19 @@ def weight_mismatch(
 def package_count_mismatch(
     _: Shipment, extracted: list[ExtractedDocument], settings: CargoSettings
 ) -> list[RuleHit]:
-    counts = {d.kind: d.fields.package_count for d in extracted if d.fields.package_count}
-    values = [c for c in counts.values() if c is not None]
+    counts = [
+        (d.kind, d.fields.package_count) for d in extracted if d.fields.package_count is not None
+    ]
+    values = [count for _, count in counts]
     if len(values) < 2 or max(values) - min(values) <= settings.package_count_tolerance:
         return []
-    listed = ", ".join(f"{kind.value} {count}" for kind, count in counts.items())
+    listed = ", ".join(f"{kind.value} {count}" for kind, count in counts)
     return [
         RuleHit(
             rule="package_count_mismatch",
             severity="medium",
             message=f"package counts differ: {listed}",
-            documents=list(counts),
+            documents=[kind for kind, _ in counts],
         )
     ]
 
@@ -119,7 +172,7 @@ def consignee_mismatch(
             rule="consignee_mismatch",
             severity="high",
             message=(
-                f"{doc.kind.value} names consignee '{doc.fields.consignee}', "
+                f"{doc.kind.value} names consignee '{quote_value(doc.fields.consignee)}', "
                 f"shipment declares '{shipment.consignee}'"
             ),
             documents=[doc.kind],
@@ -129,25 +182,44 @@ def consignee_mismatch(
     ]
 
 
+def shipper_mismatch(
+    shipment: Shipment, extracted: list[ExtractedDocument], _: CargoSettings
+) -> list[RuleHit]:
+    expected = _normalise(shipment.shipper)
+    return [
+        RuleHit(
+            rule="shipper_mismatch",
+            severity="high",
+            message=(
+                f"{doc.kind.value} names shipper '{quote_value(doc.fields.shipper)}', "
+                f"shipment declares '{shipment.shipper}'"
+            ),
+            documents=[doc.kind],
+        )
+        for doc in extracted
+        if doc.fields.shipper and _normalise(doc.fields.shipper) != expected
+    ]
+
+
 def hs_code_mismatch(
     _: Shipment, extracted: list[ExtractedDocument], __: CargoSettings
 ) -> list[RuleHit]:
     # Compare at the six-digit international level: national suffixes legitimately differ.
-    by_kind = {
-        d.kind: {code[:6] for code in d.fields.hs_codes}
+    coded = [
+        (d.kind, {code[:6] for code in d.fields.hs_codes})
         for d in extracted
         if d.kind in (DocumentKind.COMMERCIAL_INVOICE, DocumentKind.CUSTOMS_DECLARATION)
         and d.fields.hs_codes
-    }
-    if len(by_kind) < 2 or len({frozenset(codes) for codes in by_kind.values()}) == 1:
+    ]
+    if len(coded) < 2 or len({frozenset(codes) for _, codes in coded}) == 1:
         return []
-    listed = ", ".join(f"{k.value} {sorted(v)}" for k, v in by_kind.items())
+    listed = ", ".join(f"{kind.value} {sorted(codes)}" for kind, codes in coded)
     return [
         RuleHit(
             rule="hs_code_mismatch",
             severity="high",
             message=f"HS codes differ between invoice and declaration: {listed}",
-            documents=list(by_kind),
+            documents=[kind for kind, _ in coded],
         )
     ]
 
@@ -190,7 +262,7 @@ def shipment_reference_mismatch(
             rule="shipment_reference_mismatch",
             severity="medium",
             message=(
-                f"{doc.kind.value} refers to shipment '{doc.fields.shipment_id}', "
+                f"{doc.kind.value} refers to shipment '{quote_value(doc.fields.shipment_id)}', "
                 f"not '{shipment.shipment_id}'"
             ),
             documents=[doc.kind],
@@ -201,12 +273,144 @@ def shipment_reference_mismatch(
     ]
 
 
+def _missing(fields: DocumentFields, name: str) -> bool:
+    value = getattr(fields, name)
+    return value is None or value == [] or (isinstance(value, str) and not value.strip())
+
+
+def unreadable_document(
+    _: Shipment, extracted: list[ExtractedDocument], __: CargoSettings
+) -> list[RuleHit]:
+    return [
+        RuleHit(
+            rule="unreadable_document",
+            severity="medium",
+            message=f"nothing could be read from the {doc.kind.value}: a person must read it",
+            documents=[doc.kind],
+        )
+        for doc in extracted
+        if all(_missing(doc.fields, name) for name in READ_FIELDS)
+    ]
+
+
+def required_field_missing(
+    shipment: Shipment, extracted: list[ExtractedDocument], _: CargoSettings
+) -> list[RuleHit]:
+    # A field the document states twice differently is named by ``conflicting_values``;
+    # a document nothing was read from, by ``unreadable_document``.
+    conflicts = _conflicts_by_sha(shipment)
+    hits = []
+    for doc in extracted:
+        missing = [
+            name
+            for name in REQUIRED_FIELDS[doc.kind]
+            if _missing(doc.fields, name) and name not in conflicts.get(doc.document_sha256, {})
+        ]
+        if missing and not all(_missing(doc.fields, name) for name in READ_FIELDS):
+            hits.append(
+                RuleHit(
+                    rule="required_field_missing",
+                    severity="medium",
+                    message=f"the {doc.kind.value} gives no {', '.join(missing)}",
+                    documents=[doc.kind],
+                )
+            )
+    return hits
+
+
+def conflicting_values(
+    shipment: Shipment, _: list[ExtractedDocument], __: CargoSettings
+) -> list[RuleHit]:
+    return [
+        RuleHit(
+            rule="conflicting_values",
+            severity="medium",
+            message=(
+                f"the {document.kind.value} states {field} more than once, differently: "
+                + " / ".join(f"'{value}'" for value in values)
+            ),
+            documents=[document.kind],
+        )
+        for document in shipment.documents
+        for field, values in conflicting_fields(document.content).items()
+    ]
+
+
+def instruction_like_text(
+    shipment: Shipment, _: list[ExtractedDocument], __: CargoSettings
+) -> list[RuleHit]:
+    hits = []
+    for document in shipment.documents:
+        screening = screen_text(flatten(document.content))
+        if screening.instructions:
+            hits.append(
+                RuleHit(
+                    rule="instruction_like_text",
+                    severity="high",
+                    message=(
+                        f"the {document.kind.value} addresses the system that reads it, not "
+                        f"the goods ({PATTERNS_VERSION}): {describe(screening)}"
+                    ),
+                    documents=[document.kind],
+                )
+            )
+    return hits
+
+
+def hidden_characters(
+    shipment: Shipment, _: list[ExtractedDocument], __: CargoSettings
+) -> list[RuleHit]:
+    hits = []
+    for document in shipment.documents:
+        hidden = screen_text(flatten(document.content)).hidden_characters
+        if hidden:
+            hits.append(
+                RuleHit(
+                    rule="hidden_characters",
+                    severity="medium",
+                    message=(
+                        f"the {document.kind.value} carries characters a reader cannot see: "
+                        f"{', '.join(hidden[:5])}"
+                    ),
+                    documents=[document.kind],
+                )
+            )
+    return hits
+
+
+def duplicate_document(
+    shipment: Shipment, _: list[ExtractedDocument], __: CargoSettings
+) -> list[RuleHit]:
+    kinds = [document.kind for document in shipment.documents]
+    return [
+        RuleHit(
+            rule="duplicate_document",
+            severity="medium",
+            message=f"{kinds.count(kind)} documents claim to be the {kind.value}",
+            documents=[kind],
+        )
+        for kind in dict.fromkeys(kinds)
+        if kinds.count(kind) > 1
+    ]
+
+
+def _conflicts_by_sha(shipment: Shipment) -> dict[str, dict[str, list[str]]]:
+    return {doc.sha256(): conflicting_fields(doc.content) for doc in shipment.documents}
+
+
 RULES: tuple[Rule, ...] = (
     missing_document,
+    duplicate_document,
+    unreadable_document,
+    required_field_missing,
+    conflicting_values,
+    instruction_like_text,
+    hidden_characters,
     shipment_reference_mismatch,
     weight_mismatch,
     package_count_mismatch,
     consignee_mismatch,
+    shipper_mismatch,
     hs_code_mismatch,
     declared_value_mismatch,
 )

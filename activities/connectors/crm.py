@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from activities.connectors.http import SYSTEM_REJECTED, get_json
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import ConnectorSettings
+from sluice.private_files import private_database
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "crm_seed.sql"
 RECENT = 10
@@ -101,7 +102,7 @@ class SqliteCrm:
 
     def __init__(self, path: Path, seed: Path = SEED_FILE) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(path)
         db = self._connection()
         try:
             db.executescript(seed.read_text(encoding="utf-8"))

@@ -18,6 +18,8 @@ from typing import Any, Self
 
 from pydantic import BaseModel
 
+from sluice.private_files import private_database
+
 
 class LedgerEntry(BaseModel):
     """One recorded action."""
@@ -68,7 +70,7 @@ class Ledger:
     def __init__(self, path: Path, system: str) -> None:
         self.path = path
         self.system = system
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(path)
         with self._connection() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(

@@ -2,7 +2,9 @@
 
 Two activities, so a paid OCR result is kept in the run's history and never redone when
 the extraction after it is retried. Files named by path are read here, in the activity,
-from under the configured document folder only and within a size limit. The prompts are
+from the intake folder only (``sluice/intake.py``: no links, no hidden files, nothing
+outside it) and within a size limit: the worker is the trust boundary, whatever a client
+checked before. The prompts are
 versioned files beside this module. The offline provider's stand-ins read ``Label: value``
 text by rules; it reads no scans, so an image or PDF goes to a person instead.
 """
@@ -33,8 +35,10 @@ from activities.kyc.models import (
     TranscriptionRequest,
 )
 from activities.model_gateway import MODEL_CALL, ModelCall, ModelGateway, Prompt
+from activities.text_screening import quote_value, screen_text, visible
 from sluice.activity_policy import with_policy
-from sluice.config import KycSettings
+from sluice.config import DocumentSettings
+from sluice.intake import IntakeRefusal, read_document
 
 IDENTITY_TASK = "kyc.extract_identity_document"
 ADDRESS_TASK = "kyc.extract_proof_of_address"
@@ -89,7 +93,7 @@ def media_type(content: bytes) -> str | None:
 class KycDocumentActivities:
     """Model-backed reading of identity documents and proofs of address."""
 
-    def __init__(self, gateway: ModelGateway, settings: KycSettings) -> None:
+    def __init__(self, gateway: ModelGateway, settings: DocumentSettings) -> None:
         self.gateway = gateway
         self.settings = settings
 
@@ -158,11 +162,15 @@ class KycDocumentActivities:
             identity=fields if isinstance(fields, IdentityFields) else None,
             address_proof=fields if isinstance(fields, AddressProofFields) else None,
             model=record,
+            # Read from the text itself, not from the model's answer: a model the document
+            # talks round cannot hide a repeated label or an instruction from these.
+            conflicts=conflicting_fields(request.kind, request.text),
+            screening=screen_text(request.text),
         )
 
     async def _content(self, document: KycDocument) -> tuple[bytes, str | None]:
         """The document's bytes and declared media type (data URLs declare one)."""
-        limit = self.settings.max_document_bytes
+        limit = self.settings.max_bytes
         if document.data_url is not None:
             header, _, encoded = document.data_url.partition(";base64,")
             try:
@@ -174,14 +182,12 @@ class KycDocumentActivities:
             declared = header.removeprefix("data:").split(";")[0].strip().lower() or None
         else:
             assert document.path is not None
-            path = self._resolve(document.path)
-            size = path.stat().st_size
-            if size > limit:
-                raise not_usable(
-                    f"{document.path}: {size / 1_048_576:.1f} MB; a document may be at most "
-                    f"{limit / 1_048_576:.1f} MB"
+            try:
+                content = await asyncio.to_thread(
+                    read_document, self.settings.intake_dir, document.path, limit
                 )
-            content = await asyncio.to_thread(path.read_bytes)
+            except IntakeRefusal as refusal:
+                raise not_usable(f"{document.kind.value}: {refusal}") from None
             declared = None
         if len(content) > limit:
             raise not_usable(
@@ -191,16 +197,6 @@ class KycDocumentActivities:
         if not content:
             raise not_usable(f"the {document.kind.value} is empty")
         return content, declared
-
-    def _resolve(self, name: str) -> Path:
-        """The file a document path names, which must lie under the document folder."""
-        root = self.settings.document_root.resolve()
-        path = (root / name).resolve()
-        if not path.is_relative_to(root):
-            raise not_usable(f"{name}: outside the document folder the worker reads from")
-        if not path.is_file():
-            raise not_usable(f"{name}: no such file in the document folder")
-        return path
 
 
 # --- the offline provider's readers ----------------------------------------------------------
@@ -252,6 +248,7 @@ _DOCUMENT_TYPES = (
     "council tax bill",
     "tenancy agreement",
 )
+_DATE_FIELDS = frozenset({"date_of_birth", "expiry_date", "issue_date"})
 _DATE_FORMATS = (
     "%Y-%m-%d",
     "%d %b %Y",
@@ -277,22 +274,57 @@ def parse_date(raw: str | None) -> date | None:
     return None
 
 
-def _labelled(text: str) -> dict[str, str]:
-    values: dict[str, str] = {}
+def _labelled(text: str) -> dict[str, list[str]]:
+    """Every value under each label, in order: a label may be repeated."""
+    values: dict[str, list[str]] = {}
     for line in text.splitlines():
         label, sep, value = line.partition(":")
-        label = re.sub(r"[^a-z ]", "", label.lower()).strip()
-        if sep and value.strip() and label not in values:
-            values[label] = value.strip()
+        label = re.sub(r"[^a-z ]", "", visible(label).lower()).strip()
+        if sep and value.strip():
+            values.setdefault(label, []).append(value.strip())
     return values
 
 
-def _first(values: dict[str, str], labels: tuple[str, ...]) -> str | None:
-    return next((values[label] for label in labels if label in values), None)
+def _readings(
+    values: dict[str, list[str]], labels: dict[str, tuple[str, ...]]
+) -> dict[str, list[str]]:
+    """Every value each field is given, under any of its labels (most specific first)."""
+    return {
+        field: [value for label in names for value in values.get(label, [])]
+        for field, names in labels.items()
+    }
 
 
-def _document_type(values: dict[str, str], text: str, labels: tuple[str, ...]) -> str | None:
-    declared = _first(values, labels)
+def _canonical(field: str, value: str) -> object:
+    if field in _DATE_FIELDS and (parsed := parse_date(value)) is not None:
+        return parsed
+    return " ".join(visible(value).split()).casefold()
+
+
+def _conflicts(readings: dict[str, list[str]]) -> dict[str, list[str]]:
+    conflicts: dict[str, list[str]] = {}
+    for field, found in readings.items():
+        distinct = {_canonical(field, value): quote_value(value) for value in found}
+        if len(distinct) > 1:
+            conflicts[field] = list(distinct.values())
+    return conflicts
+
+
+def conflicting_fields(kind: KycDocumentKind, text: str) -> dict[str, list[str]]:
+    """Fields the document gives two or more different values for, with those values."""
+    labels = _IDENTITY_LABELS if kind is KycDocumentKind.IDENTITY_DOCUMENT else _ADDRESS_LABELS
+    return _conflicts(_readings(_labelled(text), labels))
+
+
+def _single(readings: dict[str, list[str]], field: str) -> str | None:
+    """The field's value; None when it is absent or stated twice differently (the reader
+    does not pick one: the check rules name the conflict)."""
+    found = readings[field]
+    return found[0] if found and field not in _conflicts({field: found}) else None
+
+
+def _document_type(readings: dict[str, list[str]], text: str) -> str | None:
+    declared = _single(readings, "document_type")
     if declared:
         return declared
     lowered = text.lower()
@@ -302,17 +334,17 @@ def _document_type(values: dict[str, str], text: str, labels: tuple[str, ...]) -
 def offline_identity(call: ModelCall) -> IdentityFields:
     """Read an identity document by label, as a clerk with a checklist would."""
     text = str(call.input.get("text") or "")
-    values = _labelled(text)
+    readings = _readings(_labelled(text), _IDENTITY_LABELS)
 
     def first(field: str) -> str | None:
-        return _first(values, _IDENTITY_LABELS[field])
+        return _single(readings, field)
 
     name = first("full_name")
     given, surname = first("given_names"), first("surname")
     if given and surname:
         name = f"{given} {surname}"
     return IdentityFields(
-        document_type=_document_type(values, text, _IDENTITY_LABELS["document_type"]),
+        document_type=_document_type(readings, text),
         document_number=first("document_number"),
         full_name=name,
         date_of_birth=parse_date(first("date_of_birth")),
@@ -324,13 +356,13 @@ def offline_identity(call: ModelCall) -> IdentityFields:
 def offline_address_proof(call: ModelCall) -> AddressProofFields:
     """Read a proof of address by label."""
     text = str(call.input.get("text") or "")
-    values = _labelled(text)
+    readings = _readings(_labelled(text), _ADDRESS_LABELS)
 
     def first(field: str) -> Any:
-        return _first(values, _ADDRESS_LABELS[field])
+        return _single(readings, field)
 
     return AddressProofFields(
-        document_type=_document_type(values, text, _ADDRESS_LABELS["document_type"]),
+        document_type=_document_type(readings, text),
         issuer=first("issuer"),
         holder_name=first("holder_name"),
         address=first("address"),

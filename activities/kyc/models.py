@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from activities.model_gateway import ModelRecord
+from activities.text_screening import TextScreening, describe
+from sluice.intake import INTAKE_PATH
 
 # A data URL above the payload store's threshold leaves the run's history (only a claim stays,
 # see sluice/payload_store.py), so a scan may be as large as the default document limit:
@@ -35,10 +37,13 @@ class DocumentSource(BaseModel):
 
     reference: str | None = Field(default=None, max_length=120)
     text: str | None = Field(default=None, max_length=200_000)
-    path: str | None = Field(
+    # Checked where it is read (sluice/intake.py), so that a bad path sent straight to the
+    # worker makes the document unreadable, for a person to replace, rather than the input
+    # invalid. The length bound only keeps the payload small; the intake's is stricter.
+    path: Annotated[str | None, INTAKE_PATH] = Field(
         default=None,
-        max_length=1000,
-        description="A file the worker reads (relative paths: under the KYC document root)",
+        max_length=10_000,
+        description="A file in the intake folder ([documents] intake_dir), relative to it",
     )
     data_url: str | None = Field(
         default=None,
@@ -181,16 +186,33 @@ class ExtractedKycDocument(BaseModel):
     identity: IdentityFields | None = None
     address_proof: AddressProofFields | None = None
     model: ModelRecord
+    # What the document's text itself shows, whoever read it (absent from runs recorded
+    # before these checks): fields stated twice differently, and the text screening.
+    conflicts: dict[str, list[str]] = Field(default_factory=dict)
+    screening: TextScreening | None = None
 
     def unreadable_because(self) -> str | None:
-        """Why the key fields could not be read, or None when they could."""
+        """Why the key fields could not be read, or None when they could. The reason names
+        what the text itself showed, so the person asked for the document sees it too."""
         if self.identity is not None and not (
             self.identity.full_name or self.identity.date_of_birth
         ):
-            return "neither a name nor a date of birth could be read from it"
+            return "neither a name nor a date of birth could be read from it" + self._shown()
         if self.address_proof is not None and not self.address_proof.address:
-            return "no address could be read from it"
+            return "no address could be read from it" + self._shown()
         return None
+
+    def _shown(self) -> str:
+        shown = [
+            f"; [conflicting_values] {field} stated as " + " / ".join(f"'{v}'" for v in values)
+            for field, values in self.conflicts.items()
+        ]
+        if self.screening is not None and self.screening.instructions:
+            shown.append(f"; [instruction_like_text] {describe(self.screening)}")
+        if self.screening is not None and self.screening.hidden_characters:
+            hidden = ", ".join(self.screening.hidden_characters[:5])
+            shown.append(f"; [hidden_characters] {hidden}")
+        return "".join(shown)
 
 
 class KycRuleHit(BaseModel):

@@ -3,7 +3,9 @@
 Each rule is a small function over the declared applicant, what was read from the documents,
 the run's date and the configured limits. The ruleset's version goes into the audit trail
 with every hit, so an auditor can tell which rule, in which version, held an application.
-Change a rule, change ``RULESET``.
+Change a rule, change ``RULESET``. A required field not read, a field stated twice
+differently and text addressed to the reader are hits too: a person decides, never the
+policy's automatic approval.
 
 Names are compared the way the sanctions screening compares them (``normalise_name`` and
 ``score_names``): accents, letter case, punctuation and the order of names do not matter.
@@ -32,10 +34,19 @@ from activities.kyc.models import (
     KycDocumentKind,
     KycRuleHit,
 )
+from activities.text_screening import describe, quote_value
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import KycSettings
 
-RULESET = "kyc-checks/2026.11.1"
+RULESET = "kyc-checks/2026.12.1"
+
+# Fields each document must carry. The date of birth and the expiry date have rules of
+# their own that name a missing value (``date_of_birth_mismatch``, ``identity_document_
+# expired``), as do the address and issue date of a proof of address.
+REQUIRED_FIELDS: dict[KycDocumentKind, tuple[str, ...]] = {
+    KycDocumentKind.IDENTITY_DOCUMENT: ("full_name", "document_number"),
+    KycDocumentKind.PROOF_OF_ADDRESS: ("holder_name",),
+}
 
 # Pure computation: a failure here is a bug, so retry little and fail visibly.
 LOCAL_COMPUTATION = ActivityPolicy(
@@ -71,6 +82,7 @@ class DocumentsRead:
     """The fields read from each document, by kind (a document not read is None)."""
 
     def __init__(self, documents: list[ExtractedKycDocument]) -> None:
+        self.documents = documents
         by_kind = {document.kind: document for document in documents}
         identity = by_kind.get(KycDocumentKind.IDENTITY_DOCUMENT)
         address = by_kind.get(KycDocumentKind.PROOF_OF_ADDRESS)
@@ -109,7 +121,7 @@ def identity_name_mismatch(
             rule="identity_name_mismatch",
             severity="high",
             message=(
-                f"the identity document names '{read.identity.full_name}', "
+                f"the identity document names '{quote_value(read.identity.full_name)}', "
                 f"the application declares '{applicant.full_name}'"
             ),
             document=KycDocumentKind.IDENTITY_DOCUMENT,
@@ -173,7 +185,7 @@ def address_mismatch(
             rule="address_mismatch",
             severity="medium",
             message=(
-                f"the proof of address shows '{proof.address}', "
+                f"the proof of address shows '{quote_value(proof.address)}', "
                 f"the application declares '{applicant.address}'"
             ),
             document=KycDocumentKind.PROOF_OF_ADDRESS,
@@ -193,7 +205,7 @@ def proof_of_address_holder_mismatch(
         KycRuleHit(
             rule="proof_of_address_holder_mismatch",
             severity="medium",
-            message=f"the proof of address is addressed to '{proof.holder_name}'",
+            message=f"the proof of address is addressed to '{quote_value(proof.holder_name)}'",
             document=KycDocumentKind.PROOF_OF_ADDRESS,
         )
     ]
@@ -228,6 +240,88 @@ def proof_of_address_too_old(
     ]
 
 
+def required_field_missing(
+    _: DeclaredApplicant, read: DocumentsRead, __: date, ___: KycSettings
+) -> list[KycRuleHit]:
+    hits = []
+    for document in read.documents:
+        fields = document.identity or document.address_proof
+        missing = [
+            name
+            for name in REQUIRED_FIELDS[document.kind]
+            if fields is not None
+            and not getattr(fields, name)
+            and name not in document.conflicts
+            # The offline reader joins given names and surname into the full name.
+            and not (name == "full_name" and {"given_names", "surname"} & set(document.conflicts))
+        ]
+        if missing:
+            hits.append(
+                KycRuleHit(
+                    rule="required_field_missing",
+                    severity="medium",
+                    message=f"the {document.kind.value} gives no {', '.join(missing)}",
+                    document=document.kind,
+                )
+            )
+    return hits
+
+
+def conflicting_values(
+    _: DeclaredApplicant, read: DocumentsRead, __: date, ___: KycSettings
+) -> list[KycRuleHit]:
+    return [
+        KycRuleHit(
+            rule="conflicting_values",
+            severity="medium",
+            message=(
+                f"the {document.kind.value} states {field} more than once, differently: "
+                + " / ".join(f"'{value}'" for value in values)
+            ),
+            document=document.kind,
+        )
+        for document in read.documents
+        for field, values in document.conflicts.items()
+    ]
+
+
+def instruction_like_text(
+    _: DeclaredApplicant, read: DocumentsRead, __: date, ___: KycSettings
+) -> list[KycRuleHit]:
+    # High: a document that talks to its reader is a sign of fraud, so four eyes look at it.
+    return [
+        KycRuleHit(
+            rule="instruction_like_text",
+            severity="high",
+            message=(
+                f"the {document.kind.value} addresses the system that reads it "
+                f"({document.screening.patterns_version}): {describe(document.screening)}"
+            ),
+            document=document.kind,
+        )
+        for document in read.documents
+        if document.screening is not None and document.screening.instructions
+    ]
+
+
+def hidden_characters(
+    _: DeclaredApplicant, read: DocumentsRead, __: date, ___: KycSettings
+) -> list[KycRuleHit]:
+    return [
+        KycRuleHit(
+            rule="hidden_characters",
+            severity="medium",
+            message=(
+                f"the {document.kind.value} carries characters a reader cannot see: "
+                f"{', '.join(document.screening.hidden_characters[:5])}"
+            ),
+            document=document.kind,
+        )
+        for document in read.documents
+        if document.screening is not None and document.screening.hidden_characters
+    ]
+
+
 RULES: tuple[Rule, ...] = (
     identity_name_mismatch,
     date_of_birth_mismatch,
@@ -235,6 +329,10 @@ RULES: tuple[Rule, ...] = (
     address_mismatch,
     proof_of_address_holder_mismatch,
     proof_of_address_too_old,
+    required_field_missing,
+    conflicting_values,
+    instruction_like_text,
+    hidden_characters,
 )
 
 

@@ -1,9 +1,12 @@
 """Text guards: named, versioned rules that look for a ticket trying to steer the model
-(overriding instructions, fake system messages, fake approvals) and for a drafted reply that
-commits to something only a human may grant (money, refunds, account changes).
+(overriding instructions, fake system messages, fake approvals, a dictated answer), for a
+ticket that cannot be handled at all (no readable text, ids that contradict its fields), and
+the reply check (``reply_check.py``): what a drafted reply must be to go out on its own.
 
-A hit never acts: it only puts the ticket in front of an agent (see ``ladder.py``). The audit
-records which rules fired, not the text that fired them. Change a rule, change ``RULESET``.
+A hit never acts: a steering hit or a reply hit puts the ticket in front of an agent (see
+``ladder.py``); a ticket that cannot be handled goes to a person as it is. The audit records
+which rules fired and the rule set's version, not the text that fired them. Change a rule,
+change ``RULESET`` (ticket rules) or ``REPLY_RULESET`` (reply rules).
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.common import RetryPolicy
 
-from activities.support.models import GuardHit, TextGuardReport, TextGuardRequest
+from activities.support.models import GuardContext, GuardHit, TextGuardReport, TextGuardRequest
+from activities.support.reply_check import REPLY_RULES, REPLY_RULESET, ReplyPolicy, check_reply
+from activities.support.text_scan import card_numbers, ibans, plain
 from sluice.activity_policy import ActivityPolicy, with_policy
+from sluice.config import Settings
 
-RULESET = "support-guards/2026.11.1"
+RULESET = "support-guards/2026.12.1"
 
 # Pure computation: a failure here is a bug, so retry little and fail visibly.
 LOCAL_COMPUTATION = ActivityPolicy(
@@ -73,67 +79,119 @@ TICKET_RULES: tuple[_Rule, ...] = (
             r"\b(aprobado|autorizado)\s+por\b",
         ),
     ),
-)
-
-_AMOUNT = r"\d[\d.,]*\s?(€|eur|euros?|usd|\$|£|gbp|chf)(?!\w)|(€|\$|£)\s?\d"
-
-REPLY_RULES: tuple[_Rule, ...] = (
     (
-        "reply_mentions_money",
-        "the reply names an amount of money",
-        _patterns(_AMOUNT),
-    ),
-    (
-        "reply_promises_refund",
-        "the reply promises a refund, credit or compensation",
+        "dictated_answer",
+        "the text tells the system what to answer, how to classify it or what to do",
         _patterns(
-            r"\b(refund\w*|reimburs\w*|credit note|compensation|voucher)\b",
-            r"\b(erstatt\w*|rückerstatt\w*|gutschrift\w*|gutschein\w*|entschädigung\w*)",
-            r"\b(rembours\w*|avoir|dédommag\w*|bon d'achat)\b",
-            r"\b(reembols\w*|devoluci[oó]n del dinero|compensaci[oó]n|cup[oó]n)\b",
-        ),
-    ),
-    (
-        "reply_changes_account",
-        "the reply says an account was changed",
-        _patterns(
-            r"\b(password|account|e-?mail address)\b[^.\n]{0,30}\b(has been|was|is now)\s+"
-            r"(reset|changed|unlocked|deleted|closed|updated)\b",
-            r"\b(passwort|konto)\b[^.\n]{0,30}\b(zurückgesetzt|entsperrt|gelöscht|geändert)\b",
-            r"\b(mot de passe|compte)\b[^.\n]{0,30}\b(réinitialisé|débloqué|supprimé|modifié)\b",
-            r"\b(contraseña|cuenta)\b[^.\n]{0,30}\b(restablecid[ao]|desbloquead[ao]|eliminad[ao])\b",
+            # "reply with: ...", "answer in German saying '...'": a dictated text follows.
+            r"\b(reply|respond|answer|write back)\s+(\w+\s+){0,3}?"
+            r"(with|saying|exactly|that)\s*[:\"“']",
+            r"\b(your|the)\s+(reply|response|answer)\s+(must|should|shall|has to)\b",
+            r"\b(classify|categori[sz]e|mark|flag)\s+(this|it|the ticket|me)\b[^.\n]{0,20}\bas\b",
+            r"\bconfidence\s*(of|to|at|=|:)?\s*(1(\.0+)?|100\s*%|0?\.\d+)(?!\w)",
+            r"\b(include|add|insert|put)\s+(this|the following)\s+(link|text|line|address)\b",
+            r"\b(antworte|antworten sie)\s+(\w+\s+){0,3}?(mit|genau|dass)\s*[:\"„']",
+            r"\b(répond(ez|s)?)\s+(\w+\s+){0,3}?(avec|exactement|que)\s*[:\"«']",
+            r"\b(responde|responda)\s+(\w+\s+){0,3}?(con|exactamente|que)\s*[:\"«']",
         ),
     ),
 )
 
 
-def _normalise(text: str) -> str:
-    # NFKC folds look-alike characters (full-width letters, ligatures) into plain ones, so
-    # "ｉｇｎｏｒｅ" cannot slip past a rule written for "ignore".
-    folded = unicodedata.normalize("NFKC", text)
-    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+# Rules that are code, not patterns: named here so the audit lists them as applied.
+TICKET_REQUIREMENTS = ["payment_details", "unreadable", "contradicting_ids"]
 
 
-def check_text(request: TextGuardRequest) -> TextGuardReport:
-    """Apply the rules for the request's target; the report names each rule and hit."""
-    rules = TICKET_RULES if request.target == "ticket" else REPLY_RULES
-    text = _normalise(request.text)
+def _payment_details(text: str) -> list[str]:
+    found = [f"an IBAN ({country}…)" for country in sorted(set(ibans(text)))]
+    return found + (["a card number"] if card_numbers(text) else [])
+
+
+def _unreadable(body: str) -> list[str]:
+    if "\ufffd" in body or any(
+        unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in body
+    ):
+        return ["the text did not arrive as clean text (control or undecodable characters)"]
+    if not re.search(r"[^\W\d_]{2,}", plain(body)):
+        return ["the ticket has no readable text"]
+    return []
+
+
+def _id_prefix(identifier: str) -> str | None:
+    prefix = re.match(r"[A-Za-z]+[-_]", identifier)
+    return prefix.group() if prefix else None
+
+
+def _contradicting_ids(text: str, context: GuardContext) -> list[str]:
+    """Ids of the ticket's own kind (``CUST-``, ``ORD-``) that are not the ticket's."""
+    found = []
+    for what, own in (("customer", context.customer_id), ("order", context.order_id)):
+        prefix = _id_prefix(own) if own else None
+        if own is None or prefix is None:
+            continue
+        named = re.findall(rf"(?<![\w-]){re.escape(prefix)}[A-Za-z0-9._-]*[A-Za-z0-9]", text, re.I)
+        if any(other.lower() != own.lower() for other in named):
+            found.append(f"the text names another {what} than the ticket's {what} field")
+    return found
+
+
+def check_ticket(request: TextGuardRequest) -> TextGuardReport:
+    """Steering attempts anywhere in the ticket; whether it can be handled at all."""
+    # Read as a person would: "ｉｇｎｏｒｅ", "ign\u200bore" and a Cyrillic "о" in "ignоre"
+    # do not slip past a rule written for "ignore".
+    text = plain(f"{request.subject}\n{request.text}")
     hits = [
         GuardHit(rule=name, message=message)
-        for name, message, patterns in rules
+        for name, message, patterns in TICKET_RULES
         if any(pattern.search(text) for pattern in patterns)
     ]
+    if payment := _payment_details(text):
+        hits.append(
+            GuardHit(
+                rule="payment_details",
+                message="the ticket gives payment details: " + ", ".join(payment),
+            )
+        )
+    for rule, findings in (
+        ("unreadable", _unreadable(request.text)),
+        ("contradicting_ids", _contradicting_ids(text, request.context)),
+    ):
+        if findings:
+            hits.append(GuardHit(rule=rule, message="; ".join(findings), hands_over=True))
     return TextGuardReport(
         ruleset=RULESET,
-        target=request.target,
-        rules_applied=[name for name, _, _ in rules],
+        target="ticket",
+        rules_applied=[name for name, _, _ in TICKET_RULES] + TICKET_REQUIREMENTS,
         hits=hits,
     )
 
 
+def check_text(request: TextGuardRequest, policy: ReplyPolicy | None = None) -> TextGuardReport:
+    """Apply the rules for the request's target; the report names each rule and hit. A reply
+    checked without the company's policy may link to no domain and name no support address."""
+    if request.target == "ticket":
+        return check_ticket(request)
+    policy = policy or ReplyPolicy()
+    return TextGuardReport(
+        ruleset=REPLY_RULESET,
+        target="reply",
+        rules_applied=[rule.name for rule in REPLY_RULES],
+        hits=check_reply(request.text, request.context, policy),
+        allowed_domains=policy.company_domains,
+    )
+
+
 class TextGuardActivities:
+    """The guards, with the company's reply policy from the configuration."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.policy = ReplyPolicy(
+            company_domains=settings.support.company_domains,
+            support_address=settings.support.support_address,
+        )
+
     @activity.defn(name="check_support_text")
     @with_policy(LOCAL_COMPUTATION)
     async def check_text(self, request: TextGuardRequest) -> TextGuardReport:
         """Check a ticket or a drafted reply against the guard rules."""
-        return check_text(request)
+        return check_text(request, self.policy)

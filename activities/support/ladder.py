@@ -220,7 +220,10 @@ def required_authority(ladder: AuthorityLadder, facts: LadderFacts) -> Authority
                 rule="reply_makes_commitment",
                 level="agent",
                 decision_kind=generic,
-                reason=f"drafted reply trips guard rules: {', '.join(facts.reply_guard_hits)}",
+                reason=(
+                    "the drafted reply says what a template would not: "
+                    + ", ".join(facts.reply_guard_hits)
+                ),
             )
         )
     if triage.confidence < ladder.human_review_below_confidence:

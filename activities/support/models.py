@@ -51,23 +51,26 @@ class Sentiment(StrEnum):
 
 
 class Ticket(BaseModel):
-    """A customer's ticket as the help desk received it."""
+    """A customer's ticket as the help desk received it.
+
+    A ticket without a customer id, or with an empty subject or body, is still a ticket: the
+    run hands it to a person instead of refusing it, so it is never lost (see the text guards).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     ticket_id: str = Field(pattern=ID_PATTERN)
-    customer_id: str = Field(pattern=ID_PATTERN)
+    customer_id: str | None = Field(default=None, pattern=ID_PATTERN)
     channel: Channel
-    subject: str = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=20000)
+    subject: str = Field(default="", max_length=300)
+    body: str = Field(default="", max_length=20000)
     order_id: str | None = Field(default=None, pattern=ID_PATTERN)
 
-    @field_validator("subject", "body")
+    @field_validator("customer_id", "order_id", mode="before")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
+    def _blank_is_missing(cls, value: object) -> object:
+        # Help desks send "" (or spaces) for a field nobody filled in.
+        return None if isinstance(value, str) and not value.strip() else value
 
     def sha256(self) -> str:
         """Fingerprint of the customer's text, recorded in the audit trail instead of it."""
@@ -120,16 +123,33 @@ class DraftedReply(BaseModel):
     model: ModelRecord
 
 
+class GuardContext(BaseModel):
+    """The validated fields a text is checked against: ids a ticket may name, the customer's
+    own address a reply may name, the language a reply must be in."""
+
+    customer_id: str | None = None
+    order_id: str | None = None
+    customer_email: str | None = None
+    language: str | None = Field(default=None, description="the ticket's, as classified")
+    stated_language: str | None = Field(default=None, description="the draft's, as stated")
+
+
 class TextGuardRequest(BaseModel):
     """Text to check before it can steer a decision: a ticket, or a reply about to go out."""
 
     target: Literal["ticket", "reply"]
     text: str
+    subject: str = Field(default="", description="a ticket's subject, checked with its text")
+    context: GuardContext = Field(default_factory=GuardContext)
 
 
 class GuardHit(BaseModel):
     rule: str
     message: str
+    hands_over: bool = Field(
+        default=False,
+        description="the ticket cannot be handled at all: it goes to a person as it is",
+    )
 
 
 class TextGuardReport(BaseModel):
@@ -139,3 +159,6 @@ class TextGuardReport(BaseModel):
     target: Literal["ticket", "reply"]
     rules_applied: list[str]
     hits: list[GuardHit]
+    allowed_domains: list[str] = Field(
+        default_factory=list, description="the company's domains a reply was checked against"
+    )

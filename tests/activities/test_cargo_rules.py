@@ -32,11 +32,22 @@ def shipment(kinds: list[DocumentKind] | None = None) -> Shipment:
 
 
 def read(kind: DocumentKind, **fields: object) -> ExtractedDocument:
+    """A complete reading of the shipment's document, with ``fields`` changed."""
     record = ModelRecord(task="t", provider="p", model="m", prompt="p", prompt_version="v")
+    complete: dict[str, object] = {
+        "shipment_id": "SHP-TEST-1",
+        "shipper": "Hanseatic Machine Tools GmbH",
+        "consignee": "Lakeside Fabrication Ltd",
+        "gross_weight_kg": 8420,
+        "package_count": 12,
+        "hs_codes": ["845961"],
+        "declared_value": 184500,
+        "currency": "EUR",
+    }
     return ExtractedDocument(
         kind=kind,
         document_sha256="0" * 64,
-        fields=DocumentFields(document_kind=kind, **fields),  # type: ignore[arg-type]
+        fields=DocumentFields(document_kind=kind, **{**complete, **fields}),  # type: ignore[arg-type]
         model=record,
     )
 
@@ -118,3 +129,14 @@ def test_rules_never_crash_and_every_hit_names_a_known_rule(
     extracted = [read(kind, **fields) for kind in kinds]
     result = cross_check(shipment(), extracted, TOLERANCES)
     assert all(hit.rule in RULE_NAMES and hit.message for hit in result.hits)
+
+
+def test_a_value_read_from_a_document_is_shown_on_one_line() -> None:
+    # A consignee "name" that would print a forged line in the officer's evidence.
+    forged = "Other Imports Ltd\n[screening] approved by alice, bob\x1b[2K"
+    hits = cross_check(
+        shipment(), [read(DocumentKind.BILL_OF_LADING, consignee=forged)], TOLERANCES
+    ).hits
+    (hit,) = [hit for hit in hits if hit.rule == "consignee_mismatch"]
+    assert "\n" not in hit.message and "\x1b" not in hit.message
+    assert "'Other Imports Ltd [screening] approved by alice, bob[2K'" in hit.message

@@ -1,4 +1,4 @@
-"""Reading KYC documents in the activity: files from the document folder only and within the
+"""Reading KYC documents in the activity: files from the intake folder only and within the
 size limit, text files read as text, scans routed to a person by the offline provider, and
 labelled text read by the offline rules."""
 
@@ -22,15 +22,15 @@ from activities.kyc.documents import (
 )
 from activities.kyc.models import DocumentText, KycDocument, TranscriptionRequest
 from activities.model_gateway import DOCUMENT_NEEDS_HUMAN, ModelCall, ModelGateway
-from sluice.config import KycSettings
+from sluice.config import DocumentSettings
 from sluice.wiring import offline_rules
 from tests.conftest import EXAMPLES
 
-DOCUMENTS = EXAMPLES / "kyc_review" / "documents"
+DOCUMENTS = EXAMPLES / "kyc_review" / "intake"
 
 
 def reader(root: Path, max_bytes: int = 1_000_000) -> KycDocumentActivities:
-    settings = KycSettings(document_root=root, max_document_bytes=max_bytes)
+    settings = DocumentSettings(intake_dir=root, max_bytes=max_bytes)
     return KycDocumentActivities(ModelGateway(offline_rules()), settings)
 
 
@@ -70,17 +70,23 @@ async def test_text_data_url_is_read_as_text() -> None:
     assert text.text == "Surname: DURAND"
 
 
-async def test_files_outside_the_document_folder_missing_or_too_large_are_refused(
+async def test_files_outside_the_intake_folder_missing_or_too_large_are_refused(
     tmp_path: Path,
 ) -> None:
     outside = await refusal(reader(DOCUMENTS), path="../low_risk.json")
     assert outside.type == DOCUMENT_NOT_USABLE
-    assert outside.message == "../low_risk.json: outside the document folder the worker reads from"
+    assert outside.message == (
+        "identity_document: '../low_risk.json': '..' is refused in a document path"
+    )
     missing = await refusal(reader(DOCUMENTS), path="nobody_passport.pdf")
-    assert missing.message == "nobody_passport.pdf: no such file in the document folder"
+    assert missing.message == (
+        "identity_document: 'nobody_passport.pdf': no such file in the intake folder"
+    )
     (tmp_path / "big.pdf").write_bytes(b"%PDF-1.4" + b"0" * 3_000_000)
     too_large = await refusal(reader(tmp_path, max_bytes=2 * 1_048_576), path="big.pdf")
-    assert too_large.message == "big.pdf: 2.9 MB; a document may be at most 2.0 MB"
+    assert too_large.message == (
+        "identity_document: 'big.pdf': 2.9 MB; a document may be at most 2.0 MB"
+    )
 
 
 async def test_binary_that_is_no_document_is_refused(tmp_path: Path) -> None:

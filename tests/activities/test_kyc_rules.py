@@ -33,6 +33,7 @@ APPLICANT = DeclaredApplicant(
 
 def identity(**fields: object) -> ExtractedKycDocument:
     values: dict[str, object] = {
+        "document_number": "21FD83145",
         "full_name": "Amélie Durand",
         "date_of_birth": date(1991, 3, 14),
         "expiry_date": date(2031, 6, 8),
@@ -81,6 +82,10 @@ def test_matching_documents_raise_nothing_and_every_rule_is_named() -> None:
         "address_mismatch",
         "proof_of_address_holder_mismatch",
         "proof_of_address_too_old",
+        "required_field_missing",
+        "conflicting_values",
+        "instruction_like_text",
+        "hidden_characters",
     ]
     assert result.settings["proof_of_address_max_age_days"] == 90
 

@@ -134,6 +134,22 @@ async def test_invalid_json_from_the_model_is_a_retryable_output_error(stub: Mis
     assert "does not match DocumentFields" in raised.value.message
 
 
+async def test_an_answer_giving_one_field_two_values_is_not_taken(stub: MistralStub) -> None:
+    # A JSON parser would keep the second count silently; the model may have meant either.
+    stub.enqueue_chat('{"document_kind": "packing_list", "package_count": 40, "package_count": 12}')
+    with pytest.raises(ApplicationError) as raised:
+        await gateway_for(stub).structured(bill_of_lading_call(), DocumentFields)
+    assert raised.value.type == MODEL_OUTPUT_INVALID
+    assert not raised.value.non_retryable
+    assert "two different values for package_count" in raised.value.message
+
+
+async def test_an_answer_repeating_a_field_with_the_same_value_is_taken(stub: MistralStub) -> None:
+    stub.enqueue_chat('{"document_kind": "packing_list", "package_count": 12, "package_count": 12}')
+    fields, _ = await gateway_for(stub).structured(bill_of_lading_call(), DocumentFields)
+    assert fields.package_count == 12
+
+
 def reads_like_the_offline_rules(request: dict[str, Any]) -> dict[str, Any]:
     """A stand-in model: answers each document with the fields the offline rules read."""
     user = request["messages"][-1]["content"]

@@ -120,6 +120,7 @@ async def test_every_run_finishes_and_every_action_happens_once_despite_kills(
         "SLUICE_DATA_DIR": str(settings.data_dir),
         "SLUICE_CODEC_KEYS_FILE": str(settings.codec.keys_file),
         "SLUICE_PAYLOAD_DIR": str(settings.payloads.directory),
+        "SLUICE_INTAKE_DIR": str(settings.documents.intake_dir),
         "SLUICE_CONFIG": str(worker_config(tmp_path / "sluice.toml")),
     }
     workers = [

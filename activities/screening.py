@@ -1,7 +1,11 @@
 """Screening parties against sanctions and PEP lists, as an activity.
 
 The list itself is a connector (``activities.connectors.sanctions``): a shipped list file by
-default, an OpenSanctions-compatible match API when configured.
+default, an OpenSanctions export or an OpenSanctions-compatible match API when configured.
+
+Screening is an activity, never workflow code: its result (hits, scores, reasons, the list's
+version and date, the matcher's version) is recorded in the run's history, so a matcher
+improved while a run waits for a reviewer does not change what that run decided on.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.connectors.http import SYSTEM_REJECTED, SYSTEM_UNAVAILABLE
 from activities.connectors.sanctions import (
+    QueryEvidence,
     SanctionsList,
     ScreeningRequestRejected,
     ScreeningResult,
@@ -38,8 +43,12 @@ SCREENING_CALL = ActivityPolicy(
 
 
 class ScreeningRequest(BaseModel):
+    """Names of one party (or of several parties of one kind), and what else is known."""
+
     names: list[str] = Field(min_length=1)
     kind: Literal["person", "organization", "any"] = "any"
+    # Added with the name-part matcher; absent in older recordings (no evidence).
+    evidence: QueryEvidence | None = None
 
 
 class ScreeningActivities:
@@ -53,9 +62,18 @@ class ScreeningActivities:
         """Screen names against the configured sanctions and PEP list."""
         try:
             return await self.sanctions.screen(
-                request.names, kind=request.kind, threshold=self.threshold
+                request.names,
+                kind=request.kind,
+                threshold=self.threshold,
+                evidence=request.evidence,
             )
         except ScreeningUnavailable as err:
             raise ApplicationError(str(err), type=SYSTEM_UNAVAILABLE) from err
         except ScreeningRequestRejected as err:
             raise ApplicationError(str(err), type=SYSTEM_REJECTED, non_retryable=True) from err
+        except (ValueError, TypeError) as err:
+            # A name that cannot be screened (empty, absurdly long) fails the same way every
+            # time: stop at once, so the run fails visibly instead of retrying.
+            raise ApplicationError(
+                f"names refused for screening: {err}", type=SYSTEM_REJECTED, non_retryable=True
+            ) from err

@@ -15,6 +15,7 @@ from bench.idle import IdleResult, Stretch
 from bench.profile import EVERYTHING_ELSE
 from bench.rate_limit import START, TARGET_SHARE, RateLimitResult
 from bench.scaling import ScalingResult, Setup
+from bench.screening import ScreeningResult, screening_section
 from bench.throughput import ThroughputResult
 
 SANDBOX_REIMPORT = "workflow sandbox: re-importing the workflow's modules for each new run"
@@ -33,6 +34,7 @@ class Results(BaseModel):
     idle: IdleResult | None = None
     rate_limit: RateLimitResult | None = None
     scaling: ScalingResult | None = None
+    screening: ScreeningResult | None = None
     errors: dict[str, str] = {}
     # Benchmarks measured again on their own after the run (``--only``), and when.
     remeasured: dict[str, str] = {}
@@ -63,6 +65,7 @@ def write(results: Results, output: Path, plots: Path) -> None:
         _idle(results),
         _rate_limit(results, drawn, link),
         _scaling(results, drawn, link),
+        _screening(results, drawn, link),
     ]
     output.write_text("\n\n".join(section.strip() for section in sections) + "\n")
 
@@ -163,6 +166,22 @@ def _summary(results: Results) -> str:
             f"| 5 | scaling, 1 → 2 workers | {sc.setups['one'].median:.1f} → "
             f"{sc.setups['two'].median:.1f} runs/s (× {sc.speedup:.2f}); "
             f"{_bottleneck(sc, results.machine.cores)} | (none set) | - |"
+        )
+    q = results.screening
+    if q:
+        largest = max(q.speed, key=lambda s: s.entries, default=None)
+        speed = (
+            f"; p99 {largest.p99_ms:.1f} ms (p50 {largest.p50_ms:.1f} ms) against "
+            f"{largest.entries:,} entries"
+            if largest
+            else ""
+        )
+        fast = largest is not None and largest.entries >= 1_000_000 and largest.p99_ms <= 50
+        rows.append(
+            f"| 6 | screening: corpus at {q.quality.threshold:.2f}; one name against a list "
+            f"| recall {q.quality.recall:.3f}, false positives "
+            f"{q.quality.false_positive_rate:.3f}{speed} | ≥ 0.98, ≤ 0.02; p99 ≤ 50 ms at "
+            f"1,000,000 | {_yes(q.met and fast)} |"
         )
     for key in results.errors:
         rows.append(f"| | {key} | failed: see its section | | **no** |")
@@ -556,6 +575,17 @@ A second worker process takes throughput from {one.median:.1f} to {two.median:.1
     return text
 
 
+def _screening(results: Results, drawn: set[str], link: str) -> str:
+    head = "## 6. Screening: quality on the corpus, speed at list sizes"
+    failed = _failed(results, "screening")
+    if failed or results.screening is None:
+        return f"{head}\n\n{failed or 'Not measured in this run.'}"
+    text = f"{head}\n\n{screening_section(results.screening)}"
+    if "screening" in drawn:
+        text += f"\n![Precision-recall curve of the screening corpus]({link}/screening.png)\n"
+    return text
+
+
 # --- plots ---------------------------------------------------------------------------------
 
 
@@ -574,6 +604,7 @@ def draw(results: Results, folder: Path) -> set[str]:
         ("approval", _plot_approval),
         ("rate_limit", _plot_rate_limit),
         ("scaling", _plot_scaling),
+        ("screening", _plot_screening),
     ]
     for name, plot in plotters:
         measured = getattr(results, name)
@@ -691,4 +722,23 @@ def _plot_scaling(plt: Any, sc: ScalingResult, results: Results) -> Any:
     right.set_title("Where the CPU goes")
     right.tick_params(axis="x", labelsize=7)
     right.legend(fontsize=7, loc="upper left", ncol=2)
+    return figure
+
+
+def _plot_screening(plt: Any, q: ScreeningResult, _: Results) -> Any:
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for quality, colour in ((q.quality, "#4c72b0"), (q.reference, "#dd8452")):
+        if quality is None:
+            continue
+        recall = [p.recall for p in quality.curve]
+        precision = [p.precision for p in quality.curve]
+        axis.plot(recall, precision, marker="o", markersize=3, color=colour, label=quality.matcher)
+        mark = min(quality.curve, key=lambda p: abs(p.threshold - quality.threshold))
+        axis.scatter([mark.recall], [mark.precision], color=colour, s=60, zorder=3)
+        axis.annotate(f"{mark.threshold:.2f}", (mark.recall, mark.precision), fontsize=8)
+    axis.set_xlabel("recall on true variants")
+    axis.set_ylabel("precision (true variants among everything flagged)")
+    axis.set_title("Screening corpus, thresholds 0.50 to 1.00 (dot: the threshold used)")
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=7, loc="lower left")
     return figure

@@ -23,7 +23,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import approval, idle, rate_limit, scaling, throughput
+from bench import approval, idle, rate_limit, scaling, screening, throughput
 from bench.harness import Machine, Stack
 from bench.report import Results, write
 from tests.faults.processes import ROOT
@@ -40,25 +40,28 @@ class Sizes:
     limit_per_minute: int
     limit_seconds: float
     scaling_rounds: int
+    screening_sizes: tuple[int, ...]  # generated list entries, benchmark 6
 
 
 SIZES = {
     "smoke": Sizes(
         runs=4, rounds=1, concurrency=4, approvals=3, parked=5, idle_window=1.0,
-        limit_per_minute=600, limit_seconds=4.0, scaling_rounds=1,
+        limit_per_minute=600, limit_seconds=4.0, scaling_rounds=1, screening_sizes=(1_000,),
     ),
     "default": Sizes(
         runs=150, rounds=3, concurrency=32, approvals=200, parked=1_000, idle_window=30.0,
         limit_per_minute=120, limit_seconds=60.0, scaling_rounds=2,
+        screening_sizes=(10_000, 100_000),
     ),
     "full": Sizes(
         runs=400, rounds=5, concurrency=32, approvals=500, parked=10_000, idle_window=60.0,
         limit_per_minute=120, limit_seconds=60.0, scaling_rounds=3,
+        screening_sizes=(10_000, 100_000, 1_000_000),
     ),
 }  # fmt: skip
 
 
-BENCHMARKS = ("throughput", "approval", "idle", "rate_limit", "scaling")
+BENCHMARKS = ("throughput", "approval", "idle", "rate_limit", "scaling", "screening")
 
 
 async def measure(
@@ -100,6 +103,12 @@ async def measure(
             ),
             "scaling": lambda: scaling.run(
                 stack, default_journal, sizes.runs, sizes.scaling_rounds, sizes.concurrency
+            ),
+            # No server needed: the matcher and the list index, in processes of their own.
+            "screening": lambda: asyncio.to_thread(
+                screening.run,
+                list(sizes.screening_sizes),
+                os.environ.get("SLUICE_REFERENCE_PYTHON"),
             ),
         }
         for name, step in steps.items():

@@ -146,6 +146,10 @@ class ConnectorSettings(BaseModel):
     sanctions_url: str | None = None
     sanctions_api_key: str | None = None
     sanctions_list_path: Path | None = None
+    # An OpenSanctions export (targets.simple.csv or FollowTheMoney JSON lines) to download.
+    sanctions_list_url: str | None = None
+    # Reload the list file or URL this often, in the background of each worker (None: never).
+    sanctions_refresh_minutes: float | None = Field(default=None, gt=0)
     sanctions_threshold: float = 0.85
     crm_url: str | None = None
     ticketing_url: str | None = None
@@ -392,6 +396,8 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
     ("SLUICE_SANCTIONS_URL", ("connectors", "sanctions_url")),
     ("SLUICE_SANCTIONS_API_KEY", ("connectors", "sanctions_api_key")),
     ("SLUICE_SANCTIONS_LIST", ("connectors", "sanctions_list_path")),
+    ("SLUICE_SANCTIONS_LIST_URL", ("connectors", "sanctions_list_url")),
+    ("SLUICE_SANCTIONS_REFRESH_MINUTES", ("connectors", "sanctions_refresh_minutes")),
     ("SLUICE_CRM_URL", ("connectors", "crm_url")),
     ("SLUICE_TICKETING_URL", ("connectors", "ticketing_url")),
     ("SLUICE_PAYMENTS_URL", ("connectors", "payments_url")),

@@ -99,6 +99,8 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         str(settings.connectors.sanctions_list_path or "") or None,
         settings.connectors.sanctions_url,
         settings.connectors.sanctions_api_key,
+        list_url=settings.connectors.sanctions_list_url,
+        refresh_minutes=settings.connectors.sanctions_refresh_minutes,
     )
     policies = ApprovalPolicyActivities(settings)
     documents = CargoDocumentActivities(gateway)

@@ -1,4 +1,4 @@
-"""The benchmarks keep working: ``python -m bench.run --smoke`` runs all five with tiny sizes
+"""The benchmarks keep working: ``python -m bench.run --smoke`` runs all six with tiny sizes
 against real servers and workers and writes the report. Benchmarks are not tests: nothing
 here checks how fast anything was, only that every benchmark measured what it says it did."""
 
@@ -17,6 +17,7 @@ SECTIONS = (
     "## 3. Idle cost of waiting",
     "## 4. Rate-limit fidelity",
     "## 5. Scaling",
+    "## 6. Screening",
 )
 
 
@@ -37,7 +38,7 @@ def test_smoke_run_measures_all_five_benchmarks_and_writes_the_report(tmp_path: 
     assert "Not measured" not in text
     assert "load average at start" in text
     assert "bash scripts/bench.sh --smoke" in text
-    for plot in ("throughput", "approval", "rate_limit", "scaling"):
+    for plot in ("throughput", "approval", "rate_limit", "scaling", "screening"):
         assert (plots / f"{plot}.png").stat().st_size > 0
 
     results = Results.model_validate_json((work / "results.json").read_text())
@@ -78,6 +79,12 @@ def test_smoke_run_measures_all_five_benchmarks_and_writes_the_report(tmp_path: 
     assert scaling is not None
     assert {setup.workers for setup in scaling.setups.values()} == {1, 2}
     assert all(setup.median > 0 for setup in scaling.setups.values())
+
+    screening = results.screening
+    assert screening is not None
+    assert screening.quality.pairs >= 250 and len(screening.quality.curve) > 10
+    [speed] = screening.speed
+    assert speed.entries == 1_000 and speed.queries > 0 and speed.p99_ms >= speed.p50_ms > 0
 
     # One benchmark measured again on its own: its figures are new, the others' are kept,
     # and the report says which was measured when.

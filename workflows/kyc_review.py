@@ -28,7 +28,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalPolicy
     from activities.connectors.notifications import Notification, NotificationActivities
-    from activities.connectors.sanctions import ScreeningResult, normalise_name
+    from activities.connectors.sanctions import QueryEvidence, ScreeningResult, normalise_name
     from activities.kyc.documents import KycDocumentActivities
     from activities.kyc.models import (
         REQUIRED_DOCUMENTS,
@@ -51,6 +51,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.process import BusinessProcess, StepFailed
 
 PROVIDE_DOCUMENT = "provide_document"
+
+# Since 2026-12 the screening weighs the applicant's date of birth (a namesake born decades
+# apart is not a hit; the same date confirms one). Runs that screened before the change
+# replay with the request they sent: ``workflow.patched`` is False for them.
+SCREENING_EVIDENCE_CHANGE = "screening-evidence-2026-12"
 
 
 class DocumentDelivery(ProvidedInput):
@@ -117,7 +122,13 @@ class KycReviewWorkflow(BusinessProcess):
         screening: ScreeningResult = await self.step(
             "Screen applicant",
             ScreeningActivities.screen_names,
-            ScreeningRequest(names=names_to_screen(application, documents), kind="person"),
+            ScreeningRequest(
+                names=names_to_screen(application, documents),
+                kind="person",
+                evidence=screening_evidence(application)
+                if workflow.patched(SCREENING_EVIDENCE_CHANGE)
+                else None,
+            ),
         )
         self.record_screening(screening)
 
@@ -370,6 +381,13 @@ def names_to_screen(
         if on_document and normalise_name(on_document) != normalise_name(names[0]):
             names.append(on_document)
     return names
+
+
+def screening_evidence(application: KycApplication) -> QueryEvidence:
+    """What the screening weighs besides the names: the declared date of birth. The declared
+    nationality is free text ("British"), not the country code lists carry, so it is left out
+    rather than counted against a match it cannot be compared with."""
+    return QueryEvidence(birth_date=application.applicant.date_of_birth.isoformat())
 
 
 def assess_risk(findings: KycCheckResult, screening: ScreeningResult) -> RiskLevel:

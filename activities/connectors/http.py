@@ -14,12 +14,19 @@ SYSTEM_REJECTED = "SystemOfRecordRejected"
 
 
 async def post_idempotent(
-    base_url: str, path: str, body: dict[str, Any], *, key: str, timeout_seconds: float
+    base_url: str,
+    path: str,
+    body: dict[str, Any],
+    *,
+    key: str,
+    timeout_seconds: float,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """POST ``body`` with an ``Idempotency-Key`` header; return the JSON answer."""
+    """POST ``body`` with an ``Idempotency-Key`` header (and ``headers``, e.g. credentials);
+    return the JSON answer."""
     url = _url(base_url, path)
     response = await _send(
-        "POST", url, timeout_seconds, json=body, headers={"Idempotency-Key": key}
+        "POST", url, timeout_seconds, json=body, headers={**(headers or {}), "Idempotency-Key": key}
     )
     _refuse_failures(url, response)
     answer: dict[str, Any] = response.json()
@@ -42,6 +49,13 @@ async def get_json(
             f"{url} answered with invalid JSON", type=SYSTEM_UNAVAILABLE
         ) from err
     return answer
+
+
+async def get_bytes(url: str, *, timeout_seconds: float) -> bytes:
+    """GET a file (a list export, say) as it is; failures classified as for every call."""
+    response = await _send("GET", url, timeout_seconds)
+    _refuse_failures(url, response)
+    return response.content
 
 
 def _url(base_url: str, path: str) -> str:

@@ -115,7 +115,9 @@ def test_arabic_transliteration_variants_match() -> None:
 
 def test_missing_middle_name_still_hits_below_a_full_match() -> None:
     result = SAMPLE.screen_blocking(["Jose Alvarez"], kind="person")
-    assert hit_for(result, "Jose Alvarez", "sample-p-0002").score == pytest.approx(0.88)
+    hit = hit_for(result, "Jose Alvarez", "sample-p-0002")
+    assert 0.85 <= hit.score < 1.0
+    assert "without counterpart: 'ruvalcaba'" in hit.reasons
 
 
 def test_organisation_legal_form_variant_matches() -> None:
@@ -320,7 +322,7 @@ def test_a_name_always_matches_itself(name: str) -> None:
     if normalise_name(name):
         assert score_names(name, name) == 1.0
     assert normalise_name(normalise_name(name)) == normalise_name(name)
-    assert len(phonetic_key(normalise_name(name)).split()) == len(normalise_name(name).split())
+    assert all(phonetic_key(word) for word in normalise_name(name).split())
 
 
 @settings(max_examples=100, deadline=None)
@@ -520,7 +522,7 @@ async def test_http_timeout_raises_screening_unavailable(yente: YenteStub) -> No
     yente.delay_seconds = 1.0
     client = HttpSanctionsList(yente.url, timeout_seconds=0.2)
 
-    with pytest.raises(ScreeningUnavailable, match="timed out"):
+    with pytest.raises(ScreeningUnavailable, match="Timeout"):
         await client.screen(["John Smith"])
 
 

@@ -267,14 +267,15 @@ async def test_fuzzy_sanctions_hit_always_goes_to_two_humans(
         assert status.risk_level == "high" and request.approvals_required == 2
         (screening,) = [e for e in request.evidence if e.startswith("[screening]")]
         assert "'Jon Smyth' resembles listed 'John Smith'" in screening
-        assert "entry sample-p-0001" in screening and "score 0.95" in screening
+        # 0.95 for the names, and the same date of birth as the listed John Smith.
+        assert "entry sample-p-0001" in screening and "score 1.00" in screening
         assert await decide(handle, "approve", "alice") == (
             "approval recorded; 1 more reviewer(s) needed"
         )
         assert await decide(handle, "reject", "bob", reason="confirmed match") == "rejected"
         outcome = await finished(handle)
     assert outcome.action == "rejected" and outcome.reason == "confirmed match"
-    assert outcome.screening_hits == ["Jon Smyth ~ John Smith (sample-p-0001, 0.95)"]
+    assert outcome.screening_hits == ["Jon Smyth ~ John Smith (sample-p-0001, 1.00)"]
 
 
 async def test_rejection_needs_a_reason_and_the_record_keeps_it(

@@ -30,6 +30,7 @@ from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
 from sluice.logs import Silence, announce
 from sluice.payload_store import payload_storage, store_location
+from sluice.reviewers import ensure_sample_reviewers
 from sluice.telemetry import install_telemetry
 from sluice.wiring import build_worker
 from workflows.process import RunStatus
@@ -61,6 +62,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
     server = None
     codec_server = None
     if options.dev:
+        sample_reviewer_keys(settings)
         database = settings.data_dir / "temporal.sqlite"
         if codec is not None:
             codec_server = start_for_dev(settings, codec, options.ui_port)
@@ -125,6 +127,21 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
         if codec_server is not None:
             codec_server.stop()
     announce("stopped")
+
+
+def sample_reviewer_keys(settings: Settings) -> None:
+    """The demo signs decisions too: on first run every sample reviewer (and everyone the
+    allow-lists name) gets a key in the data folder, registered in the reviewer registry."""
+    named = [
+        n for a in settings.approvals.values() for names in a.reviewers.values() for n in names
+    ]
+    created = ensure_sample_reviewers(settings.data_dir, settings.reviewer_registry_file, named)
+    if created:
+        announce(
+            f"sample reviewer keys for {', '.join(created)} in "
+            f"{settings.data_dir / 'reviewer-keys'} (development only: in production each "
+            "reviewer holds their own key)"
+        )
 
 
 async def start_examples(client: Client, settings: Settings) -> None:

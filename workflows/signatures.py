@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -24,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from joserfc import jws
     from joserfc.errors import JoseError
     from joserfc.jwk import OKPKey
@@ -31,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from sluice.reviewers import PublicKey, ReviewerRegistry
 
 ALGORITHM = "Ed25519"
+# The memo entry that carries the requester's signed start request.
+REQUESTER_MEMO = "sluice-requester"
 DECISION_TYPE = "sluice-decision+jws"
 START_TYPE = "sluice-start+jws"
 MAX_TOKEN_CHARS = 16_384
@@ -44,6 +49,22 @@ HOW_TO_SIGN = (
     "key on this machine, or `starter.py sign approve|reject ID --reviewer YOU` and send the "
     "printed JSON (`temporal workflow signal --name approve --input-file FILE`)"
 )
+
+
+def _prime_signature_errors() -> None:
+    """cryptography's Rust core imports ``InvalidSignature`` the first time it raises it. Done
+    from inside the workflow sandbox, that import meets the sandbox's importer and the whole
+    worker process aborts. Checking one bad signature when this module is first imported, on
+    the host (a worker imports its workflows before running them), makes that first time
+    happen here, and the sandbox later finds the exception type already loaded."""
+    key = Ed25519PrivateKey.from_private_bytes(bytes(32)).public_key()
+    try:
+        key.verify(bytes(64), b"")
+    except InvalidSignature:
+        pass
+
+
+_prime_signature_errors()
 
 
 class SignatureRefused(Exception):
@@ -71,14 +92,14 @@ class DecisionClaims(BaseModel):
 
 
 class StartClaims(BaseModel):
-    """What a requester signs when starting a run: who, which workflow id, which input."""
+    """What a requester signs when starting a run: who, and which workflow id (a run's id is
+    new at each start, and the token expires within minutes)."""
 
     model_config = ConfigDict(extra="forbid")
 
     iss: str = Field(min_length=1, max_length=120)
     sub: str = Field(min_length=1, max_length=120)
     wf: str = Field(min_length=1, max_length=1000)
-    input_sha256: str
     iat: int
     exp: int
     jti: str = Field(min_length=8, max_length=64)
@@ -96,6 +117,16 @@ class Signature(BaseModel):
     token_sha256: str
     registry_version: str
     token: str = Field(description="kept so `starter.py audit --verify` can re-check it")
+
+
+def same_person(one: str, other: str) -> bool:
+    """Whether two names are one reviewer once both are canonical (NFKC, case-folded,
+    trimmed)."""
+    return _canonical(one) == _canonical(other)
+
+
+def _canonical(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
 def amount_claim(amount: Decimal | None) -> str | None:
@@ -118,7 +149,7 @@ def verify_decision(
     comment: str | None,
     reason: str | None,
     amount: Decimal | None,
-    final_text: str | None,
+    final_text_sha256: str | None,
 ) -> tuple[DecisionClaims, Signature]:
     """The claims of a decision token that holds for this run, request and content, or
     ``SignatureRefused`` naming the first thing that does not hold."""
@@ -136,7 +167,7 @@ def verify_decision(
         "comment": (claims.comment, comment),
         "reason": (claims.reason, reason),
         "amount": (claims.amount, amount_claim(amount)),
-        "final text": (claims.text_sha256, text_digest(final_text)),
+        "final text": (claims.text_sha256, final_text_sha256),
     }
     changed = [name for name, (was, sent) in signed.items() if was != sent]
     if changed:
@@ -151,19 +182,15 @@ def verify_start(
     registry: ReviewerRegistry,
     *,
     workflow_id: str,
-    input_sha256: str,
     now: datetime,
 ) -> tuple[StartClaims, Signature]:
-    """The claims of a start token that holds for this run and input, or ``SignatureRefused``.
-    A start token is checked when the run first loads its policy, so it may have been signed
-    a little before; its expiry still applies."""
+    """The claims of a start token that holds for this run, or ``SignatureRefused``. It is
+    checked when the run first loads its policy, a moment after the start."""
     payload, signature = _verified(token, registry, START_TYPE)
     claims = _claims(StartClaims, payload)
     _check_time(claims.iat, claims.exp, now)
     if claims.wf != workflow_id:
         raise SignatureRefused(f"the start request was signed for '{claims.wf}', not this run")
-    if claims.input_sha256 != input_sha256:
-        raise SignatureRefused("the input differs from what the requester signed")
     return claims, signature.model_copy(update={"login_method": claims.amr})
 
 

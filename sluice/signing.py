@@ -159,6 +159,7 @@ def signed_decision(
     reason: str | None = None,
     final_text: str | None = None,
     amount: Decimal | None = None,
+    now: datetime | None = None,
 ) -> DecisionInput:
     """A decision signed with the reviewer's own key on this machine, ready to send."""
     reviewer_id = canonical_reviewer(reviewer)
@@ -173,6 +174,7 @@ def signed_decision(
         amount=amount,
         final_text=final_text,
         lifetime=timedelta(minutes=settings.signatures.token_minutes),
+        now=now,
     )
     return DecisionInput(
         verdict=verdict,

@@ -146,7 +146,8 @@ async def signed(
     **fields: Any,
 ) -> DecisionInput:
     """A decision by ``reviewer`` on the request ``handle``'s run waits on now, signed with
-    the reviewer's test key, as ``starter.py approve`` signs it."""
+    the reviewer's test key, as ``starter.py approve`` signs it (``now=`` the time-skipping
+    server's time, where a test skips time)."""
     status = await status_until(handle, lambda s: s.pending_decision is not None, what="a request")
     assert status.pending_decision is not None
     return signed_decision(

@@ -237,6 +237,11 @@ def print_status(status: RunStatus) -> None:
         print(f"  outcome: {json.dumps(status.outcome)}")
     if status.failure:
         print(f"  failure: {status.failure}")
+    if status.flooded:
+        print(
+            f"  flooded: {status.refused_messages} messages refused (the first ones are in "
+            "the audit trail, the rest only counted); find who sends them"
+        )
 
 
 def print_audit(trail: AuditTrail) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
@@ -38,7 +39,12 @@ from sluice.config import ConfigError, Settings, load_settings
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
+TAG_BYTES = 16
 KEY_BYTES = 32
+
+# What a worker hands on in place of a payload it could not decrypt (see ``unreadable``).
+UNREADABLE = b"binary/sluice-unreadable"
+REFUSAL = "sluice-refusal"
 
 
 class CodecError(ConfigError):
@@ -75,8 +81,8 @@ class KeyRing:
             return self._ciphers[key_id]
         except KeyError:
             raise CodecError(
-                f"payload was encrypted with key id '{key_id}', which {self.source} does not "
-                "hold: add that key to the ring to decrypt it"
+                f"payload was encrypted with key id '{_printable(key_id)}', which {self.source} "
+                "does not hold: add that key to the ring to decrypt it"
             ) from None
 
 
@@ -103,7 +109,9 @@ class EncryptionCodec(PayloadCodec):
         )
 
     def decrypt(self, payload: Payload) -> Payload:
-        """The original payload, or ``payload`` itself when it is not one of ours."""
+        """The original payload, or ``payload`` itself when it is not one of ours. Anything
+        that claims our encoding and does not open (no or unknown key id, too short, altered,
+        not a payload inside) is a ``CodecError`` naming what was wrong, never another error."""
         if payload.metadata.get("encoding") != ENCODING:
             return payload
         raw_id = payload.metadata.get(KEY_ID)
@@ -111,6 +119,12 @@ class EncryptionCodec(PayloadCodec):
             raise CodecError(f"an encrypted payload carries no '{KEY_ID}' metadata")
         key_id = raw_id.decode("utf-8", errors="replace")
         cipher = self.ring.cipher(key_id)
+        key_id = _printable(key_id)
+        if len(payload.data) < NONCE_BYTES + TAG_BYTES:
+            raise CodecError(
+                f"a payload sealed with key id '{key_id}' is too short to be one of ours "
+                f"({len(payload.data)} bytes)"
+            )
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
             return Payload.FromString(cipher.decrypt(nonce, sealed, None))
@@ -119,6 +133,29 @@ class EncryptionCodec(PayloadCodec):
                 f"a payload sealed with key id '{key_id}' failed authentication "
                 "(altered in storage, or a different key under the same id)"
             ) from None
+        except DecodeError:
+            raise CodecError(
+                f"a payload sealed with key id '{key_id}' does not hold a payload"
+            ) from None
+
+
+def unreadable(reason: str) -> Payload:
+    """A marker standing for a payload that could not be decrypted: it carries the reason and
+    no data, and no payload converter turns it into a value (``refusal_of`` reads it)."""
+    return Payload(metadata={"encoding": UNREADABLE, REFUSAL: reason.encode()})
+
+
+def refusal_of(payload: Payload) -> str | None:
+    """Why ``payload`` could not be decrypted, if it is an ``unreadable`` marker."""
+    if payload.metadata.get("encoding") != UNREADABLE:
+        return None
+    return payload.metadata.get(REFUSAL, b"").decode("utf-8", errors="replace")
+
+
+def _printable(text: str, limit: int = 64) -> str:
+    """A value from outside (a key id anyone can write) as it may appear in a message."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + ("..." if len(text) > limit else "")
 
 
 # --- the key file -----------------------------------------------------------------------------

@@ -13,9 +13,11 @@ each activity's span after the step that ran it, so a trace reads like the run's
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+import typing
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import cache
@@ -24,11 +26,18 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from temporalio import activity
+from temporalio import client as temporal_client
 from temporalio import workflow as temporal_workflow
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
+    ExecuteWorkflowInput,
+    HandleQueryInput,
+    HandleSignalInput,
+    HandleUpdateInput,
     Interceptor,
     StartActivityInput,
     WorkflowInboundInterceptor,
@@ -39,6 +48,7 @@ from temporalio.worker import (
 from activities.model_gateway import MODEL_RATE_LIMITED
 from sluice.activity_policy import policy_of
 from sluice.config import RateLimitSettings
+from sluice.converter import INVALID_INPUT
 from sluice.metering import ModelCallReport, observing
 from sluice.ratelimit import Admission, ModelLimiter, ProviderQuota, RateLimiter, Throttle
 from sluice.telemetry import TRACER_NAME, workflow_tracer
@@ -389,3 +399,83 @@ def _end_step(span: Span, done: asyncio.Future[Any]) -> None:
         span.set_attribute("error.type", _error_type(cause) if cause else type(error).__name__)
         span.set_status(StatusCode.ERROR, str(cause or error)[:300])
     span.end()
+
+
+# --- the workflow side: what arrives from outside, checked before anything reads it ----------
+
+# The header in which Temporal's OpenTelemetry interceptor carries the sender's trace context.
+TRACE_HEADER = "_tracer-data"
+
+
+class MessageCheck(temporal_client.Interceptor, Interceptor):
+    """Client and worker interceptor, first in the chain (a worker takes its client's
+    interceptors before its own, and tracing is a plugin that appends to the client's):
+
+    - a trace header that does not read as a trace context is dropped before the tracing
+      interceptor reads it, which would otherwise fail on every retry of the run's task;
+    - a run started with no input, or more inputs than its workflow takes (a raw ``temporal
+      workflow start``), fails at once with ``InvalidInput``. Input that does not validate is
+      refused earlier, when converted (``sluice.converter.WorkerPayloadConverter``)."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return _MessageCheck
+
+
+class _MessageCheck(WorkflowInboundInterceptor):
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        input.headers = readable_headers(input.headers)
+        refusal = run_input_refusal(input.run_fn, input.args)
+        if refusal is not None:
+            raise ApplicationError(
+                f"input refused: {refusal}", type=INVALID_INPUT, non_retryable=True
+            )
+        return await super().execute_workflow(input)
+
+    async def handle_signal(self, input: HandleSignalInput) -> None:
+        input.headers = readable_headers(input.headers)
+        await super().handle_signal(input)
+
+    async def handle_query(self, input: HandleQueryInput) -> Any:
+        input.headers = readable_headers(input.headers)
+        return await super().handle_query(input)
+
+    def handle_update_validator(self, input: HandleUpdateInput) -> None:
+        input.headers = readable_headers(input.headers)
+        super().handle_update_validator(input)
+
+    async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+        input.headers = readable_headers(input.headers)
+        return await super().handle_update_handler(input)
+
+
+def readable_headers(headers: Mapping[str, Payload]) -> Mapping[str, Payload]:
+    """``headers`` without a trace header that is not a JSON object of strings."""
+    trace_header = headers.get(TRACE_HEADER)
+    if trace_header is None:
+        return headers
+    try:
+        carrier = PayloadConverter.default.from_payload(trace_header)
+    except Exception:
+        carrier = None
+    if isinstance(carrier, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in carrier.items()
+    ):
+        return headers
+    temporal_workflow.logger.warning("dropped an unreadable %s header", TRACE_HEADER)
+    return {name: value for name, value in headers.items() if name != TRACE_HEADER}
+
+
+def run_input_refusal(run_fn: Callable[..., Any], args: Sequence[Any]) -> str | None:
+    """Why ``args`` cannot be the input of the workflow ``run_fn``, or None."""
+    hints = typing.get_type_hints(run_fn)
+    params = [p for p in inspect.signature(run_fn).parameters.values() if p.name != "self"]
+    if len(args) != len(params):
+        wanted = ", ".join(getattr(hints.get(p.name), "__name__", p.name) for p in params)
+        return f"expected {len(params)} input(s) ({wanted}), got {len(args)} payload(s)"
+    for param, arg in zip(params, args, strict=True):
+        wanted_type = hints.get(param.name)
+        if isinstance(wanted_type, type) and not isinstance(arg, wanted_type):
+            return f"{param.name}: expected a {wanted_type.__name__} object"
+    return None

@@ -52,7 +52,8 @@ from activities.support.guards import TextGuardActivities
 from activities.support.ladder import SupportLadderActivities
 from sluice.catalog import PROCESSES
 from sluice.config import Settings
-from sluice.interceptor import ModelCallInterceptor, declares_model_call
+from sluice.converter import worker_data_converter
+from sluice.interceptor import MessageCheck, ModelCallInterceptor, declares_model_call
 from sluice.model_queue import ModelWorkerPlugin
 from sluice.ratelimit import RateLimiter, queue_dispatch_rate
 from sluice.versioning import worker_deployment
@@ -174,6 +175,11 @@ def build_worker(
     worker_options.setdefault("deployment_config", worker_deployment(settings.temporal))
     interceptor = model_call_interceptor(settings)
     worker_options["interceptors"] = [*worker_options.get("interceptors", ()), interceptor]
+    # Workers read what anybody may send: see ``worker_data_converter`` and ``MessageCheck``.
+    config = client.config()
+    config["data_converter"] = worker_data_converter(config["data_converter"])
+    config["interceptors"] = [MessageCheck(), *config["interceptors"]]
+    client = Client(**config)
     if model_calls:
         model_worker = ModelWorkerPlugin(
             client,

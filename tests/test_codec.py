@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
+from temporalio.converter import WorkflowSerializationContext
+from temporalio.exceptions import ApplicationError
 
+from activities.kyc.models import KycApplication
 from sluice import codec as codec_module
 from sluice.codec import (
     ENCODING,
@@ -18,10 +23,16 @@ from sluice.codec import (
     codec_from_settings,
     create_key_file,
     load_key_ring,
+    refusal_of,
     rotate_key_file,
 )
 from sluice.config import Settings, load_settings
-from sluice.converter import sluice_data_converter
+from sluice.converter import (
+    MarkingCodec,
+    WorkerPayloadConverter,
+    sluice_data_converter,
+    worker_data_converter,
+)
 
 APPLICANT = {"name": "Margarethe Oyelaran-Vasquez", "date_of_birth": "1984-02-29"}
 
@@ -161,3 +172,63 @@ def test_rotate_command_prints_key_ids_and_never_a_key(
     assert first in shown and stored["current"] in shown
     for key in stored["keys"].values():
         assert key not in shown
+
+
+@pytest.mark.parametrize(
+    ("metadata", "data", "reason"),
+    [
+        ({KEY_ID: "current"}, b"short", "is too short to be one of ours"),
+        ({}, b"\x00" * 64, "carries no 'encryption-key-id'"),
+        ({KEY_ID: "k\x1b[2Jx"}, b"\x00" * 64, "key id 'k?[2Jx'"),
+        ({KEY_ID: "current"}, b"\x00" * 64, "failed authentication"),
+        ({KEY_ID: "current"}, "sealed-garbage", "does not hold a payload"),
+    ],
+    ids=["short nonce", "no key id", "escape in key id", "bad tag", "not a payload inside"],
+)
+async def test_garbage_that_claims_our_encoding_is_a_codec_error_naming_the_problem(
+    tmp_path: Path, metadata: dict[str, str], data: bytes | str, reason: str
+) -> None:
+    codec = EncryptionCodec(create_key_file(tmp_path / "keys.json"))
+    current = codec.ring.current
+    if data == "sealed-garbage":
+        nonce = b"\x01" * 12
+        data = nonce + codec.ring.cipher(current).encrypt(nonce, b"\x0a\xff", None)
+    assert isinstance(data, bytes)
+    forged = Payload(
+        metadata={"encoding": ENCODING}
+        | {k: (current if v == "current" else v).encode() for k, v in metadata.items()},
+        data=data,
+    )
+    with pytest.raises(CodecError, match=re.escape(reason)):
+        await codec.decode([forged])
+
+
+async def test_a_worker_marks_what_it_cannot_decrypt_and_still_names_it(tmp_path: Path) -> None:
+    codec = EncryptionCodec(create_key_file(tmp_path / "keys.json"))
+    [good] = await codec.encode([json_payload(APPLICANT)])
+    forged = Payload(metadata={"encoding": ENCODING, KEY_ID: b"made-up"}, data=b"\x00" * 64)
+
+    decoded = await MarkingCodec(codec).decode([good, forged])
+
+    assert decoded[0] == json_payload(APPLICANT)
+    assert "key id 'made-up'" in (refusal_of(decoded[1]) or "")
+    # Read anywhere but a run's own input, a marker is the codec's error, as the CLI shows it.
+    worker = worker_data_converter(sluice_data_converter(codec))
+    with pytest.raises(CodecError, match="key id 'made-up'"):
+        await worker.decode([forged], [dict])
+    with pytest.raises(CodecError, match="key id 'made-up'"):
+        await sluice_data_converter(codec).decode([forged], [dict])
+
+
+def test_a_runs_own_input_that_does_not_validate_is_an_invalid_input_error() -> None:
+    converter = WorkerPayloadConverter()
+    in_a_run = converter.with_context(WorkflowSerializationContext("default", "run-1"))
+    bad = json_payload({"application_id": 42})
+
+    with pytest.raises(ApplicationError) as refused:
+        in_a_run.from_payloads([bad], [KycApplication])
+    assert refused.value.type == "InvalidInput" and refused.value.non_retryable
+    assert "application_id: Input should be a valid string" in refused.value.message
+    # Elsewhere (activity results) the error stays what it is: the task fails and retries.
+    with pytest.raises(ValidationError):
+        converter.from_payloads([bad], [KycApplication])

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalPolicy
     from activities.connectors.notifications import Notification, NotificationActivities
     from sluice.activity_policy import policy_of
+    from workflows.names import NameRefused, canonical_name, canonical_or_none
 
 from workflows.signatures import (
     HOW_TO_SIGN,
@@ -165,9 +166,13 @@ Recorder = Callable[..., None]
 class ApprovalGate:
     """Human decisions for one run. Owned by the workflow; signals and updates call ``vote``."""
 
-    def __init__(self, record: Recorder, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self, record: Recorder, on_change: Callable[[], None], *, canonical_names: bool = True
+    ) -> None:
         self._record = record
         self._on_change = on_change
+        # Runs started before names were compared canonically keep the old rules (replay).
+        self.canonical_names = canonical_names
         self.policy: ApprovalPolicy | None = None
         self.pending: PendingDecision | None = None
         self.decision: Decision | None = None
@@ -242,37 +247,61 @@ class ApprovalGate:
         if self.pending is None:
             return []
         allowed = policy.allowed_reviewers(self.pending.request.kind)
-        revoked = [r for r in self.pending.allowed_reviewers if r not in allowed]
+        still = {self._name_key(name) for name in allowed}
+        revoked = [r for r in self.pending.allowed_reviewers if self._name_key(r) not in still]
         self.pending.allowed_reviewers = allowed
         self._on_change()
         return revoked
 
-    def refusal(
-        self,
-        reviewer: str,
-        verdict: str,
-        *,
-        amount: Decimal | None = None,
-        final_text: str | None = None,
-    ) -> str | None:
-        """Why a decision by ``reviewer`` cannot be accepted now, or None if it can."""
+    def check(self, vote: Vote, *, strict: bool = False) -> Vote | str:
+        """``vote`` as the gate would record it (the reviewer's name in canonical form), or
+        why it cannot be accepted now: the one rule book for signals and the update.
+
+        Names are compared canonically on both sides of every rule (allow-list, requester,
+        distinct reviewers). ``strict`` applies these rules even to a run started before them:
+        the update's validator passes it, as a refused update leaves no history to replay."""
+        current = strict or self.canonical_names
+        if current:
+            try:
+                vote = vote.model_copy(update={"reviewer": canonical_name(vote.reviewer)})
+            except NameRefused as err:
+                return f"reviewer name refused: {err}"
+            if vote.verdict == "reject" and not (vote.reason or "").strip():
+                return "a rejection needs a reason"
+        else:
+            vote = vote.model_copy(update={"reviewer": vote.reviewer.strip()})
         if self.decision is not None:
             who = ", ".join(self.decision.reviewers) or SYSTEM_REVIEWER
             return f"already decided: {self.decision.outcome} by {who}"
         if self.pending is None or self.policy is None:
             return "this run is not waiting for a decision"
+        authenticated = self.authenticate(vote)
+        if isinstance(authenticated, str):
+            return authenticated
+        vote = authenticated
         request = self.pending.request
-        if reviewer not in self.pending.allowed_reviewers:
+        reviewer = vote.reviewer
+
+        def named(names: list[str]) -> set[str | None]:
+            return {canonical_or_none(n) if current else n for n in names}
+
+        if reviewer not in named(self.pending.allowed_reviewers):
             return f"reviewer '{reviewer}' is not allowed to decide '{request.kind}'"
-        requesters = [*request.excluded_reviewers, self.verified_requester or ""]
-        if any(same_person(reviewer, requester) for requester in requesters if requester):
+        requester = self.verified_requester
+        if reviewer in named(request.excluded_reviewers) or (
+            requester is not None and same_person(reviewer, requester)
+        ):
             return f"reviewer '{reviewer}' started this run and cannot decide it"
-        if any(vote.reviewer == reviewer for vote in self._votes):
+        if any(earlier.reviewer == reviewer for earlier in self._votes):
             return (
                 f"reviewer '{reviewer}' has already approved; "
                 f"{request.approvals_required} different reviewers are required"
             )
-        return None if amount is None else amount_refusal(request, verdict, amount, final_text)
+        if vote.amount is not None:
+            refused = amount_refusal(request, vote.verdict, vote.amount, vote.final_text)
+            if refused:
+                return refused
+        return vote
 
     def authenticate(self, vote: Vote) -> Vote | str:
         """The vote under the identity its signature proves, or why it cannot count. Runs
@@ -306,23 +335,15 @@ class ApprovalGate:
 
     def vote(self, vote: Vote) -> DecisionReceipt:
         """Apply a reviewer's decision, or record why it was refused."""
-        authenticated = self.authenticate(vote)
-        if isinstance(authenticated, str):
+        checked = self.check(vote)
+        if isinstance(checked, str):
             self._record(
                 "decision_refused",
-                f"{vote.verdict} refused: {authenticated}",
-                actor=vote.reviewer,
+                f"{vote.verdict} refused: {checked}",
+                actor=self._name_key(vote.reviewer),
             )
-            return DecisionReceipt(accepted=False, message=authenticated)
-        vote = authenticated
-        reason = self.refusal(
-            vote.reviewer, vote.verdict, amount=vote.amount, final_text=vote.final_text
-        )
-        if reason:
-            self._record(
-                "decision_refused", f"{vote.verdict} refused: {reason}", actor=vote.reviewer
-            )
-            return DecisionReceipt(accepted=False, message=reason)
+            return DecisionReceipt(accepted=False, message=checked)
+        vote = checked
         assert self.pending is not None
         if vote.signature is not None:
             self._used_tokens.add(vote.signature.token_id)
@@ -345,6 +366,10 @@ class ApprovalGate:
         return DecisionReceipt(
             accepted=True, message=f"approval recorded; {needed} more reviewer(s) needed"
         )
+
+    def _name_key(self, name: str) -> str | None:
+        """A name as this run compares it (None: a name that matches nobody)."""
+        return canonical_or_none(name) if self.canonical_names else name.strip()
 
     def _decide(self, outcome: Literal["approved", "rejected"], last: Vote) -> DecisionReceipt:
         self.decision = Decision(
@@ -444,7 +469,7 @@ def signed_by(vote: Vote) -> dict[str, Any]:
 def vote_from(payload: ApproveSignal | RejectSignal | DecisionInput) -> Vote:
     """A vote from any of the three ways a decision arrives."""
     fields: dict[str, Any] = {
-        "reviewer": payload.reviewer.strip(),
+        "reviewer": payload.reviewer,
         "at": workflow.now(),
         "token": payload.token,
     }

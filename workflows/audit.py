@@ -36,7 +36,12 @@ AuditKind = Literal[
     "input_refused",
     "input_timed_out",
     "decision_record",
+    "message_refused",
+    "flooded",
 ]
+
+# The kinds that record a refused message: past a bound they are counted, not recorded.
+REFUSALS: tuple[AuditKind, ...] = ("decision_refused", "input_refused", "message_refused")
 
 
 class InputFingerprint(BaseModel):

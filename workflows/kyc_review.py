@@ -22,7 +22,6 @@ from typing import Literal, cast
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RawValue
 
 # Passed through the sandbox: none of these holds state between runs, and the sandbox would
 # otherwise import them (and build their pydantic classes) again for every new run.
@@ -85,6 +84,8 @@ class KycOutcome(BaseModel):
 @workflow.defn(name="KycReviewWorkflow")
 class KycReviewWorkflow(BusinessProcess):
     domain = "kyc_review"
+    # A missing or unreadable document, provided by a person.
+    inputs = {PROVIDE_DOCUMENT: DocumentDelivery}
 
     @workflow.run
     async def run(self, application: KycApplication) -> KycOutcome:
@@ -155,11 +156,6 @@ class KycReviewWorkflow(BusinessProcess):
         await self.notify_desk(application, outcome)
         self.complete(outcome, f"application {outcome.action}")
         return outcome
-
-    @workflow.signal(name=PROVIDE_DOCUMENT)
-    def provide_document(self, delivery: RawValue) -> None:
-        """A missing or unreadable document, provided by a person (a ``DocumentDelivery``)."""
-        self.receive_input(PROVIDE_DOCUMENT, delivery, DocumentDelivery)
 
     async def collect_documents(
         self, application: KycApplication, policy: ApprovalPolicy

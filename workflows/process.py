@@ -6,11 +6,11 @@ reads as the checklist it automates.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -27,19 +27,38 @@ from workflows.approval import (
     RejectSignal,
     vote_from,
 )
-from workflows.audit import AuditEvent, AuditKind, AuditTrail, InputFingerprint
+from workflows.audit import REFUSALS, AuditEvent, AuditKind, AuditTrail, InputFingerprint
 from workflows.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
+from workflows.messages import MessageRefused, read_message, shown
+from workflows.names import NameRefused, canonical_name
 from workflows.signatures import REQUESTER_MEMO, SignatureRefused, same_person, verify_start
 
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalPolicy, ApprovalPolicyActivities
     from activities.model_gateway import ModelRecord
     from sluice.activity_policy import policy_of
+    from sluice.converter import INVALID_INPUT
     from sluice.model_queue import model_task_queue
     from sluice.telemetry import workflow_span
 
 R = TypeVar("R")
-S = TypeVar("S", bound=BaseModel)
+
+# Since 2026-12 names are compared in canonical form (``workflows.names``) and a rejection
+# needs a reason on every channel. Runs started before keep the old rules on replay
+# (``workflow.patched`` is False for them); once none is left, deprecate the patch.
+NAMES_PATCH = "canonical-names-2026-12"
+
+# Refusals recorded one by one; past this many a run is being flooded, and later refusals are
+# only counted, so junk cannot grow the audit trail (and the answer to ``audit``) without end.
+REFUSALS_RECORDED = 20
+
+# The decisions that arrive as signals (what the plain ``temporal`` CLI sends).
+DECISION_SIGNALS: dict[str, type[ApproveSignal | RejectSignal]] = {
+    "approve": ApproveSignal,
+    "reject": RejectSignal,
+}
+REFRESH_POLICY = "refresh_policy"
+DECIDE = "decide"
 
 
 class StepRecord(BaseModel):
@@ -72,6 +91,11 @@ class RunStatus(BaseModel):
     model_usage: dict[str, int] = Field(default_factory=dict)
     model_cost_usd: float = 0.0
     awaiting_input: AwaitedInput | None = None
+    refused_messages: int = Field(default=0, description="Messages refused so far")
+    flooded: bool = Field(
+        default=False,
+        description=f"More than {REFUSALS_RECORDED} refused: the rest are counted, not recorded",
+    )
 
 
 class StepFailed(ApplicationError):
@@ -86,6 +110,9 @@ class BusinessProcess:
     """Base of every domain workflow."""
 
     domain: ClassVar[str]
+    # The signals by which a domain's people provide what its run waits for, and their
+    # payloads (e.g. KYC's ``provide_document``): read like every other message.
+    inputs: ClassVar[Mapping[str, type[ProvidedInput]]] = {}
 
     def __init__(self) -> None:
         info = workflow.info()
@@ -93,7 +120,11 @@ class BusinessProcess:
             workflow_id=info.workflow_id, workflow_type=info.workflow_type, domain=self.domain
         )
         self.steps: list[StepRecord] = []
-        self.gate = ApprovalGate(self.record, self._refresh_details)
+        self.refusals = 0
+        self.canonical_names = workflow.patched(NAMES_PATCH)
+        self.gate = ApprovalGate(
+            self.record, self._refresh_details, canonical_names=self.canonical_names
+        )
         self.risk: RiskLevel | None = None
         self.state: Literal["running", "completed", "failed"] = "running"
         self.outcome: BaseModel | None = None
@@ -104,7 +135,15 @@ class BusinessProcess:
     # --- the vocabulary domain workflows are written in ----------------------------------
 
     def begin(self, *, subject: str, started_by: str, inputs: dict[str, str]) -> None:
-        """Open the audit trail: who started the run, on what (hashes, not content)."""
+        """Open the audit trail: who started the run, on what (hashes, not content). A
+        requester whose name cannot be compared safely fails the run at once."""
+        if self.canonical_names:
+            try:
+                started_by = canonical_name(started_by)
+            except NameRefused as err:
+                raise ApplicationError(
+                    f"input refused: requested_by: {err}", type=INVALID_INPUT, non_retryable=True
+                ) from None
         self.trail.subject = subject
         self.trail.started_by = started_by
         self.trail.started_at = workflow.now()
@@ -147,7 +186,9 @@ class BusinessProcess:
             self.record("requester", f"requester {named} unverified: {err}")
             return
         except Exception as err:  # an undecodable memo is the sender's problem, not the run's
-            self.record("requester", f"requester {named} unverified: {problems(err)}")
+            self.record(
+                "requester", f"requester {named} unverified: unreadable ({type(err).__name__})"
+            )
             return
         self.gate.verified_requester = claims.sub
         if not same_person(claims.sub, named):
@@ -243,16 +284,6 @@ class BusinessProcess:
         self._refresh_details()
         return provided
 
-    def receive_input(self, signal: str, payload: RawValue, schema: type[ProvidedInput]) -> None:
-        """For a domain's input signal: validate the payload and hand it to the inbox; a
-        malformed or unexpected one is refused and the refusal recorded."""
-        try:
-            provided = workflow.payload_converter().from_payload(payload.payload, schema)
-        except Exception as err:
-            self.record("input_refused", f"malformed '{signal}' signal ignored: {problems(err)}")
-            return
-        self.inbox.deliver(provided, signal)
-
     def set_risk(self, risk: RiskLevel, why: str) -> None:
         self.risk = risk
         workflow.upsert_search_attributes([RISK_LEVEL.value_set(risk.value)])
@@ -261,6 +292,16 @@ class BusinessProcess:
     def record(
         self, kind: AuditKind, summary: str, *, actor: str | None = None, **detail: Any
     ) -> None:
+        if kind in REFUSALS:
+            self.refusals += 1
+            if self.refusals > REFUSALS_RECORDED + 1:
+                return
+            if self.refusals > REFUSALS_RECORDED:
+                kind, actor, detail = "flooded", None, {}
+                summary = (
+                    f"more than {REFUSALS_RECORDED} messages refused: the run is being "
+                    "flooded; further refusals are counted in its status, not recorded"
+                )
         # Details are made JSON-ready here so the audit query never fails on an odd type.
         ready = {
             k: v.model_dump(mode="json") if isinstance(v, BaseModel) else v
@@ -294,63 +335,57 @@ class BusinessProcess:
         self._refresh_details()
 
     # --- how humans and tools talk to a run ----------------------------------------------
+    # Every signal and update reaches the run still encoded, through the two dynamic handlers
+    # below, and is read by ``read_message``: what cannot be read is refused on the record
+    # (a signal) or to the caller (an update), and the run carries on unchanged.
 
-    @workflow.signal(name="refresh_policy")
+    @workflow.signal(dynamic=True)
+    async def receive_signal(self, name: str, payloads: Sequence[RawValue]) -> None:
+        """``approve`` / ``reject`` (decisions), ``refresh_policy``, and the domain's inputs."""
+        if name == REFRESH_POLICY:
+            await self.refresh_policy()
+            return
+        schema = DECISION_SIGNALS.get(name) or self.inputs.get(name)
+        if schema is None:
+            self.record("message_refused", f"unknown signal {shown(name)} ignored")
+            return
+        kind: AuditKind = "decision_refused" if name in DECISION_SIGNALS else "input_refused"
+        try:
+            message = read_message(payloads, schema)
+        except MessageRefused as err:
+            self.record(kind, f"malformed {shown(name)} signal ignored: {err}")
+            return
+        if isinstance(message, ProvidedInput):
+            self.inbox.deliver(message, name)
+        else:
+            self.gate.vote(vote_from(message))
+
     async def refresh_policy(self) -> None:
         """Re-read the approval policy (``starter.py refresh-policy``), so access revoked in
-        the configuration also reaches runs that are already waiting."""
+        the configuration also reaches runs that are already waiting. Its payload, if any,
+        is not read: the policy comes from the configuration."""
         policy = await self.approval_policy()
         revoked = self.gate.apply_policy(policy)
         if revoked:
             self.record("policy", f"reviewers no longer allowed: {', '.join(revoked)}")
 
-    @workflow.signal(name="approve")
-    def approve(self, signal: RawValue) -> None:
-        """Approve the pending decision (refused decisions are recorded, not applied)."""
-        decoded = self.decode_signal("approve", signal, ApproveSignal)
-        if decoded is not None:
-            self.gate.vote(vote_from(decoded))
+    @workflow.update(dynamic=True)
+    def receive_update(self, name: str, payloads: Sequence[RawValue]) -> DecisionReceipt:
+        """``decide``: approve or reject, answered at once with what the run did with it."""
+        return self.gate.vote(vote_from(read_message(payloads, DecisionInput)))
 
-    @workflow.signal(name="reject")
-    def reject(self, signal: RawValue) -> None:
-        """Reject the pending decision."""
-        decoded = self.decode_signal("reject", signal, RejectSignal)
-        if decoded is not None:
-            self.gate.vote(vote_from(decoded))
-
-    def decode_signal(self, name: str, signal: RawValue, schema: type[S]) -> S | None:
-        """Validate a signal's payload here rather than in the SDK, which would drop a bad
-        one with only a worker log line: the refusal lands in the audit trail, where the
-        person who sent it looks, and the run carries on unchanged."""
+    @receive_update.validator
+    def _check_update(self, name: str, payloads: Sequence[RawValue]) -> None:
+        """Refuse to the caller, before anything is recorded, what the run would not accept."""
+        if name != DECIDE:
+            raise ValueError(f"this run takes no update {shown(name)}; send '{DECIDE}'")
         try:
-            decoded: S = workflow.payload_converter().from_payload(signal.payload, schema)
-        except Exception as err:
-            self.record("decision_refused", f"malformed '{name}' signal ignored: {problems(err)}")
-            return None
-        return decoded
-
-    @workflow.update(name="decide")
-    def decide(self, payload: RawValue) -> DecisionReceipt:
-        """Approve or reject, answered at once with what the run did with it."""
-        decision = workflow.payload_converter().from_payload(payload.payload, DecisionInput)
-        return self.gate.vote(vote_from(decision))
-
-    @decide.validator
-    def _check_decision(self, payload: RawValue) -> None:
-        try:
-            decision = workflow.payload_converter().from_payload(payload.payload, DecisionInput)
-        except Exception as err:
-            raise ValueError(f"malformed decision: {problems(err)}") from None
-        if decision.verdict == "reject" and not (decision.reason or "").strip():
-            raise ValueError("a rejection needs a reason")
-        vote = self.gate.authenticate(vote_from(decision))
-        if isinstance(vote, str):
-            raise ValueError(vote)
-        reason = self.gate.refusal(
-            vote.reviewer, vote.verdict, amount=vote.amount, final_text=vote.final_text
-        )
-        if reason:
-            raise ValueError(reason)
+            decision = read_message(payloads, DecisionInput)
+        except MessageRefused as err:
+            raise ValueError(f"malformed decision: {err}") from None
+        checked = self.gate.check(vote_from(decision), strict=True)
+        if isinstance(checked, str):
+            raise ValueError(checked)
 
     @workflow.query(name="status")
     def status(self) -> RunStatus:
@@ -380,6 +415,8 @@ class BusinessProcess:
             model_usage=usage,
             model_cost_usd=round(cost, 8),
             awaiting_input=self.inbox.awaiting,
+            refused_messages=self.refusals,
+            flooded=self.refusals > REFUSALS_RECORDED,
         )
 
     @workflow.query(name="audit")
@@ -417,16 +454,3 @@ def attempts_of(result: object) -> int:
         if isinstance(attempt, int):
             return attempt
     return 1
-
-
-def problems(err: Exception) -> str:
-    """A validation failure as one line naming each field."""
-    cause: BaseException | None = err
-    while cause is not None and not isinstance(cause, ValidationError):
-        cause = cause.__cause__ or cause.__context__
-    if isinstance(cause, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}"
-            for e in cause.errors()[:5]
-        )
-    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__

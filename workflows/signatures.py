@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -32,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from joserfc.jwk import OKPKey
 
     from sluice.reviewers import PublicKey, ReviewerRegistry
+
+from workflows.names import canonical_or_none
 
 ALGORITHM = "Ed25519"
 # The memo entry that carries the requester's signed start request.
@@ -120,13 +121,10 @@ class Signature(BaseModel):
 
 
 def same_person(one: str, other: str) -> bool:
-    """Whether two names are one reviewer once both are canonical (NFKC, case-folded,
-    trimmed)."""
-    return _canonical(one) == _canonical(other)
-
-
-def _canonical(name: str) -> str:
-    return unicodedata.normalize("NFKC", name).casefold().strip()
+    """Whether two names are one reviewer in canonical form (a name that cannot be made
+    canonical is nobody)."""
+    canonical = canonical_or_none(one)
+    return canonical is not None and canonical == canonical_or_none(other)
 
 
 def amount_claim(amount: Decimal | None) -> str | None:

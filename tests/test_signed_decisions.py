@@ -529,3 +529,16 @@ async def test_reviewers_command_creates_a_private_key_only_its_owner_reads(
     revoked = run("revoke", "erin", "--all")
     assert revoked.returncode == 0
     assert load_registry(settings.reviewer_registry_file).reviewers["erin"].keys == []
+
+
+async def test_with_signatures_not_required_a_name_is_taken_and_verify_says_it_is_unsigned(
+    dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    settings.signatures.require_signed_decisions = False
+    async with make_worker(dev_env.client):
+        handle = await cargo_run(dev_env, settings)
+        await handle.signal("approve", {"reviewer": "alice"})
+        assert (await released(handle))["action"] == "released"
+        verified = await starter(dev_env, settings, "audit", handle.id, "--verify")
+    assert verified.returncode == 1
+    assert "FAILS [alice] not signed (taken by name)" in verified.stdout

@@ -542,3 +542,44 @@ async def test_with_signatures_not_required_a_name_is_taken_and_verify_says_it_i
         verified = await starter(dev_env, settings, "audit", handle.id, "--verify")
     assert verified.returncode == 1
     assert "FAILS [alice] not signed (taken by name)" in verified.stdout
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _jws(signer: Signer, header: dict[str, Any], payload: bytes) -> str:
+    """A token signed properly over whatever header and payload a hostile sender chose."""
+    from joserfc import jws
+
+    return jws.serialize_compact(header, payload, signer.key, algorithms=["Ed25519"])
+
+
+async def test_hostile_tokens_are_refused_on_the_record_and_never_jam_the_run(
+    dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    async with make_worker(dev_env.client):
+        handle = await cargo_run(dev_env, settings)
+        alice = signer_of(settings, "alice")
+        header = {"alg": "Ed25519", "typ": "sluice-decision+jws", "kid": alice.kid}
+        claims = {
+            "iss": "alice", "sub": "alice", "wf": handle.id, "req": await request_id(handle),
+            "verdict": "approve", "iat": 0, "exp": 10**30, "jti": "0123456789abcdef",
+        }  # fmt: skip
+        unsigned_header = _b64(json.dumps(header | {"alg": "none"}).encode())
+        cases = [
+            ("hello", "not a signed token (a JWS in compact form)"),
+            ("a.b.c", "not a signed token:"),
+            (f"{unsigned_header}.{_b64(json.dumps(claims).encode())}.", "signed with Ed25519"),
+            (_jws(alice, header, b"[1, 2]"), "payload is not a set of claims"),
+            (_jws(alice, header, json.dumps(claims).encode()), "claims are not usable (exp)"),
+            (_jws(alice, header | {"typ": "sluice-start+jws"}, b"{}"), "is needed, not"),
+            ("é" * 40 + ".x.y", "not a signed token:"),
+        ]
+        for token, _ in cases:
+            await handle.signal("approve", ApproveSignal(reviewer="alice", token=token))
+        refusals = await refused_on_record(handle, len(cases))
+        for refusal, (token, reason) in zip(refusals, cases, strict=True):
+            assert reason in refusal, (token, refusal)
+        await handle.signal("approve", await signed_signal(handle, settings, "alice"))
+        assert (await released(handle))["action"] == "released"

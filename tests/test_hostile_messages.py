@@ -232,33 +232,6 @@ async def test_a_forged_trace_header_is_dropped_and_the_decision_still_counts(
     assert await without_task_failures(handle)
 
 
-async def test_refresh_policy_with_a_payload_still_refreshes_and_the_run_goes_on(
-    dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
-) -> None:
-    client = dev_env.client
-    async with make_worker(client):
-        workflow_id = f"hostile-{uuid.uuid4().hex[:8]}"
-        handle = await waiting_cargo_run(dev_env, settings, workflow_id)
-        policies = len((await handle.query("audit", result_type=AuditTrail)).of_kind("policy"))
-
-        await send_raw_signal(client, workflow_id, "refresh_policy", [json_payload("x")])
-
-        await status_until(
-            handle,
-            lambda s: (
-                "Load approval policy" in [step.name for step in s.steps[-1:]]
-                and s.steps[-1].finished_at is not None
-            ),
-            what="the policy re-read",
-        )
-        trail = await handle.query("audit", result_type=AuditTrail)
-        assert len(trail.of_kind("policy")) == policies + 1
-        await handle.signal("approve", await signed_signal(handle, settings, "alice"))
-        outcome = await asyncio.wait_for(handle.result(), SECONDS)
-    assert outcome["action"] == "released"
-    assert await without_task_failures(handle)
-
-
 async def test_a_provide_signal_without_payload_is_refused_as_input(
     dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
 ) -> None:
@@ -294,9 +267,8 @@ async def test_a_provide_signal_without_payload_is_refused_as_input(
         ),
         ([b'{"verdict": "approve", "reviewer": "alice"}'], "encoding 'binary/plain' is not JSON"),
         ([None], "encoding 'binary/null' is not JSON"),
-        ([{"verdict": "reject", "reviewer": "alice", "reason": " \n "}], "needs a reason"),
     ],
-    ids=["no payload", "two payloads", "binary/plain", "binary/null", "blank reason"],
+    ids=["no payload", "two payloads", "binary/plain", "binary/null"],
 )
 async def test_a_hostile_decide_update_is_refused_to_the_caller_and_nothing_is_applied(
     dev_env: WorkflowEnvironment,

@@ -239,7 +239,7 @@ async def test_token_for_the_first_request_is_refused_on_the_second(
         assert await asyncio.wait_for(handle.result(), timeout=60) == ["approved", "approved"]
 
 
-async def test_expired_token_is_refused(
+async def test_expired_or_long_lived_token_is_refused(
     dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
 ) -> None:
     async with make_worker(dev_env.client):
@@ -253,9 +253,19 @@ async def test_expired_token_is_refused(
             lifetime=timedelta(minutes=15),
             now=datetime.now(UTC) - timedelta(minutes=16),
         )
-        await handle.signal("approve", ApproveSignal(reviewer="alice", token=token))
-        (refusal,) = await refused_on_record(handle, 1)
-        assert "the token expired at" in refusal
+        standing = decision_token(
+            signer_of(settings, "alice"),
+            reviewer="alice",
+            workflow_id=handle.id,
+            request_id=await request_id(handle),
+            verdict="approve",
+            lifetime=timedelta(days=8),
+        )
+        for stale in (token, standing):
+            await handle.signal("approve", ApproveSignal(reviewer="alice", token=stale))
+        expired, too_long = await refused_on_record(handle, 2)
+        assert "the token expired at" in expired
+        assert "valid for longer than 7 days" in too_long
 
 
 async def test_key_revoked_by_refresh_policy_is_refused_in_a_waiting_run(

@@ -41,6 +41,8 @@ START_TYPE = "sluice-start+jws"
 MAX_TOKEN_CHARS = 16_384
 # Timestamps past the year 9999 are not dates a token can mean (nor can Python show them).
 MAX_TIMESTAMP = 253_402_300_799
+# A token is an answer to one request, not a standing permission: a leaked one is worth little.
+MAX_LIFETIME = timedelta(days=7)
 # Reviewers' and workers' clocks differ a little; a token from further in the future is odd.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -275,3 +277,5 @@ def _check_time(issued: int, expires: int, now: datetime) -> None:
         )
     if issued > moment + CLOCK_SKEW.total_seconds():
         raise SignatureRefused("the token was issued in the future")
+    if expires - issued > MAX_LIFETIME.total_seconds():
+        raise SignatureRefused(f"the token is valid for longer than {MAX_LIFETIME.days} days")

@@ -313,7 +313,8 @@ def _revoke(registry_file: Path, args: argparse.Namespace) -> int:
         raise RegistryError(f"no reviewer '{args.reviewer}' in {registry_file}")
     kept = [k for k in reviewer.keys if args.key and k.kid != args.key]
     if len(kept) == len(reviewer.keys):
-        raise RegistryError(f"{args.reviewer} has no key {args.key}")
+        which = f"key {args.key}" if args.key else "keys"
+        raise RegistryError(f"{args.reviewer} has no {which} to revoke")
     reviewers = {**registry.reviewers, reviewer.id: reviewer.model_copy(update={"keys": kept})}
     save_registry(registry_file, registry.model_copy(update={"reviewers": reviewers}))
     gone = len(reviewer.keys) - len(kept)

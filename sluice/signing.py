@@ -32,6 +32,7 @@ from sluice.reviewers import (
     sample_key_file,
 )
 from workflows.approval import ApproveSignal, DecisionInput, RejectSignal
+from workflows.names import canonical_or_none
 from workflows.signatures import (
     ALGORITHM,
     DECISION_TYPE,
@@ -55,7 +56,7 @@ class Signer:
 
 def canonical_reviewer(name: str) -> str:
     """A reviewer id as typed, in the registry's form; refused if it cannot be one."""
-    canonical = name.strip().casefold()
+    canonical = canonical_or_none(name) or ""
     if not REVIEWER_ID.match(canonical):
         raise RegistryError(f"'{name}' is not a reviewer id (lower-case letters, digits, . _ -)")
     return canonical

@@ -536,6 +536,21 @@ async def test_reviewers_command_creates_a_private_key_only_its_owner_reads(
     assert again.returncode == 1 and "already exists" in again.stderr
     bad = run("add", "Erin Voss")
     assert bad.returncode == 1 and "reviewer id" in bad.stderr
+    unknown_service = run("add", "frank", "--issuer", "inbox")
+    assert unknown_service.returncode == 1 and "no attesting service named inbox" in (
+        unknown_service.stderr
+    )
+    service_key = tmp_path / "inbox.key"
+    service = run(
+        "add-service", "inbox", "--name", "Approval inbox", "--key-file", str(service_key)
+    )
+    assert service.returncode == 0, service.stderr
+    assert stat.S_IMODE(os.stat(service_key).st_mode) == 0o600
+    trusted = run("add", "frank", "--issuer", "inbox")
+    assert trusted.returncode == 0, trusted.stderr
+    registry = load_registry(settings.reviewer_registry_file)
+    assert registry.reviewers["frank"].issuers == ["inbox", "self"]
+    assert len(registry.services["inbox"].keys) == 1
     revoked = run("revoke", "erin", "--all")
     assert revoked.returncode == 0
     assert load_registry(settings.reviewer_registry_file).reviewers["erin"].keys == []

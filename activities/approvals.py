@@ -60,7 +60,7 @@ def policy_from_settings(settings: Settings, domain: str) -> ApprovalPolicy:
         auto_approve_low_risk=approvals.auto_approve_low_risk,
         input_timeout=approvals.input_timeout,
         require_signed_decisions=settings.signatures.require_signed_decisions,
-        registry=load_registry(settings.reviewer_registry_file),
+        registry=load_registry(settings.reviewer_registry_file).trust_anchors(),
     )
     digest = hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:12]
     return policy.model_copy(update={"version": f"approval-policy/{digest}"})

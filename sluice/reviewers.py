@@ -87,14 +87,28 @@ class ReviewerRegistry(BaseModel):
 
     @property
     def version(self) -> str:
-        """A content hash: the audit records it, ``audit --verify`` finds it again."""
+        """A hash of whose signature counts: the audit records it, ``audit --verify`` finds
+        the same trust anchors again by it. Names and e-mails do not change it."""
         return f"reviewers/{self.digest()[:16]}"
 
     def digest(self) -> str:
         canonical = json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")
+            self.trust_anchors().model_dump(mode="json"), sort_keys=True, separators=(",", ":")
         ).encode()
         return hashlib.sha256(canonical).hexdigest()
+
+    def trust_anchors(self) -> ReviewerRegistry:
+        """Only what decides whose signature counts (ids, keys, issuers): what a run's
+        policy carries, so reviewers' names and e-mails stay out of every history."""
+        return ReviewerRegistry(
+            reviewers={
+                rid: Reviewer(id=r.id, keys=r.keys, issuers=r.issuers)
+                for rid, r in self.reviewers.items()
+            },
+            services={
+                sid: AttestingService(id=s.id, keys=s.keys) for sid, s in self.services.items()
+            },
+        )
 
 
 # --- the registry file ----------------------------------------------------------------------
@@ -121,14 +135,15 @@ def save_registry(path: Path, registry: ReviewerRegistry) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = versions_folder(path)
     kept.mkdir(exist_ok=True)
-    (kept / f"{registry.digest()[:16]}.json").write_text(text, encoding="utf-8")
+    anchors = registry.trust_anchors().model_dump_json(indent=2) + "\n"
+    (kept / f"{registry.digest()[:16]}.json").write_text(anchors, encoding="utf-8")
     partial = path.with_suffix(".tmp")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)
 
 
 def registry_version(path: Path, version: str) -> ReviewerRegistry | None:
-    """The registry as it was at ``version`` (``reviewers/<digest>``), if kept here."""
+    """The trust anchors as they were at ``version`` (``reviewers/<digest>``), if kept here."""
     digest = version.removeprefix("reviewers/")
     if not re.fullmatch(r"[0-9a-f]{16}", digest):
         return None

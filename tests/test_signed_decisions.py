@@ -408,7 +408,10 @@ async def test_own_key_through_the_cli_is_accepted_and_verifies_offline(
         assert approved.returncode == 0, approved.stderr
         assert (await released(handle))["action"] == "released"
         verified = await starter(dev_env, settings, "audit", handle.id, "--verify")
+        trail = await handle.query("audit", result_type=AuditTrail)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The policy in the history carries keys and issuers, not reviewers' names or e-mails.
+    assert "alice@example.com" not in trail.model_dump_json()
     assert "holds" in verified.stdout and "approve by alice" in verified.stdout
     assert "own key" in verified.stdout and "this machine's copy" in verified.stdout
 

@@ -79,7 +79,9 @@ async def test_reply_dictated_by_the_ticket_waits_for_an_agent_who_sees_why(
             handle = await start(client, settings, Ticket.model_validate(case["ticket"]))
             status = await until_waiting(handle)
             assert replies(settings) == [] and refunds(settings) == []
-            await decide(handle, settings, verdict="reject", reviewer="alice", reason="fraud attempt")
+            await decide(
+                handle, settings, verdict="reject", reviewer="alice", reason="fraud attempt"
+            )
             outcome = await finished(handle)
 
     assert status.pending_decision is not None
@@ -158,7 +160,9 @@ async def test_reply_a_template_would_not_write_waits_for_an_agent(
             handle = await start(client, settings, ticket_from("question"))
             status = await until_waiting(handle)
             assert replies(settings) == []
-            await decide(handle, settings, verdict="reject", reviewer="bob", reason="not our wording")
+            await decide(
+                handle, settings, verdict="reject", reviewer="bob", reason="not our wording"
+            )
             outcome = await finished(handle)
             trail = await handle.query("audit", result_type=AuditTrail)
 

@@ -518,7 +518,7 @@ def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> 
         return {}
     signer = signing.requester_signer(settings, requester)
     if signer is None:
-        print(f"  requester {requester}: not signed (no key here), recorded as unverified")
+        show(f"  requester {requester}: not signed (no key here), recorded as unverified")
         return {}
     token = signing.start_token(
         signer,
@@ -526,7 +526,7 @@ def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> 
         workflow_id=workflow_id,
         lifetime=timedelta(minutes=settings.signatures.token_minutes),
     )
-    print(f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…")
+    show(f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…")
     return {REQUESTER_MEMO: token}
 
 
@@ -742,10 +742,10 @@ async def cmd_audit(client: Client, settings: Settings, args: argparse.Namespace
 def print_verified(trail: AuditTrail, settings: Settings) -> int:
     """Re-check each recorded decision's signature offline; non-zero if any does not hold."""
     checks = check_trail(trail, settings.reviewer_registry_file)
-    print(f"signatures of {trail.workflow_id}: {len(checks)} decision(s)")
+    show(f"signatures of {trail.workflow_id}: {len(checks)} decision(s)")
     for check in checks:
         mark = "holds" if check.holds else "FAILS"
-        print(f"  {_when(check.event.at)}  {mark:<5} [{check.event.actor}] {check.note}")
+        show(f"  {_when(check.event.at)}  {mark:<5} [{check.event.actor}] {check.note}")
     return 0 if all(check.holds for check in checks) else EXIT_FAILURE
 
 

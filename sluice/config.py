@@ -182,6 +182,19 @@ class DomainApprovalSettings(BaseModel):
         return timedelta(minutes=self.input_timeout_minutes)
 
 
+class SignatureSettings(BaseModel):
+    """How decisions prove who made them (the scalar keys of the ``[approvals]`` table)."""
+
+    # Off only for a deployment that has not handed out reviewer keys yet: then a decision
+    # is taken by the name it carries, as before signed decisions.
+    require_signed_decisions: bool = True
+    # The reviewer registry (identities, keys, trusted issuers); default
+    # {data_dir}/reviewers.json, created with the sample reviewers by `worker.py --dev`.
+    registry_file: Path | None = None
+    # How long a decision signed by `starter.py approve` or `starter.py sign` stays valid.
+    token_minutes: float = Field(default=15.0, gt=0, le=7 * 24 * 60)
+
+
 class CargoSettings(BaseModel):
     """Tolerances for the cargo document cross-check rules."""
 
@@ -345,6 +358,7 @@ class Settings(BaseModel):
     model: ModelSettings = Field(default_factory=ModelSettings)
     connectors: ConnectorSettings = Field(default_factory=ConnectorSettings)
     approvals: dict[str, DomainApprovalSettings] = Field(default_factory=dict)
+    signatures: SignatureSettings = Field(default_factory=SignatureSettings)
     cargo: CargoSettings = Field(default_factory=CargoSettings)
     kyc: KycSettings = Field(default_factory=KycSettings)
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
@@ -355,6 +369,27 @@ class Settings(BaseModel):
     data_dir: Path = Path("var")
     # "json" in containers: one JSON object per log line (see ``sluice/logs.py``).
     log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _approvals_table(cls, raw: Any) -> Any:
+        """``[approvals]`` holds a table per domain and, beside them, the signature keys."""
+        approvals = raw.get("approvals") if isinstance(raw, dict) else None
+        if isinstance(approvals, dict):
+            fields = SignatureSettings.model_fields
+            scalars = {k: v for k, v in approvals.items() if k in fields}
+            if scalars:
+                raw = {
+                    **raw,
+                    "approvals": {k: v for k, v in approvals.items() if k not in fields},
+                    "signatures": {**raw.get("signatures", {}), **scalars},
+                }
+        return raw
+
+    @property
+    def reviewer_registry_file(self) -> Path:
+        """Where the reviewer registry is read and written."""
+        return self.signatures.registry_file or self.data_dir / "reviewers.json"
 
     @property
     def spans_file(self) -> Path:
@@ -403,6 +438,7 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
     ("SLUICE_PAYMENTS_URL", ("connectors", "payments_url")),
     ("SLUICE_DATA_DIR", ("data_dir",)),
     ("SLUICE_INTAKE_DIR", ("documents", "intake_dir")),
+    ("SLUICE_REVIEWER_REGISTRY", ("approvals", "registry_file")),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", ("telemetry", "otlp_endpoint")),
     ("SLUICE_CAPTURE_MODEL_CONTENT", ("telemetry", "capture_content")),
     ("SLUICE_CODEC_DISABLED", ("codec", "disabled")),

@@ -31,6 +31,7 @@ from workflows.audit import REFUSALS, AuditEvent, AuditKind, AuditTrail, InputFi
 from workflows.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
 from workflows.messages import MessageRefused, read_message, shown
 from workflows.names import NameRefused, canonical_name
+from workflows.signatures import REQUESTER_MEMO, SignatureRefused, same_person, verify_start
 
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalPolicy, ApprovalPolicyActivities
@@ -129,6 +130,7 @@ class BusinessProcess:
         self.outcome: BaseModel | None = None
         self.failure: str | None = None
         self.inbox = InputInbox(self.record, self._refresh_details, self.gate)
+        self._requester_checked = False
 
     # --- the vocabulary domain workflows are written in ----------------------------------
 
@@ -157,8 +159,51 @@ class BusinessProcess:
             ApprovalPolicyActivities.load_approval_policy,
             self.domain,
         )
-        self.record("policy", f"approval policy {policy.version}", policy=policy.model_dump())
+        self.record(
+            "policy",
+            f"approval policy {policy.version}, reviewer registry {policy.registry.version}",
+            policy=policy.model_dump(),
+        )
+        if not self._requester_checked:
+            self._requester_checked = True
+            self.check_requester(policy)
         return policy
+
+    def check_requester(self, policy: ApprovalPolicy) -> None:
+        """Record whether the requester signed the start request (``starter.py start`` does
+        with their key). A verified requester is kept from deciding by identity, whatever
+        spelling the input uses; an unverified one (an upstream system, say) by name."""
+        named = self.trail.started_by
+        try:
+            token = workflow.memo_value(REQUESTER_MEMO, default=None, type_hint=str)
+            if token is None:
+                self.record("requester", f"requester {named} unverified: start not signed")
+                return
+            claims, signature = verify_start(
+                token, policy.registry, workflow_id=workflow.info().workflow_id, now=workflow.now()
+            )
+        except SignatureRefused as err:
+            self.record("requester", f"requester {named} unverified: {err}")
+            return
+        except Exception as err:  # an undecodable memo is the sender's problem, not the run's
+            self.record(
+                "requester", f"requester {named} unverified: unreadable ({type(err).__name__})"
+            )
+            return
+        self.gate.verified_requester = claims.sub
+        if not same_person(claims.sub, named):
+            self.record(
+                "requester",
+                f"start signed by {claims.sub}, but the input names {named}: both are kept "
+                "from deciding",
+                actor=claims.sub,
+                signature=signature,
+            )
+            return
+        self.trail.requester_verified = True
+        self.record(
+            "requester", f"requester {claims.sub} verified", actor=claims.sub, signature=signature
+        )
 
     async def step(
         self,

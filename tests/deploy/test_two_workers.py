@@ -26,6 +26,7 @@ from sluice.codec import codec_from_settings, key_ring_env_value
 from sluice.config import Settings
 from tests.conftest import example
 from tests.faults.processes import DevServer, WorkerProcess
+from tests.support import signed_signal
 from workflows.process import RunStatus
 
 pytestmark = pytest.mark.faults
@@ -170,9 +171,8 @@ async def test_a_worker_killed_mid_batch_leaves_every_run_to_the_other(
         for workflow_id in workflow_ids:
             current = await status(client, workflow_id)
             if current is not None and current.pending_decision is not None:
-                await client.get_workflow_handle(workflow_id).signal(
-                    "approve", {"reviewer": "alice"}
-                )
+                handle = client.get_workflow_handle(workflow_id)
+                await handle.signal("approve", await signed_signal(handle, settings, "alice"))
 
         async def all_completed() -> Counter[str]:
             states: Counter[str] = Counter()

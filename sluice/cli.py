@@ -40,11 +40,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from sluice import reviewers, signing, timeline
 from sluice import search_attributes as sa
+from sluice.app.catalog import BY_COMMAND, PROCESSES
 from sluice.audit_check import check_trail
-from sluice.catalog import BY_COMMAND, PROCESSES, Process
 from sluice.client import TemporalUnreachable, connect
 from sluice.codec import codec_from_settings
 from sluice.config import ConfigError, Settings, load_settings
+from sluice.framework import Process
 from sluice.intake import IntakeRefusal, check_documents
 from sluice.payload_store import payload_storage
 from sluice.reviewers import RegistryError
@@ -632,7 +633,7 @@ async def decision_to_send(
 async def cmd_sign(client: Client, settings: Settings, args: argparse.Namespace) -> int:
     """Print a signed ``approve`` or ``reject`` signal payload for the plain temporal CLI."""
     handle = client.get_workflow_handle(args.workflow_id)
-    state = await _ensure_exists(handle)
+    state = (await _describe(handle)).status
     if state != WorkflowExecutionStatus.RUNNING:
         raise CliError(f"{args.workflow_id} has finished; it waits for no decision")
     decision = await decision_to_send(handle, settings, decision_from(args, args.verdict))

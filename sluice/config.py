@@ -12,11 +12,13 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CONFIG_FILE = Path("sluice.toml")
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -352,7 +354,11 @@ class PayloadSettings(BaseModel):
 
 
 class Settings(BaseModel):
-    """Everything a Sluice worker or CLI needs to know."""
+    """Everything a Sluice worker or CLI needs to know. A process's own section (``[cargo]``,
+    or any section a declared process names) is read by ``section``."""
+
+    # Sections this model does not name belong to processes, read with ``section``.
+    model_config = ConfigDict(extra="allow")
 
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
@@ -385,6 +391,20 @@ class Settings(BaseModel):
                     "signatures": {**raw.get("signatures", {}), **scalars},
                 }
         return raw
+
+    def section(self, name: str, model: type[SectionT]) -> SectionT:
+        """The configuration section ``name`` read as ``model`` (its defaults when absent)."""
+        value = getattr(self, name) if name in type(self).model_fields else None
+        if isinstance(value, model):
+            return value
+        raw = (self.model_extra or {}).get(name, {})
+        try:
+            return model.model_validate(raw)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in err.errors()
+            )
+            raise ConfigError(f"[{name}]: {problems}") from None
 
     @property
     def reviewer_registry_file(self) -> Path:

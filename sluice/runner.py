@@ -23,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from sluice import search_attributes
-from sluice.catalog import PROCESSES
+from sluice.app.catalog import PROCESSES
 from sluice.cli import (
     CliError,
     approve_command,
@@ -160,6 +160,8 @@ def refuse_taken_ports(ports: dict[str, int]) -> None:
                     f"127.0.0.1:{port} is in use: is the main job (`bash scripts/run.sh`) or "
                     f"another Temporal server already running? Stop it, or choose {flag}"
                 ) from None
+
+
 def sample_reviewer_keys(settings: Settings) -> None:
     """The demo signs decisions too: on first run every sample reviewer (and everyone the
     allow-lists name) gets a key in the data folder, registered in the reviewer registry."""

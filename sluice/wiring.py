@@ -14,45 +14,13 @@ from temporalio import activity as temporal_activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.approvals import ApprovalPolicyActivities
-from activities.cargo.extraction import TASK as CARGO_EXTRACT
-from activities.cargo.extraction import CargoDocumentActivities, offline_extract
-from activities.cargo.rules import CargoRuleActivities
-from activities.connectors.crm import CrmActivities, crm_from_settings
-from activities.connectors.notifications import (
-    HttpNotifier,
-    NotificationActivities,
-    Notifier,
-    SqliteOutbox,
-)
-from activities.connectors.payments import PaymentActivities, payments_from_settings
-from activities.connectors.sanctions import sanctions_list_from_config
-from activities.connectors.terminal import (
-    HttpTerminal,
-    SqliteTerminal,
-    Terminal,
-    TerminalActivities,
-)
-from activities.connectors.ticketing import TicketingActivities, ticketing_from_settings
-from activities.kyc.documents import ADDRESS_TASK as KYC_READ_ADDRESS
-from activities.kyc.documents import IDENTITY_TASK as KYC_READ_IDENTITY
-from activities.kyc.documents import (
-    KycDocumentActivities,
-    offline_address_proof,
-    offline_identity,
-)
-from activities.kyc.rules import KycRuleActivities
-from activities.model_gateway import ModelGateway, OfflineProvider, provider_from_settings
-from activities.screening import ScreeningActivities
-from activities.support.classification import TASK as SUPPORT_CLASSIFY
-from activities.support.classification import TicketClassificationActivities, offline_classify
-from activities.support.drafting import TASK as SUPPORT_DRAFT
-from activities.support.drafting import ReplyDraftingActivities, offline_draft
-from activities.support.guards import TextGuardActivities
-from activities.support.ladder import SupportLadderActivities
-from sluice.catalog import PROCESSES
+from activities.model_gateway import OfflineProvider
+from activities.shared import approval_policies, notifications
+from sluice.app.catalog import PROCESSES
 from sluice.config import Settings
 from sluice.converter import worker_data_converter
+from sluice.framework import Process, Services
+from sluice.framework.declaration import OfflineRule
 from sluice.interceptor import MessageCheck, ModelCallInterceptor, declares_model_call
 from sluice.model_queue import ModelWorkerPlugin
 from sluice.ratelimit import RateLimiter, queue_dispatch_rate
@@ -61,83 +29,27 @@ from sluice.versioning import worker_deployment
 WORKFLOWS: tuple[type, ...] = tuple(process.workflow for process in PROCESSES)
 
 
+def every_offline_rule(processes: Sequence[Process[Any]] = PROCESSES) -> dict[str, OfflineRule]:
+    """Each declared process's offline model rules, by model task."""
+    return {task: rule for process in processes for task, rule in process.offline_rules.items()}
+
+
 def offline_rules() -> OfflineProvider:
     """The offline provider with the rule that stands in for each model task."""
-    return OfflineProvider(
-        {
-            CARGO_EXTRACT: offline_extract,
-            SUPPORT_CLASSIFY: offline_classify,
-            SUPPORT_DRAFT: offline_draft,
-            KYC_READ_IDENTITY: offline_identity,
-            KYC_READ_ADDRESS: offline_address_proof,
-        }
-    )
+    return OfflineProvider(every_offline_rule())
 
 
-def terminal_from(settings: Settings) -> Terminal:
-    if settings.connectors.terminal_url:
-        return HttpTerminal(
-            settings.connectors.terminal_url, settings.connectors.http_timeout_seconds
-        )
-    return SqliteTerminal(settings.data_dir / "terminal.sqlite3")
-
-
-def notifier_from(settings: Settings) -> Notifier:
-    if settings.connectors.notifications_url:
-        return HttpNotifier(
-            settings.connectors.notifications_url, settings.connectors.http_timeout_seconds
-        )
-    return SqliteOutbox(settings.data_dir / "notifications.sqlite3")
-
-
-def build_activities(settings: Settings) -> list[Callable[..., Any]]:
-    """Every activity, bound to its configured system of record."""
-    gateway = ModelGateway(
-        provider_from_settings(settings.model, offline_rules()), prices=settings.model.prices
-    )
-    sanctions = sanctions_list_from_config(
-        str(settings.connectors.sanctions_list_path or "") or None,
-        settings.connectors.sanctions_url,
-        settings.connectors.sanctions_api_key,
-        list_url=settings.connectors.sanctions_list_url,
-        refresh_minutes=settings.connectors.sanctions_refresh_minutes,
-    )
-    policies = ApprovalPolicyActivities(settings)
-    documents = CargoDocumentActivities(gateway)
-    rules = CargoRuleActivities(settings.cargo)
-    screening = ScreeningActivities(sanctions, settings.connectors.sanctions_threshold)
-    terminal = TerminalActivities(terminal_from(settings))
-    notifications = NotificationActivities(notifier_from(settings))
-    kyc_documents = KycDocumentActivities(gateway, settings.documents)
-    kyc_rules = KycRuleActivities(settings.kyc)
-    ladder = SupportLadderActivities(settings)
-    classification = TicketClassificationActivities(gateway)
-    drafting = ReplyDraftingActivities(gateway)
-    guards = TextGuardActivities(settings)
-    crm = CrmActivities(crm_from_settings(settings.connectors, settings.data_dir))
-    ticketing = TicketingActivities(ticketing_from_settings(settings.connectors, settings.data_dir))
-    payments = PaymentActivities(payments_from_settings(settings.connectors, settings.data_dir))
-    return [
-        policies.load_approval_policy,
-        documents.extract_document,
-        rules.cross_check_documents,
-        screening.screen_names,
-        terminal.release_cargo,
-        terminal.hold_cargo,
-        notifications.send_notification,
-        kyc_documents.transcribe_document,
-        kyc_documents.extract_document,
-        kyc_rules.check_documents,
-        ladder.load_support_ladder,
-        classification.classify_ticket,
-        drafting.draft_reply,
-        guards.check_text,
-        crm.look_up_customer,
-        ticketing.route_ticket,
-        ticketing.hand_over_ticket,
-        ticketing.send_ticket_reply,
-        payments.issue_refund,
+def build_activities(
+    settings: Settings, processes: Sequence[Process[Any]] = PROCESSES
+) -> list[Callable[..., Any]]:
+    """Every activity of the framework and of each declared process, bound to its configured
+    system of record (one connection per worker, shared between processes)."""
+    services = Services(settings, every_offline_rule(processes))
+    framework: list[Callable[..., Any]] = [
+        services.shared(approval_policies).load_approval_policy,
+        services.shared(notifications).send_notification,
     ]
+    return [*framework, *(fn for process in processes for fn in process.build_activities(services))]
 
 
 def model_call_interceptor(settings: Settings) -> ModelCallInterceptor:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sluice.catalog import PROCESSES
+from sluice.app.catalog import PROCESSES
 from sluice.cli import EXIT_INPUT, MAX_INPUT_BYTES, CliError, read_input
 from tests.conftest import EXAMPLES
 

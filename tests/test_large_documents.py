@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.kyc.models import KycApplication
-from sluice.catalog import BY_COMMAND
+from sluice.app.catalog import BY_COMMAND
 from sluice.cli import CliError, read_input
 from sluice.codec import ENCODING, EncryptionCodec
 from sluice.config import Settings

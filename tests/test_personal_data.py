@@ -26,8 +26,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from activities.cargo.models import Shipment
+from sluice.app.catalog import BY_COMMAND
 from sluice.binaries import temporal_cli
-from sluice.catalog import BY_COMMAND
 from sluice.client import connect
 from sluice.codec import EncryptionCodec
 from sluice.codec_server import CodecServer

@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from sluice.catalog import PROCESSES
+from sluice.app.catalog import PROCESSES
 from sluice.converter import sluice_data_converter
 from sluice.wiring import WORKFLOWS
 

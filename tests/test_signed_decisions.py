@@ -354,13 +354,12 @@ async def test_one_persons_two_keys_are_one_reviewer_for_four_eyes(
     make_worker: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
-    from tests.workflows.test_kyc_review import REPO, application, passport
+    from tests.workflows.test_kyc_review import application, passport
     from tests.workflows.test_kyc_review import start as start_kyc
 
     settings.approvals["kyc_review"] = approval_settings(
         reviewers={"kyc_approval": ["alice", "bob", "dave"]}
     )
-    settings.kyc.document_root = REPO
     second = tmp_path / "alice-laptop.key"
     registry = load_registry(settings.reviewer_registry_file)
     save_registry(

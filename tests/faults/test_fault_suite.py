@@ -23,7 +23,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from activities.connectors.ledger import Ledger, LedgerEntry
-from sluice.catalog import PROCESSES
+from sluice.app.catalog import PROCESSES
 from sluice.cli import read_input
 from sluice.client import connect
 from sluice.codec import codec_from_settings

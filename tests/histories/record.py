@@ -15,7 +15,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from sluice.catalog import PROCESSES
+from sluice.app.catalog import PROCESSES
 from sluice.cli import read_input
 from sluice.config import DomainApprovalSettings, Settings
 from sluice.devserver import start_dev_server

@@ -4,17 +4,13 @@ notification outbox and the approval policies."""
 
 from __future__ import annotations
 
-from activities.approvals import ApprovalPolicyActivities
-from activities.connectors.notifications import (
-    HttpNotifier,
-    NotificationActivities,
-    Notifier,
-    SqliteOutbox,
-)
+from activities.connectors.notifications import HttpNotifier, SqliteOutbox
 from activities.connectors.sanctions import sanctions_list_from_config
 from activities.model_gateway import ModelGateway, OfflineProvider, provider_from_settings
 from activities.screening import ScreeningActivities
 from sluice.framework import Services
+from sluice.framework.notifications import NotificationActivities, Notifier
+from sluice.framework.policy import ApprovalPolicyActivities
 
 
 def model_gateway(services: Services) -> ModelGateway:

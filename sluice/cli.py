@@ -46,16 +46,16 @@ from sluice.client import TemporalUnreachable, connect
 from sluice.codec import codec_from_settings
 from sluice.config import ConfigError, Settings, load_settings
 from sluice.framework import Process
+from sluice.framework.approval import Decision, DecisionInput, DecisionReceipt, PendingDecision
+from sluice.framework.audit import AuditTrail
+from sluice.framework.human_input import AwaitedInput, ProvidedInput
+from sluice.framework.process import RunStatus
+from sluice.framework.signatures import REQUESTER_MEMO
 from sluice.intake import IntakeRefusal, check_documents
 from sluice.payload_store import payload_storage
 from sluice.reviewers import RegistryError
 from sluice.telemetry import install_telemetry, read_spans
 from sluice.terminal import printable, printable_json, project_command
-from workflows.approval import Decision, DecisionInput, DecisionReceipt, PendingDecision
-from workflows.audit import AuditTrail
-from workflows.human_input import AwaitedInput, ProvidedInput
-from workflows.process import RunStatus
-from workflows.signatures import REQUESTER_MEMO
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 # An edited reply is at most 20,000 characters (DecisionInput): a file far larger is a mistake.

@@ -38,13 +38,13 @@ from sluice.codec_server import start_for_dev, usage_lines
 from sluice.config import ConfigError, Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
+from sluice.framework.process import RunStatus
 from sluice.logs import Silence, announce
 from sluice.payload_store import payload_storage, store_location
 from sluice.reviewers import ensure_sample_reviewers
 from sluice.telemetry import install_telemetry
 from sluice.terminal import project_command
 from sluice.wiring import build_worker
-from workflows.process import RunStatus
 
 log = logging.getLogger("sluice.worker")
 

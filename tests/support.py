@@ -18,10 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from sluice.binaries import temporal_cli
 from sluice.config import Settings
+from sluice.framework.approval import ApproveSignal, DecisionInput, RejectSignal
+from sluice.framework.process import RunStatus
 from sluice.signing import as_signal, signed_decision
 from tests.conftest import EXAMPLES
-from workflows.approval import ApproveSignal, DecisionInput, RejectSignal
-from workflows.process import RunStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

@@ -24,11 +24,11 @@ from sluice.codec import EncryptionCodec
 from sluice.config import Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
+from sluice.framework.approval import DecisionInput
 from sluice.runner import EXAMPLES, start_examples
 from tests.conftest import EXAMPLES as TEST_EXAMPLES
 from tests.conftest import example
 from tests.support import ROOT, cli_environment, starter, status_until
-from workflows.approval import DecisionInput
 
 ANOMALY = str(TEST_EXAMPLES / "cargo_release" / "anomaly.json")
 # How the tests call Python, as the CLI should print it from the project folder.

@@ -25,6 +25,8 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.cargo.models import Shipment
 from sluice.config import RateLimitSettings, Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from sluice.ratelimit import queue_dispatch_rate
 from sluice.telemetry import OncePerSpan, SpanRecord, Telemetry
 from sluice.timeline import spans_of_run
@@ -32,9 +34,7 @@ from tests.conftest import SESSION_METRICS, SESSION_SPANS, example
 from tests.stubs.mistral_api import CHAT_PATH, MistralStub
 from tests.stubs.reading_model import read_like_a_model
 from tests.support import signed_signal
-from workflows.audit import AuditTrail
 from workflows.cargo_release import CargoReleaseWorkflow
-from workflows.process import RunStatus
 
 # What the clean example's documents say, as a model reading any of them would answer.
 CLEAN_FIELDS = {

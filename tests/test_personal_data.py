@@ -32,9 +32,9 @@ from sluice.client import connect
 from sluice.codec import EncryptionCodec
 from sluice.codec_server import CodecServer
 from sluice.config import Settings, TemporalSettings
+from sluice.framework.process import RunStatus
 from tests.conftest import EXAMPLES, example
 from workflows.cargo_release import CargoReleaseOutcome, CargoReleaseWorkflow
-from workflows.process import RunStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "codec-token-for-tests"

@@ -21,8 +21,11 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.approvals import ApprovalPolicyActivities
 from sluice.config import Settings
+from sluice.framework.approval import ApproveSignal, DecisionReceipt, RejectSignal
+from sluice.framework.audit import AuditTrail
+from sluice.framework.policy import ApprovalPolicyActivities
+from sluice.framework.process import RunStatus
 from sluice.reviewers import (
     AttestingService,
     load_registry,
@@ -46,9 +49,6 @@ from tests.support import (
     waiting_cargo_run,
 )
 from tests.two_requests import TwoRequestsWorkflow
-from workflows.approval import ApproveSignal, DecisionReceipt, RejectSignal
-from workflows.audit import AuditTrail
-from workflows.process import RunStatus
 
 pytestmark = pytest.mark.asyncio
 

@@ -33,15 +33,15 @@ with workflow.unsafe.imports_passed_through():
         ShipmentDocument,
     )
     from activities.cargo.rules import CargoRuleActivities
-    from activities.connectors.notifications import Notification, NotificationActivities
     from activities.connectors.sanctions import ScreeningResult
     from activities.connectors.terminal import TerminalActivities, TerminalOrder, TerminalReceipt
     from activities.screening import ScreeningActivities, ScreeningRequest
     from sluice.config import CargoSettings
     from sluice.framework import EXAMPLES, Process
+    from sluice.framework.approval import Decision, DecisionRequest
+    from sluice.framework.notifications import Notification, NotificationActivities
+    from sluice.framework.process import BusinessProcess, StepFailed
     from sluice.search_attributes import RiskLevel
-    from workflows.approval import Decision, DecisionRequest
-    from workflows.process import BusinessProcess, StepFailed
 
 
 # Since 2026-11 the notify party (often the customs broker) is told too. Runs started before

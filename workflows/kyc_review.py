@@ -26,8 +26,6 @@ from temporalio import workflow
 # Passed through the sandbox: none of these holds state between runs, and the sandbox would
 # otherwise import them (and build their pydantic classes) again for every new run.
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicy
-    from activities.connectors.notifications import Notification, NotificationActivities
     from activities.connectors.sanctions import QueryEvidence, ScreeningResult, normalise_name
     from activities.kyc.documents import (
         ADDRESS_TASK,
@@ -54,10 +52,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.screening import ScreeningActivities, ScreeningRequest
     from sluice.config import KycSettings
     from sluice.framework import EXAMPLES, Process
+    from sluice.framework.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
+    from sluice.framework.human_input import InputRequest, ProvidedInput
+    from sluice.framework.notifications import Notification, NotificationActivities
+    from sluice.framework.policy import ApprovalPolicy
+    from sluice.framework.process import BusinessProcess, StepFailed
     from sluice.search_attributes import RiskLevel
-    from workflows.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
-    from workflows.human_input import InputRequest, ProvidedInput
-    from workflows.process import BusinessProcess, StepFailed
 
 PROVIDE_DOCUMENT = "provide_document"
 

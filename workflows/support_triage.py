@@ -30,9 +30,7 @@ from temporalio import workflow
 # Passed through the sandbox: none of these holds state between runs, and the sandbox would
 # otherwise import them (and build their pydantic classes) again for every new run.
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicy
     from activities.connectors.crm import CrmActivities, CustomerHistory, CustomerLookup
-    from activities.connectors.notifications import Notification, NotificationActivities
     from activities.connectors.payments import PaymentActivities, RefundOrder, RefundReceipt
     from activities.connectors.ticketing import QueueAssignment, TicketingActivities, TicketReply
     from activities.support.classification import TASK as CLASSIFY_TASK
@@ -65,9 +63,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from sluice.config import SupportSettings
     from sluice.framework import EXAMPLES, Process
+    from sluice.framework.approval import Decision, DecisionRequest
+    from sluice.framework.notifications import Notification, NotificationActivities
+    from sluice.framework.policy import ApprovalPolicy
+    from sluice.framework.process import BusinessProcess, StepFailed
     from sluice.search_attributes import RiskLevel
-    from workflows.approval import Decision, DecisionRequest
-    from workflows.process import BusinessProcess, StepFailed
 
 
 class SupportTriageOutcome(BaseModel):

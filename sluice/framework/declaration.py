@@ -18,7 +18,7 @@ from temporalio import workflow
 from sluice.config import Settings
 
 # The project's examples folder: each process keeps its example inputs in a folder of it.
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 T = TypeVar("T")
 SectionT = TypeVar("SectionT", bound=BaseModel)

@@ -28,11 +28,11 @@ from sluice.cli import read_input
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.config import Settings
+from sluice.framework.process import RunStatus
 from sluice.payload_store import payload_storage
 from tests.conftest import EXAMPLES
 from tests.faults.processes import DevServer, WorkerProcess
 from tests.people import act_on
-from workflows.process import RunStatus
 
 pytestmark = pytest.mark.faults
 

@@ -24,12 +24,12 @@ from activities.connectors.terminal import SqliteTerminal
 from activities.model_gateway import ModelAnswer, ModelCall, ModelGateway
 from sluice import search_attributes as sa
 from sluice.config import Settings
+from sluice.framework.approval import DecisionInput, DecisionReceipt
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.conftest import example
 from tests.support import signed, signed_signal, status_until
-from workflows.approval import DecisionInput, DecisionReceipt
-from workflows.audit import AuditTrail
 from workflows.cargo_release import CargoReleaseWorkflow
-from workflows.process import RunStatus
 
 
 async def start(client: Client, settings: Settings, name: str, **changes: Any) -> WorkflowHandle:

@@ -20,15 +20,15 @@ from temporalio.testing import WorkflowEnvironment
 from activities.kyc.models import KycApplication
 from sluice import search_attributes as sa
 from sluice.config import Settings
+from sluice.framework.approval import DecisionReceipt
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from sluice.telemetry import SpanRecord, Telemetry
 from sluice.timeline import spans_of_run
 from tests.conftest import EXAMPLES, SESSION_SPANS, approval_settings
 from tests.stubs.mistral_api import OCR_PATH, MistralStub
 from tests.support import signed, signed_signal, starter, status_until
-from workflows.approval import DecisionReceipt
-from workflows.audit import AuditTrail
 from workflows.kyc_review import KycOutcome, KycReviewWorkflow
-from workflows.process import RunStatus
 
 TODAY = datetime.now(UTC).date()
 REVIEWERS = ["alice", "bob", "dave"]

@@ -38,13 +38,13 @@ from activities.support.models import Ticket
 from sluice import search_attributes as sa
 from sluice.activity_policy import with_policy
 from sluice.config import Settings
+from sluice.framework.approval import DecisionReceipt
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.conftest import approval_settings, example
 from tests.stubs.mistral_api import CHAT_PATH, MistralStub
 from tests.stubs.system_of_record import SystemOfRecordStub
 from tests.support import signed, signed_signal, status_until
-from workflows.approval import DecisionReceipt
-from workflows.audit import AuditTrail
-from workflows.process import RunStatus
 from workflows.support_triage import SupportTriageOutcome, SupportTriageWorkflow
 
 

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
 
     from sluice.reviewers import PublicKey, ReviewerRegistry
 
-from workflows.names import canonical_or_none
+from sluice.framework.names import canonical_or_none
 
 ALGORITHM = "Ed25519"
 # The memo entry that carries the requester's signed start request.

@@ -15,8 +15,7 @@ from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from sluice.search_attributes import DOMAIN, RISK_LEVEL, ApprovalStatus, RiskLevel
-from workflows.approval import (
+from sluice.framework.approval import (
     ApprovalGate,
     ApproveSignal,
     Decision,
@@ -27,23 +26,24 @@ from workflows.approval import (
     RejectSignal,
     vote_from,
 )
-from workflows.audit import REFUSALS, AuditEvent, AuditKind, AuditTrail, InputFingerprint
-from workflows.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
-from workflows.messages import MessageRefused, read_message, shown
-from workflows.names import NameRefused, canonical_name
-from workflows.signatures import REQUESTER_MEMO, SignatureRefused, same_person, verify_start
+from sluice.framework.audit import REFUSALS, AuditEvent, AuditKind, AuditTrail, InputFingerprint
+from sluice.framework.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
+from sluice.framework.messages import MessageRefused, read_message, shown
+from sluice.framework.names import NameRefused, canonical_name
+from sluice.framework.signatures import REQUESTER_MEMO, SignatureRefused, same_person, verify_start
+from sluice.search_attributes import DOMAIN, RISK_LEVEL, ApprovalStatus, RiskLevel
 
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicy, ApprovalPolicyActivities
     from activities.model_gateway import ModelRecord
     from sluice.activity_policy import policy_of
     from sluice.converter import INVALID_INPUT
+    from sluice.framework.policy import ApprovalPolicy, ApprovalPolicyActivities
     from sluice.model_queue import model_task_queue
     from sluice.telemetry import workflow_span
 
 R = TypeVar("R")
 
-# Since 2026-12 names are compared in canonical form (``workflows.names``) and a rejection
+# Since 2026-12 names are compared in canonical form (``sluice.framework.names``) and a rejection
 # needs a reason on every channel. Runs started before keep the old rules on replay
 # (``workflow.patched`` is False for them); once none is left, deprecate the patch.
 NAMES_PATCH = "canonical-names-2026-12"

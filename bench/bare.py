@@ -162,9 +162,9 @@ class CargoDesk:
         # for every run, and the wiring pulls in every Sluice workflow.
         from activities.cargo.factory import terminal_from
         from activities.shared import notifier_from
+        from sluice.app.wiring import every_offline_rule, offline_rules
         from sluice.config import Settings
         from sluice.framework import Services
-        from sluice.wiring import every_offline_rule, offline_rules
 
         settings = Settings(data_dir=data_dir)
         services = Services(settings, every_offline_rule())

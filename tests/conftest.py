@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from sluice import search_attributes
+from sluice.app.wiring import build_worker
 from sluice.binaries import temporal_test_server
 from sluice.codec import EncryptionCodec, create_key_file, load_key_ring
 from sluice.config import DomainApprovalSettings, Settings
@@ -28,7 +29,6 @@ from sluice.devserver import start_dev_server
 from sluice.payload_store import payload_storage
 from sluice.reviewers import ensure_sample_reviewers
 from sluice.telemetry import Telemetry, install_telemetry
-from sluice.wiring import build_worker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -34,10 +34,10 @@ from sluice.framework.signatures import REQUESTER_MEMO, SignatureRefused, same_p
 from sluice.search_attributes import DOMAIN, RISK_LEVEL, ApprovalStatus, RiskLevel
 
 with workflow.unsafe.imports_passed_through():
-    from activities.model_gateway import ModelRecord
     from sluice.activity_policy import policy_of
     from sluice.converter import INVALID_INPUT
     from sluice.framework.policy import ApprovalPolicy, ApprovalPolicyActivities
+    from sluice.model_contracts import ModelRecord
     from sluice.model_queue import model_task_queue
     from sluice.telemetry import workflow_span
 

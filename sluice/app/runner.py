@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 
 from sluice import search_attributes
 from sluice.app.catalog import PROCESSES
-from sluice.cli import (
+from sluice.app.cli import (
     CliError,
     approve_command,
     next_reviewer,
@@ -32,6 +32,7 @@ from sluice.cli import (
     read_input,
     show,
 )
+from sluice.app.wiring import build_worker
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.codec_server import start_for_dev, usage_lines
@@ -44,7 +45,6 @@ from sluice.payload_store import payload_storage, store_location
 from sluice.reviewers import ensure_sample_reviewers
 from sluice.telemetry import install_telemetry
 from sluice.terminal import project_command
-from sluice.wiring import build_worker
 
 log = logging.getLogger("sluice.worker")
 

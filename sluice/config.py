@@ -16,6 +16,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sluice.validation import field_problems, validation_problems
+
 DEFAULT_CONFIG_FILE = Path("sluice.toml")
 
 SectionT = TypeVar("SectionT", bound=BaseModel)
@@ -401,10 +403,7 @@ class Settings(BaseModel):
         try:
             return model.model_validate(raw)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in err.errors()
-            )
-            raise ConfigError(f"[{name}]: {problems}") from None
+            raise ConfigError(f"[{name}]: {validation_problems(err)}") from None
 
     @property
     def reviewer_registry_file(self) -> Path:
@@ -507,9 +506,7 @@ def load_settings(
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{path}: {field}: {first['msg']}") from err
+        raise ConfigError(f"{path}: {field_problems(err)[0]}") from err
     problem = intake_problem(settings, path if path.exists() else None)
     if problem:
         raise ConfigError(f"{path}: documents.intake_dir: {problem}")

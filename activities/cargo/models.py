@@ -121,7 +121,3 @@ class CrossCheckResult(BaseModel):
     ruleset: str
     rules_applied: list[str]
     hits: list[RuleHit]
-
-    @property
-    def clean(self) -> bool:
-        return not self.hits

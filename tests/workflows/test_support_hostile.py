@@ -19,9 +19,9 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.support.guards import LOCAL_COMPUTATION, check_text
+from activities.support.guards import check_text
 from activities.support.models import TextGuardReport, TextGuardRequest, Ticket
-from sluice.activity_policy import with_policy
+from sluice.activity_policy import LOCAL_COMPUTATION, with_policy
 from sluice.config import Settings
 from sluice.framework.audit import AuditTrail
 from tests.stubs.mistral_api import MistralStub

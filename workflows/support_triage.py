@@ -39,16 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.support.drafting import ReplyDraftingActivities, offline_draft
     from activities.support.factory import support_activities
     from activities.support.guards import TextGuardActivities
-    from activities.support.ladder import (
-        Authority,
-        AuthorityLadder,
-        LadderFacts,
-        SupportLadderActivities,
-        pages_on_call,
-        queue_for,
-        refund_offer,
-        required_authority,
-    )
+    from activities.support.ladder import AuthorityLadder, SupportLadderActivities
     from activities.support.models import (
         Category,
         DraftedReply,
@@ -68,6 +59,14 @@ with workflow.unsafe.imports_passed_through():
     from sluice.framework.policy import ApprovalPolicy
     from sluice.framework.process import BusinessProcess, StepFailed
     from sluice.search_attributes import RiskLevel
+    from workflows.support_ladder import (
+        Authority,
+        LadderFacts,
+        pages_on_call,
+        queue_for,
+        refund_offer,
+        required_authority,
+    )
 
 
 class SupportTriageOutcome(BaseModel):

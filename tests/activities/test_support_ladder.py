@@ -10,17 +10,16 @@ from typing import Any
 import pytest
 
 from activities.connectors.crm import CustomerHistory, OrderRecord
-from activities.support.ladder import (
-    AuthorityLadder,
+from activities.support.ladder import AuthorityLadder, ladder_from_settings
+from activities.support.models import Category, RefundOffer, TicketClassification
+from sluice.config import ConfigError, Settings, load_settings
+from workflows.support_ladder import (
     LadderFacts,
-    ladder_from_settings,
     pages_on_call,
     queue_for,
     refund_offer,
     required_authority,
 )
-from activities.support.models import Category, RefundOffer, TicketClassification
-from sluice.config import ConfigError, Settings, load_settings
 
 LADDER = ladder_from_settings(Settings(), "support_triage")
 

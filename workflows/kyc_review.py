@@ -46,11 +46,11 @@ with workflow.unsafe.imports_passed_through():
         KycCheckResult,
         KycDocument,
         KycDocumentKind,
+        KycSettings,
         TranscriptionRequest,
     )
     from activities.kyc.rules import KycRuleActivities
     from activities.screening import ScreeningActivities, ScreeningRequest
-    from sluice.config import KycSettings
     from sluice.framework import EXAMPLES, Process
     from sluice.framework.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
     from sluice.framework.human_input import InputRequest, ProvidedInput

@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.support.drafting import ReplyDraftingActivities, offline_draft
     from activities.support.factory import support_activities
     from activities.support.guards import TextGuardActivities
-    from activities.support.ladder import AuthorityLadder, SupportLadderActivities
+    from activities.support.ladder import AuthorityLadder, SupportLadderActivities, SupportSettings
     from activities.support.models import (
         Category,
         DraftedReply,
@@ -52,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
         TicketClassification,
         Urgency,
     )
-    from sluice.config import SupportSettings
     from sluice.framework import EXAMPLES, Process
     from sluice.framework.approval import Decision, DecisionRequest
     from sluice.framework.notifications import Notification, NotificationActivities

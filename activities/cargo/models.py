@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from activities.model_gateway import ModelRecord
+from sluice.model_contracts import ModelRecord
 
 
 class DocumentKind(StrEnum):
@@ -121,3 +121,11 @@ class CrossCheckResult(BaseModel):
     ruleset: str
     rules_applied: list[str]
     hits: list[RuleHit]
+
+
+class CargoSettings(BaseModel):
+    """Tolerances for the cargo document cross-check rules."""
+
+    weight_tolerance_percent: float = 2.0
+    package_count_tolerance: int = 0
+    value_tolerance_percent: float = 1.0

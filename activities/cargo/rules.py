@@ -24,6 +24,7 @@ from temporalio import activity
 from activities.cargo.extraction import conflicting_fields
 from activities.cargo.models import (
     REQUIRED_DOCUMENTS,
+    CargoSettings,
     CrossCheckRequest,
     CrossCheckResult,
     DocumentFields,
@@ -40,7 +41,6 @@ from activities.text_screening import (
     screen_text,
 )
 from sluice.activity_policy import LOCAL_COMPUTATION, with_policy
-from sluice.config import CargoSettings
 
 RULESET = "cargo-crosscheck/2026.12.1"
 

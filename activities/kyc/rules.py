@@ -32,10 +32,10 @@ from activities.kyc.models import (
     KycCheckResult,
     KycDocumentKind,
     KycRuleHit,
+    KycSettings,
 )
 from activities.text_screening import describe, quote_value
 from sluice.activity_policy import LOCAL_COMPUTATION, with_policy
-from sluice.config import KycSettings
 
 RULESET = "kyc-checks/2026.12.1"
 

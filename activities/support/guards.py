@@ -16,6 +16,7 @@ import unicodedata
 
 from temporalio import activity
 
+from activities.support.ladder import SupportSettings
 from activities.support.models import GuardContext, GuardHit, TextGuardReport, TextGuardRequest
 from activities.support.reply_check import REPLY_RULES, REPLY_RULESET, ReplyPolicy, check_reply
 from activities.support.text_scan import card_numbers, ibans, plain
@@ -178,9 +179,10 @@ class TextGuardActivities:
     """The guards, with the company's reply policy from the configuration."""
 
     def __init__(self, settings: Settings) -> None:
+        support = settings.section("support", SupportSettings)
         self.policy = ReplyPolicy(
-            company_domains=settings.support.company_domains,
-            support_address=settings.support.support_address,
+            company_domains=support.company_domains,
+            support_address=support.support_address,
         )
 
     @activity.defn(name="check_support_text")

@@ -10,7 +10,7 @@ import hashlib
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 from temporalio import activity
 
 from activities.support.models import Category, Urgency
@@ -19,6 +19,62 @@ from sluice.config import ConfigError, Settings
 from sluice.framework.policy import CONFIG_READ
 
 Level = Literal["auto", "agent", "supervisor"]
+
+
+class SupportSettings(BaseModel):
+    """The support triage authority ladder: what the run may do alone, what needs an agent,
+    what needs a supervisor, and where tickets go. Read through an activity, never by the
+    workflow itself (see ``activities/support/ladder.py``)."""
+
+    queues: dict[str, str] = Field(
+        default_factory=lambda: {
+            "billing": "billing",
+            "refund_request": "billing",
+            "technical_issue": "tech-support",
+            "account_access": "account-security",
+            "complaint": "customer-care",
+            "legal_privacy": "privacy-office",
+            "delivery": "logistics",
+            "general_question": "general",
+            "other": "general",
+        }
+    )
+    human_queue: str = "human-review"
+    auto_reply_categories: list[str] = Field(
+        default_factory=lambda: ["general_question", "delivery", "technical_issue"]
+    )
+    auto_reply_min_confidence: float = Field(default=0.85, ge=0, le=1)
+    human_review_below_confidence: float = Field(default=0.6, ge=0, le=1)
+    agent_approval: dict[str, str] = Field(
+        default_factory=lambda: {
+            "refund_request": "refund_approval",
+            "account_access": "account_access_approval",
+            "legal_privacy": "legal_privacy_approval",
+        }
+    )
+    reply_approval: str = "reply_approval"
+    high_value_complaint_approval: str = "complaint_approval"
+    high_value_lifetime_spend: float = Field(default=2000.0, ge=0)
+    refund_supervisor_above: float = Field(default=250.0, ge=0)
+    supervisor_refund_approval: str = "supervisor_refund_approval"
+    currency: str = "EUR"
+    page_on_urgency: list[str] = Field(default_factory=lambda: ["urgent"])
+    on_call_contact: str = "support-on-call"
+    # What a reply may name without an agent (activities/support/reply_check.py): links to
+    # these domains and their subdomains only (none: no links), and this address.
+    company_domains: list[str] = Field(default_factory=list)
+    support_address: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+    @field_validator("company_domains")
+    @classmethod
+    def _domain_names(cls, domains: list[str]) -> list[str]:
+        for domain in domains:
+            labels = domain.split(".")
+            if len(labels) < 2 or not all(
+                label and label.isascii() and label.replace("-", "").isalnum() for label in labels
+            ):
+                raise ValueError(f"{domain!r} is not a domain name (write shop.example)")
+        return [domain.lower() for domain in domains]
 
 
 class AuthorityLadder(BaseModel):
@@ -44,7 +100,7 @@ class AuthorityLadder(BaseModel):
 
 def ladder_from_settings(settings: Settings, domain: str) -> AuthorityLadder:
     """The ladder in the configuration, checked and stamped with a hash of its content."""
-    support = settings.support
+    support = settings.section("support", SupportSettings)
     try:
         ladder = AuthorityLadder(
             domain=domain,

@@ -6,7 +6,7 @@ condition, so a waiting run uses no worker compute. Decisions arrive as ``approv
 update (what ``starter.py`` sends, so a refused decision is answered at once).
 
 The gate enforces what a compliance officer expects: a decision counts only when signed by a
-key the reviewer registry trusts for the reviewer (``workflows/signatures.py``), for this run
+key the reviewer registry trusts for the reviewer (``sluice/framework/signatures.py``), for this run
 and this request; only allow-listed reviewers decide; the person who started a run does not
 approve it; four-eyes requests need distinct reviewers, compared by verified identity (one
 person's two keys are one reviewer); a decided request is never decided again. When the SLA
@@ -25,21 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from sluice.search_attributes import (
-    APPROVAL_STATUS,
-    DECISION_NEEDED,
-    DECISION_REQUESTED_AT,
-    ApprovalStatus,
-    RiskLevel,
-)
-
-with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicy
-    from activities.connectors.notifications import Notification, NotificationActivities
-    from sluice.activity_policy import policy_of
-    from workflows.names import NameRefused, canonical_name, canonical_or_none
-
-from workflows.signatures import (
+from sluice.activity_policy import policy_of
+from sluice.framework.names import NameRefused, canonical_name, canonical_or_none
+from sluice.framework.notifications import Notification, NotificationActivities
+from sluice.framework.policy import ApprovalPolicy
+from sluice.framework.signatures import (
     HOW_TO_SIGN,
     MAX_TOKEN_CHARS,
     Signature,
@@ -47,6 +37,13 @@ from workflows.signatures import (
     same_person,
     text_digest,
     verify_decision,
+)
+from sluice.search_attributes import (
+    APPROVAL_STATUS,
+    DECISION_NEEDED,
+    DECISION_REQUESTED_AT,
+    ApprovalStatus,
+    RiskLevel,
 )
 
 SYSTEM_REVIEWER = "system"

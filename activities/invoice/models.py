@@ -14,7 +14,7 @@ import re
 import unicodedata
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ERP_KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
 # An invoice number as suppliers print it: letters, digits and a few separators.
 INVOICE_NUMBER = r"^[A-Za-z0-9][A-Za-z0-9 ./_-]{0,39}$"
+CENT = Decimal("0.01")
 IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
 
 
@@ -61,6 +62,11 @@ class InvoiceLine(BaseModel):
     unit_price: Decimal = Field(gt=0, max_digits=14, decimal_places=4)
     amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
 
+    @field_validator("amount")
+    @classmethod
+    def _cents(cls, value: Decimal) -> Decimal:
+        return value.quantize(CENT)
+
 
 class Invoice(BaseModel):
     """A supplier's invoice, as the AP desk captured it."""
@@ -81,6 +87,12 @@ class Invoice(BaseModel):
     @classmethod
     def _iban(cls, value: str) -> str:
         return normalised_iban(value)
+
+    @field_validator("total")
+    @classmethod
+    def _cents(cls, value: Decimal) -> Decimal:
+        # Money in cents from here on: 1450, 1450.0 and 1450.00 are one amount.
+        return value.quantize(CENT)
 
     @property
     def reference(self) -> str:
@@ -117,6 +129,9 @@ class InvoiceSettings(BaseModel):
     http_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
+CheckKind = Literal["three_way_match", "duplicates", "bank_account", "payment_authority"]
+
+
 class RuleHit(BaseModel):
     """One rule that found something, with the ruleset it belongs to."""
 
@@ -128,10 +143,20 @@ class RuleHit(BaseModel):
 class CheckResult(BaseModel):
     """What one check found: the ruleset version, the rules applied, the hits."""
 
-    check: Literal["three_way_match", "duplicates", "bank_account", "payment_authority"]
+    check: CheckKind
     ruleset: str
     rules_applied: list[str]
     hits: list[RuleHit] = Field(default_factory=list)
+
+    @classmethod
+    def not_done(cls, check: CheckKind, why: str = "not done") -> Self:
+        """The result of a check that could not run: one high hit for a person."""
+        return cls(
+            check=check,
+            ruleset="not applied",
+            rules_applied=[],
+            hits=[RuleHit(rule="check_not_done", message=why, severity="high")],
+        )
 
 
 class PaymentAuthority(CheckResult):
@@ -139,6 +164,12 @@ class PaymentAuthority(CheckResult):
 
     approvals_required: Literal[0, 1, 2]
     reason: str
+
+    @classmethod
+    def not_done(cls, check: CheckKind, why: str = "not done") -> Self:
+        """Thresholds that could not be read: the strictest answer, two approvers."""
+        result = CheckResult.not_done(check, why)
+        return cls(**result.model_dump(), approvals_required=2, reason="thresholds not read")
 
 
 class BankAccountResult(CheckResult):

@@ -20,6 +20,7 @@ from activities.connectors.erp import PurchaseOrder
 from activities.connectors.invoice_register import RegisterEntry
 from activities.connectors.vendor_master import VendorRecord
 from activities.invoice.models import (
+    CENT,
     CheckResult,
     Invoice,
     InvoiceSettings,
@@ -45,8 +46,6 @@ MATCH_RULES = [
 DUPLICATE_RULES = ["same_number", "same_amount_within_window"]
 BANK_RULES = ["supplier_known", "supplier_active", "account_on_file", "account_unchanged"]
 AUTHORITY_RULES = ["base_currency", "approval_above", "second_approval_above"]
-
-CENT = Decimal("0.01")
 
 
 def _over(value: Decimal, limit: Decimal, tolerance_percent: Decimal) -> bool:

@@ -5,12 +5,13 @@ plugin, the CLI, the local runner and the tests all derive from this list."""
 from __future__ import annotations
 
 from sluice.framework import Process
-from workflows import cargo_release, kyc_review, support_triage
+from workflows import cargo_release, invoice_approval, kyc_review, support_triage
 
 PROCESSES: tuple[Process, ...] = (
     cargo_release.PROCESS,
     kyc_review.PROCESS,
     support_triage.PROCESS,
+    invoice_approval.PROCESS,
 )
 
 BY_COMMAND = {process.command: process for process in PROCESSES}

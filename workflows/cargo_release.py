@@ -86,16 +86,16 @@ class CargoReleaseWorkflow(BusinessProcess):
             "Cross-check documents",
             CargoRuleActivities.cross_check_documents,
             CrossCheckRequest(shipment=shipment, extracted=extracted),
+            recorded=self.record_findings,
         )
-        self.record_findings(findings)
 
         # 3. Screen the parties.
         screening: ScreeningResult = await self.step(
             "Screen parties",
             ScreeningActivities.screen_names,
             ScreeningRequest(names=shipment.parties(), kind="organization"),
+            recorded=self.record_screening,
         )
-        self.record_screening(screening)
 
         # 4. Decide: automatically only when there is nothing to look at.
         risk = assess_risk(findings, screening, unreadable)
@@ -118,11 +118,7 @@ class CargoReleaseWorkflow(BusinessProcess):
             )
 
         # 5. Act at the terminal.
-        try:
-            receipt = await self.instruct_terminal(shipment, decision)
-        except StepFailed as failure:
-            self.fail(failure)
-            raise
+        receipt = await self.instruct_terminal(shipment, decision)
         action: Literal["released", "held"] = "released" if receipt.action == "release" else "held"
         self.record(
             "action",
@@ -169,7 +165,7 @@ class CargoReleaseWorkflow(BusinessProcess):
     ) -> bool:
         """Send one notice; False (and a follow-up on record) if it could not be delivered."""
         try:
-            notice = await self.step(
+            await self.step(
                 f"Notify {role}",
                 NotificationActivities.send_notification,
                 Notification(
@@ -180,11 +176,14 @@ class CargoReleaseWorkflow(BusinessProcess):
                         f"{workflow.info().workflow_id}:notify-{role.replace(' ', '-')}"
                     ),
                 ),
+                recorded=lambda notice: self.record(
+                    "action", f"{role} notified ({notice.reference})"
+                ),
+                handled=True,
             )
         except StepFailed:
             self.record("action", f"{role} NOT notified: left for follow-up by the desk")
             return False
-        self.record("action", f"{role} notified ({notice.reference})")
         return True
 
     async def read_documents(self, shipment: Shipment) -> tuple[list[ExtractedDocument], list[str]]:
@@ -196,10 +195,13 @@ class CargoReleaseWorkflow(BusinessProcess):
                     f"Read {document.kind.value.replace('_', ' ')}",
                     CargoDocumentActivities.extract_document,
                     ExtractionRequest(shipment_id=shipment.shipment_id, document=document),
+                    recorded=lambda read: self.record_model(
+                        read.model, f"read {document.kind.value}"
+                    ),
+                    handled=True,
                 )
             except StepFailed:
                 return None
-            self.record_model(extracted.model, f"read {document.kind.value}")
             return extracted
 
         results = await asyncio.gather(*(read(doc) for doc in shipment.documents))

@@ -124,8 +124,8 @@ class KycReviewWorkflow(BusinessProcess):
                 documents=documents,
                 as_of=workflow.now().date(),
             ),
+            recorded=self.record_findings,
         )
-        self.record_findings(findings)
 
         # 4. Screen the applicant.
         screening: ScreeningResult = await self.step(
@@ -138,8 +138,8 @@ class KycReviewWorkflow(BusinessProcess):
                 if workflow.patched(SCREENING_EVIDENCE_CHANGE)
                 else None,
             ),
+            recorded=self.record_screening,
         )
-        self.record_screening(screening)
 
         # 5. Decide: the riskier the application, the more people look at it.
         risk = assess_risk(findings, screening)
@@ -236,6 +236,7 @@ class KycReviewWorkflow(BusinessProcess):
                     f"Transcribe {label}",
                     KycDocumentActivities.transcribe_document,
                     TranscriptionRequest(application_id=application_id, document=document),
+                    handled=True,
                 )
             if text.ocr is not None:
                 self.record_model(text.ocr, f"OCR of the {label}")
@@ -248,10 +249,11 @@ class KycReviewWorkflow(BusinessProcess):
                     text=text.text,
                     document_sha256=text.document_sha256,
                 ),
+                recorded=lambda read: self.record_model(read.model, f"read the {label}"),
+                handled=True,
             )
         except StepFailed as failure:
             return failure.message
-        self.record_model(extracted.model, f"read the {label}")
         return extracted.unreadable_because() or extracted
 
     async def reach_decision(
@@ -300,9 +302,9 @@ class KycReviewWorkflow(BusinessProcess):
 
     async def notify_desk(self, application: KycApplication, outcome: KycOutcome) -> None:
         """The outcome goes to the desk that asked, once; the details stay in the audit."""
-        run_id = workflow.info().workflow_id
+        workflow_id = workflow.info().workflow_id
         risk = f" (risk {outcome.risk.value})" if outcome.risk else ""
-        notice = await self.step(
+        await self.step(
             "Notify onboarding desk",
             NotificationActivities.send_notification,
             Notification(
@@ -311,12 +313,14 @@ class KycReviewWorkflow(BusinessProcess):
                 subject=f"KYC application {application.application_id}: {outcome.action}",
                 body=(
                     f"Application {application.application_id} was {outcome.action}{risk}. "
-                    f"The decision record: starter.py audit {run_id}"
+                    f"The decision record: starter.py audit {workflow_id}"
                 ),
-                idempotency_key=f"{run_id}:notify-outcome",
+                idempotency_key=f"{workflow_id}:notify-outcome",
+            ),
+            recorded=lambda notice: self.record(
+                "action", f"onboarding desk notified ({notice.reference})"
             ),
         )
-        self.record("action", f"onboarding desk notified ({notice.reference})")
 
     def record_findings(self, findings: KycCheckResult) -> None:
         self.record(

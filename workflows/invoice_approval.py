@@ -10,7 +10,7 @@ The checklist an accounts-payable clerk follows, automated:
      amount at most the first threshold; above it a finance approver, above the second two
      different ones; a changed bank account always waits for a person (a classic fraud),
   5. instruct the payment, to the account on file (never to one only the invoice names),
-  6. send the supplier the remittance notice.
+  6. send the supplier the remittance notice (or, unpaid, a notice that it is held).
 What could not be checked goes to a person, never to a payment. The register entry, the
 payment and the notice are keyed by run and step: a retry or replay acts once.
 """
@@ -65,7 +65,7 @@ class InvoiceApprovalOutcome(BaseModel):
     payment_reference: str | None = None
     amount: Decimal | None = None
     currency: str | None = None
-    remittance_sent: bool = False
+    supplier_told: bool = False
     reason: str | None = None
 
 
@@ -135,19 +135,22 @@ class InvoiceApprovalWorkflow(BusinessProcess):
                 policy,
             )
         if not decision.approved:
-            return self.not_paid(invoice, review, decision, decision.reason or "rejected")
+            return await self.not_paid(invoice, review, decision, decision.reason or "rejected")
         if account.account_on_file is None:
-            return self.not_paid(invoice, review, decision, "no bank account on file to pay")
+            return await self.not_paid(invoice, review, decision, "no bank account on file to pay")
 
         # 5. Pay, to the account on file.
-        try:
-            receipt = await self.pay(invoice, account.account_on_file, decision)
-        except StepFailed as failure:
-            self.fail(failure)
-            raise
+        receipt = await self.pay(invoice, account.account_on_file, decision)
 
         # 6. Tell the supplier. The money has moved: an undelivered notice is a follow-up.
-        sent = await self.send_remittance(invoice, receipt)
+        sent = await self.tell_supplier(
+            invoice,
+            "remittance",
+            f"Remittance {receipt.reference}: invoice {invoice.invoice_number}",
+            f"Invoice {invoice.invoice_number} of {invoice.invoice_date} (order "
+            f"{invoice.po_reference}) is paid: {receipt.amount} {receipt.currency}, payment "
+            f"{receipt.reference}.",
+        )
         outcome = InvoiceApprovalOutcome(
             invoice_reference=invoice.reference,
             action="paid",
@@ -159,7 +162,7 @@ class InvoiceApprovalWorkflow(BusinessProcess):
             payment_reference=receipt.reference,
             amount=receipt.amount,
             currency=receipt.currency,
-            remittance_sent=sent,
+            supplier_told=sent,
         )
         self.complete(outcome, f"invoice paid ({receipt.reference})")
         return outcome
@@ -175,7 +178,7 @@ class InvoiceApprovalWorkflow(BusinessProcess):
         """Run one check and record its rules and hits. A check that could not run is
         ``unchecked``: a high-severity hit for a person (fail closed), never a check passed."""
         try:
-            result = await self.step(name, activity, arg)
+            return await self.step(name, activity, arg, recorded=self.record_check, handled=True)
         except StepFailed as failure:
             result = unchecked.model_copy(
                 update={
@@ -185,6 +188,11 @@ class InvoiceApprovalWorkflow(BusinessProcess):
                     ]
                 }
             )
+        self.record_check(result)
+        return result
+
+    def record_check(self, result: CheckResult) -> None:
+        """A check's ruleset and rules on record, and every hit with the ruleset's version."""
         self.record(
             "rule_check",
             f"{result.ruleset}: {result.check}: {len(result.rules_applied)} rules, "
@@ -193,10 +201,20 @@ class InvoiceApprovalWorkflow(BusinessProcess):
         )
         for hit in result.hits:
             self.record("rule_hit", hit.message, rule=hit.rule, ruleset=result.ruleset)
-        return result
 
     async def pay(self, invoice: Invoice, iban: str, decision: Decision) -> PaymentReceipt:
-        receipt: PaymentReceipt = await self.step(
+        """Instruct the payment once; a hub that keeps failing fails the run, for AP to see."""
+
+        def on_record(receipt: PaymentReceipt) -> None:
+            self.record(
+                "action",
+                f"payment {receipt.reference}: {receipt.amount} {receipt.currency} to "
+                f"{masked_iban(iban)}",
+                reference=receipt.reference,
+                duplicate=receipt.duplicate,
+            )
+
+        return await self.step(
             "Instruct payment",
             SupplierPaymentActivities.instruct_supplier_payment,
             PaymentInstruction(
@@ -208,43 +226,45 @@ class InvoiceApprovalWorkflow(BusinessProcess):
                 idempotency_key=f"{workflow.info().workflow_id}:pay",
                 authorised_by=decision.reviewers or ["sluice-auto-payment"],
             ),
+            recorded=on_record,
         )
-        self.record(
-            "action",
-            f"payment {receipt.reference}: {receipt.amount} {receipt.currency} to "
-            f"{masked_iban(iban)}",
-            reference=receipt.reference,
-            duplicate=receipt.duplicate,
-        )
-        return receipt
 
-    async def send_remittance(self, invoice: Invoice, receipt: PaymentReceipt) -> bool:
-        """The remittance notice, by supplier id (the notification service knows where)."""
+    async def tell_supplier(self, invoice: Invoice, notice: str, subject: str, body: str) -> bool:
+        """One notice to the supplier, by supplier id (the notification service knows the
+        address); ids and amounts only. False, and a follow-up on record, if undelivered."""
         try:
-            notice = await self.step(
-                "Send remittance notice",
+            sent = await self.step(
+                f"Send {notice.replace('-', ' ')} notice",
                 NotificationActivities.send_notification,
                 Notification(
                     recipient=f"supplier:{invoice.supplier_id}",
-                    channel="remittance",
-                    subject=f"Remittance {receipt.reference}: invoice {invoice.invoice_number}",
-                    body=(
-                        f"Invoice {invoice.invoice_number} of {invoice.invoice_date} "
-                        f"(order {invoice.po_reference}) is paid: {receipt.amount} "
-                        f"{receipt.currency}, payment {receipt.reference}."
-                    ),
-                    idempotency_key=f"{workflow.info().workflow_id}:remittance",
+                    channel="supplier-notice",
+                    subject=subject,
+                    body=body,
+                    idempotency_key=f"{workflow.info().workflow_id}:{notice}",
                 ),
+                handled=True,
             )
         except StepFailed:
-            self.record("action", "remittance notice NOT sent: left for follow-up by AP")
+            self.record("action", f"{notice} notice NOT sent: left for follow-up by AP")
             return False
-        self.record("action", f"remittance notice sent ({notice.reference})")
+        self.record("action", f"{notice} notice sent ({sent.reference})")
         return True
 
-    def not_paid(
+    async def not_paid(
         self, invoice: Invoice, review: Review, decision: Decision, reason: str
     ) -> InvoiceApprovalOutcome:
+        """Pay nothing, and tell the supplier the invoice is held (not why: the reviewer's
+        words are for the AP desk)."""
+        self.record("action", f"invoice not paid: {reason}")
+        sent = await self.tell_supplier(
+            invoice,
+            "not-paid",
+            f"Invoice {invoice.invoice_number}: not paid",
+            f"Invoice {invoice.invoice_number} of {invoice.invoice_date} (order "
+            f"{invoice.po_reference}) is held by accounts payable and not paid; we will contact "
+            "you, or send a corrected invoice or a credit note.",
+        )
         outcome = InvoiceApprovalOutcome(
             invoice_reference=invoice.reference,
             action="not_paid",
@@ -254,8 +274,8 @@ class InvoiceApprovalWorkflow(BusinessProcess):
             rule_hits=review.rules,
             approvals_required=review.approvals_required,
             reason=reason,
+            supplier_told=sent,
         )
-        self.record("action", f"invoice not paid: {reason}")
         self.complete(outcome, "invoice not paid")
         return outcome
 

@@ -100,7 +100,9 @@ def payments(settings: Settings) -> list[dict[str, Any]]:
 
 
 def notices(settings: Settings) -> list[Any]:
-    return SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions("remittance")
+    return SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions(
+        "supplier-notice"
+    )
 
 
 # --- each example down its path -------------------------------------------------------------
@@ -146,7 +148,9 @@ async def test_quantity_and_price_beyond_tolerance_wait_for_finance_and_a_reject
     assert "[quantity_received] WIDGET-A: 100 billed, 80 received" in evidence
     assert "[unit_price] WIDGET-A: unit price 13.4, ordered at 12.50 (tolerance 2%)" in evidence
     assert outcome.action == "not_paid" and outcome.reason == "short delivery"
-    assert payments(settings) == [] and notices(settings) == []
+    assert payments(settings) == []
+    (held,) = notices(settings)
+    assert "not paid" in held.detail["body"] and "short delivery" not in held.detail["body"]
     hits = trail.of_kind("rule_hit")
     assert {e.detail["rule"] for e in hits} == {"quantity_received", "unit_price"}
     assert {e.detail["ruleset"] for e in hits} == {"invoice-rules/2026-12.1"}

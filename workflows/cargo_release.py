@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.cargo.extraction import CargoDocumentActivities, offline_extract
     from activities.cargo.factory import cargo_activities
     from activities.cargo.models import (
+        CargoSettings,
         CrossCheckRequest,
         CrossCheckResult,
         ExtractedDocument,
@@ -36,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.connectors.sanctions import ScreeningResult
     from activities.connectors.terminal import TerminalActivities, TerminalOrder, TerminalReceipt
     from activities.screening import ScreeningActivities, ScreeningRequest
-    from sluice.config import CargoSettings
     from sluice.framework import EXAMPLES, Process
     from sluice.framework.approval import Decision, DecisionRequest
     from sluice.framework.notifications import Notification, NotificationActivities

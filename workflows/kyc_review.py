@@ -26,7 +26,7 @@ from temporalio import workflow
 # Passed through the sandbox: none of these holds state between runs, and the sandbox would
 # otherwise import them (and build their pydantic classes) again for every new run.
 with workflow.unsafe.imports_passed_through():
-    from activities.connectors.sanctions import QueryEvidence, ScreeningResult, normalise_name
+    from activities.connectors.sanctions import QueryEvidence, ScreeningResult
     from activities.kyc.documents import (
         ADDRESS_TASK,
         IDENTITY_TASK,
@@ -46,11 +46,11 @@ with workflow.unsafe.imports_passed_through():
         KycCheckResult,
         KycDocument,
         KycDocumentKind,
+        KycSettings,
         TranscriptionRequest,
     )
     from activities.kyc.rules import KycRuleActivities
     from activities.screening import ScreeningActivities, ScreeningRequest
-    from sluice.config import KycSettings
     from sluice.framework import EXAMPLES, Process
     from sluice.framework.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
     from sluice.framework.human_input import InputRequest, ProvidedInput
@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from sluice.framework.policy import ApprovalPolicy
     from sluice.framework.process import BusinessProcess, StepFailed
     from sluice.search_attributes import RiskLevel
+    from workflows.name_keys import normalise_name
 
 PROVIDE_DOCUMENT = "provide_document"
 

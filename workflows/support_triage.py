@@ -39,16 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.support.drafting import ReplyDraftingActivities, offline_draft
     from activities.support.factory import support_activities
     from activities.support.guards import TextGuardActivities
-    from activities.support.ladder import (
-        Authority,
-        AuthorityLadder,
-        LadderFacts,
-        SupportLadderActivities,
-        pages_on_call,
-        queue_for,
-        refund_offer,
-        required_authority,
-    )
+    from activities.support.ladder import AuthorityLadder, SupportLadderActivities, SupportSettings
     from activities.support.models import (
         Category,
         DraftedReply,
@@ -61,13 +52,20 @@ with workflow.unsafe.imports_passed_through():
         TicketClassification,
         Urgency,
     )
-    from sluice.config import SupportSettings
     from sluice.framework import EXAMPLES, Process
     from sluice.framework.approval import Decision, DecisionRequest
     from sluice.framework.notifications import Notification, NotificationActivities
     from sluice.framework.policy import ApprovalPolicy
     from sluice.framework.process import BusinessProcess, StepFailed
     from sluice.search_attributes import RiskLevel
+    from workflows.support_ladder import (
+        Authority,
+        LadderFacts,
+        pages_on_call,
+        queue_for,
+        refund_offer,
+        required_authority,
+    )
 
 
 class SupportTriageOutcome(BaseModel):

@@ -12,8 +12,7 @@ from activities.shared import model_gateway
 from activities.support.classification import TicketClassificationActivities
 from activities.support.drafting import ReplyDraftingActivities
 from activities.support.guards import TextGuardActivities
-from activities.support.ladder import SupportLadderActivities
-from sluice.config import SupportSettings
+from activities.support.ladder import SupportLadderActivities, SupportSettings
 from sluice.framework import Services
 
 

@@ -19,9 +19,9 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.support.guards import LOCAL_COMPUTATION, check_text
+from activities.support.guards import check_text
 from activities.support.models import TextGuardReport, TextGuardRequest, Ticket
-from sluice.activity_policy import with_policy
+from sluice.activity_policy import LOCAL_COMPUTATION, with_policy
 from sluice.config import Settings
 from sluice.framework.audit import AuditTrail
 from tests.stubs.mistral_api import MistralStub
@@ -37,6 +37,7 @@ from tests.workflows.test_support_triage import (
     ticketing_ledger,
     until_waiting,
 )
+from workflows import support_triage
 
 CORPUS = sorted((Path(__file__).resolve().parents[1] / "hostile" / "support").glob("*.json"))
 
@@ -62,8 +63,8 @@ def provider(settings: Settings, name: str) -> Iterator[None]:
 
 
 def the_company(settings: Settings) -> None:
-    settings.support.company_domains = ["shop.example"]
-    settings.support.support_address = "support@shop.example"
+    support_triage.PROCESS.section(settings).company_domains = ["shop.example"]
+    support_triage.PROCESS.section(settings).support_address = "support@shop.example"
 
 
 # --- the reply check: what a misled model writes waits for an agent -------------------------

@@ -10,10 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import activity
-from temporalio.common import RetryPolicy
 
 from activities.connectors.erp import Erp, PurchaseLookup
-from activities.connectors.http import SYSTEM_REJECTED
 from activities.connectors.invoice_register import InvoiceRegister
 from activities.connectors.vendor_master import VendorLookup, VendorMaster
 from activities.invoice import rules
@@ -25,23 +23,14 @@ from activities.invoice.models import (
     InvoiceSettings,
     PaymentAuthority,
 )
-from sluice.activity_policy import ActivityPolicy, with_policy
+from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
+from sluice.framework.policy import CONFIG_READ
 
 # Reads (and the register's idempotent entry) are cheap to repeat. Four attempts ride out a
 # restart of the system; after that the invoice goes to a person, never paid unchecked.
 SYSTEM_CHECK = ActivityPolicy(
     start_to_close=timedelta(seconds=20),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=10),
-        maximum_attempts=4,
-        non_retryable_error_types=[SYSTEM_REJECTED],
-    ),
-)
-# The thresholds are configuration: a bounded read that retries like the approval policy.
-CONFIG_READ = ActivityPolicy(
-    start_to_close=timedelta(seconds=10), retry=RetryPolicy(maximum_attempts=5)
+    retry=system_of_record_retry(4, longest_wait=timedelta(seconds=10)),
 )
 
 

@@ -25,10 +25,9 @@ from sluice.codec import EncryptionCodec
 from sluice.config import Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
-from sluice.framework.approval import DecisionInput
 from tests.conftest import EXAMPLES as TEST_EXAMPLES
 from tests.conftest import example
-from tests.support import ROOT, cli_environment, starter, status_until
+from tests.support import ROOT, cli_environment, signed, starter, status_until
 
 ANOMALY = str(TEST_EXAMPLES / "cargo_release" / "anomaly.json")
 # How the tests call Python, as the CLI should print it from the project folder.
@@ -63,9 +62,8 @@ async def test_the_sample_runs_of_an_earlier_start_are_found_not_started_again(
             async with make_worker(server.client):
                 await start_examples(server.client, settings)
                 if start == "first":  # the first of the two KYC reviewers decides
-                    await server.client.get_workflow_handle(four_eyes).execute_update(
-                        "decide", DecisionInput(verdict="approve", reviewer="alice")
-                    )
+                    handle = server.client.get_workflow_handle(four_eyes)
+                    await handle.execute_update("decide", await signed(handle, settings, "alice"))
             once = [
                 (await server.client.count_workflows(f"WorkflowId = 'demo-{name}'")).count
                 for name in ("cargo-release-clean", "cargo-release-anomaly")

@@ -48,7 +48,7 @@ from sluice.terminal import project_command
 
 log = logging.getLogger("sluice.worker")
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @dataclass

@@ -30,7 +30,7 @@ from activities.invoice.models import (
     masked_iban,
 )
 
-RULESET = "invoice-rules/2026-12.1"
+RULESET = "invoice-rules/2026-12.2"
 
 MATCH_RULES = [
     "po_found",
@@ -82,6 +82,19 @@ def three_way_match(
             )
         )
     ordered = {line.item: line for line in order.lines}
+    # An item billed on several lines is compared with what was received in total.
+    billed: dict[str, Decimal] = {}
+    for line in invoice.lines:
+        billed[line.item] = billed.get(line.item, Decimal("0")) + line.quantity
+    for item, quantity in billed.items():
+        received = order.received.get(item, Decimal("0"))
+        if item in ordered and _over(quantity, received, settings.quantity_tolerance_percent):
+            hits.append(
+                RuleHit(
+                    rule="quantity_received",
+                    message=f"{item}: {quantity} billed, {received} received",
+                )
+            )
     for line in invoice.lines:
         po_line = ordered.get(line.item)
         if po_line is None:
@@ -89,14 +102,6 @@ def three_way_match(
                 RuleHit(rule="line_on_po", message=f"{line.item} is not on {order.po_number}")
             )
             continue
-        received = order.received.get(line.item, Decimal("0"))
-        if _over(line.quantity, received, settings.quantity_tolerance_percent):
-            hits.append(
-                RuleHit(
-                    rule="quantity_received",
-                    message=f"{line.item}: {line.quantity} billed, {received} received",
-                )
-            )
         if _over(line.unit_price, po_line.unit_price, settings.unit_price_tolerance_percent):
             hits.append(
                 RuleHit(

@@ -64,6 +64,18 @@ def test_billing_more_than_was_received_is_a_hit() -> None:
     assert hits(rules.three_way_match(invoice(), received, loose)) == []
 
 
+def test_an_item_billed_on_two_lines_is_compared_with_what_was_received_in_total() -> None:
+    split = invoice(
+        lines=[
+            line("WIDGET-A", "60", "12.50"),
+            line("WIDGET-A", "60", "12.50"),
+            line("BOLT-M8", "500", "0.40"),
+        ],
+        total="1700.00",
+    )
+    assert hits(rules.three_way_match(split, order(), SETTINGS)) == ["quantity_received"]
+
+
 def test_what_the_order_does_not_hold_is_a_hit_never_a_line_skipped() -> None:
     stray = invoice(
         lines=[*example("invoice_approval", "clean")["lines"], line("GOLD-BAR", "1", "5.00")],

@@ -30,6 +30,7 @@ from activities.connectors.supplier_payments import (
     SqliteSupplierPayments,
 )
 from activities.invoice.models import Invoice
+from activities.invoice.rules import RULESET
 from sluice.activity_policy import with_policy
 from sluice.config import Settings
 from sluice.framework.approval import DecisionReceipt
@@ -127,7 +128,7 @@ async def test_clean_invoice_is_paid_without_a_human_and_the_supplier_gets_a_rem
     # Ids and amounts only: no account number in the notice.
     assert "DE89" not in json.dumps(notice.detail) and "0130" not in json.dumps(notice.detail)
     checks = [e.summary for e in trail.of_kind("rule_check")]
-    assert len(checks) == 4 and all(s.startswith("invoice-rules/2026-12.1") for s in checks)
+    assert len(checks) == 4 and all(s.startswith(RULESET) for s in checks)
 
 
 async def test_quantity_and_price_beyond_tolerance_wait_for_finance_and_a_rejection_pays_nothing(
@@ -153,7 +154,7 @@ async def test_quantity_and_price_beyond_tolerance_wait_for_finance_and_a_reject
     assert "not paid" in held.detail["body"] and "short delivery" not in held.detail["body"]
     hits = trail.of_kind("rule_hit")
     assert {e.detail["rule"] for e in hits} == {"quantity_received", "unit_price"}
-    assert {e.detail["ruleset"] for e in hits} == {"invoice-rules/2026-12.1"}
+    assert {e.detail["ruleset"] for e in hits} == {RULESET}
 
 
 async def test_duplicate_invoice_waits_for_a_person_though_its_amount_is_small(

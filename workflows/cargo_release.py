@@ -18,31 +18,27 @@ from typing import Literal
 from pydantic import BaseModel
 from temporalio import workflow
 
-# Passed through the sandbox: none of these holds state between runs, and the sandbox would
-# otherwise import them (and build their pydantic classes) again for every new run.
-with workflow.unsafe.imports_passed_through():
-    from activities.cargo.extraction import TASK as EXTRACT_TASK
-    from activities.cargo.extraction import CargoDocumentActivities, offline_extract
-    from activities.cargo.factory import cargo_activities
-    from activities.cargo.models import (
-        CargoSettings,
-        CrossCheckRequest,
-        CrossCheckResult,
-        ExtractedDocument,
-        ExtractionRequest,
-        Shipment,
-        ShipmentDocument,
-    )
-    from activities.cargo.rules import CargoRuleActivities
-    from activities.connectors.sanctions import ScreeningResult
-    from activities.connectors.terminal import TerminalActivities, TerminalOrder, TerminalReceipt
-    from activities.screening import ScreeningActivities, ScreeningRequest
-    from sluice.framework import EXAMPLES, Process
-    from sluice.framework.approval import Decision, DecisionRequest
-    from sluice.framework.notifications import Notification, NotificationActivities
-    from sluice.framework.process import BusinessProcess, StepFailed
-    from sluice.search_attributes import RiskLevel
-
+from activities.cargo.extraction import TASK as EXTRACT_TASK
+from activities.cargo.extraction import CargoDocumentActivities, offline_extract
+from activities.cargo.factory import cargo_activities
+from activities.cargo.models import (
+    CargoSettings,
+    CrossCheckRequest,
+    CrossCheckResult,
+    ExtractedDocument,
+    ExtractionRequest,
+    Shipment,
+    ShipmentDocument,
+)
+from activities.cargo.rules import CargoRuleActivities
+from activities.connectors.sanctions import ScreeningResult
+from activities.connectors.terminal import TerminalActivities, TerminalOrder, TerminalReceipt
+from activities.screening import ScreeningActivities, ScreeningRequest
+from sluice.framework import EXAMPLES, Process
+from sluice.framework.approval import Decision, DecisionRequest
+from sluice.framework.notifications import Notification, NotificationActivities
+from sluice.framework.process import BusinessProcess, StepFailed
+from sluice.search_attributes import RiskLevel
 
 # Since 2026-11 the notify party (often the customs broker) is told too. Runs started before
 # the change replay without the step: ``workflow.patched`` is False for them. Once none of

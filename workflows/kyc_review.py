@@ -23,42 +23,39 @@ from typing import Literal, cast
 from pydantic import BaseModel
 from temporalio import workflow
 
-# Passed through the sandbox: none of these holds state between runs, and the sandbox would
-# otherwise import them (and build their pydantic classes) again for every new run.
-with workflow.unsafe.imports_passed_through():
-    from activities.connectors.sanctions import QueryEvidence, ScreeningResult
-    from activities.kyc.documents import (
-        ADDRESS_TASK,
-        IDENTITY_TASK,
-        KycDocumentActivities,
-        offline_address_proof,
-        offline_identity,
-    )
-    from activities.kyc.factory import kyc_activities
-    from activities.kyc.models import (
-        REQUIRED_DOCUMENTS,
-        DocumentSource,
-        DocumentText,
-        ExtractedKycDocument,
-        ExtractionRequest,
-        KycApplication,
-        KycCheckRequest,
-        KycCheckResult,
-        KycDocument,
-        KycDocumentKind,
-        KycSettings,
-        TranscriptionRequest,
-    )
-    from activities.kyc.rules import KycRuleActivities
-    from activities.screening import ScreeningActivities, ScreeningRequest
-    from sluice.framework import EXAMPLES, Process
-    from sluice.framework.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
-    from sluice.framework.human_input import InputRequest, ProvidedInput
-    from sluice.framework.notifications import Notification, NotificationActivities
-    from sluice.framework.policy import ApprovalPolicy
-    from sluice.framework.process import BusinessProcess, StepFailed
-    from sluice.search_attributes import RiskLevel
-    from workflows.name_keys import normalise_name
+from activities.connectors.sanctions import QueryEvidence, ScreeningResult
+from activities.kyc.documents import (
+    ADDRESS_TASK,
+    IDENTITY_TASK,
+    KycDocumentActivities,
+    offline_address_proof,
+    offline_identity,
+)
+from activities.kyc.factory import kyc_activities
+from activities.kyc.models import (
+    REQUIRED_DOCUMENTS,
+    DocumentSource,
+    DocumentText,
+    ExtractedKycDocument,
+    ExtractionRequest,
+    KycApplication,
+    KycCheckRequest,
+    KycCheckResult,
+    KycDocument,
+    KycDocumentKind,
+    KycSettings,
+    TranscriptionRequest,
+)
+from activities.kyc.rules import KycRuleActivities
+from activities.screening import ScreeningActivities, ScreeningRequest
+from sluice.framework import EXAMPLES, Process
+from sluice.framework.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
+from sluice.framework.human_input import InputRequest, ProvidedInput
+from sluice.framework.name_keys import normalise_name
+from sluice.framework.notifications import Notification, NotificationActivities
+from sluice.framework.policy import ApprovalPolicy
+from sluice.framework.process import BusinessProcess, StepFailed
+from sluice.search_attributes import RiskLevel
 
 PROVIDE_DOCUMENT = "provide_document"
 

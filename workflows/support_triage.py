@@ -27,37 +27,39 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from temporalio import workflow
 
-# Passed through the sandbox: none of these holds state between runs, and the sandbox would
-# otherwise import them (and build their pydantic classes) again for every new run.
+from activities.connectors.crm import CrmActivities, CustomerHistory, CustomerLookup
+from activities.connectors.payments import PaymentActivities, RefundOrder, RefundReceipt
+from activities.connectors.ticketing import QueueAssignment, TicketingActivities, TicketReply
+from activities.support.classification import TASK as CLASSIFY_TASK
+from activities.support.classification import TicketClassificationActivities, offline_classify
+from activities.support.drafting import TASK as DRAFT_TASK
+from activities.support.drafting import ReplyDraftingActivities, offline_draft
+from activities.support.factory import support_activities
+from activities.support.guards import TextGuardActivities
+from activities.support.ladder import AuthorityLadder, SupportLadderActivities, SupportSettings
+from activities.support.models import (
+    Category,
+    DraftedReply,
+    DraftRequest,
+    GuardContext,
+    RefundOffer,
+    TextGuardReport,
+    TextGuardRequest,
+    Ticket,
+    TicketClassification,
+    Urgency,
+)
+from sluice.framework import EXAMPLES, Process
+from sluice.framework.approval import Decision, DecisionRequest
+from sluice.framework.notifications import Notification, NotificationActivities
+from sluice.framework.policy import ApprovalPolicy
+from sluice.framework.process import BusinessProcess, StepFailed
+from sluice.search_attributes import RiskLevel
+
+# The ladder's decisions are imported once, outside the sandbox: they hold no state,
+# and the sandbox would otherwise rebuild their pydantic classes for every run (the
+# worker's runner passes through ``activities`` and ``sluice`` already).
 with workflow.unsafe.imports_passed_through():
-    from activities.connectors.crm import CrmActivities, CustomerHistory, CustomerLookup
-    from activities.connectors.payments import PaymentActivities, RefundOrder, RefundReceipt
-    from activities.connectors.ticketing import QueueAssignment, TicketingActivities, TicketReply
-    from activities.support.classification import TASK as CLASSIFY_TASK
-    from activities.support.classification import TicketClassificationActivities, offline_classify
-    from activities.support.drafting import TASK as DRAFT_TASK
-    from activities.support.drafting import ReplyDraftingActivities, offline_draft
-    from activities.support.factory import support_activities
-    from activities.support.guards import TextGuardActivities
-    from activities.support.ladder import AuthorityLadder, SupportLadderActivities, SupportSettings
-    from activities.support.models import (
-        Category,
-        DraftedReply,
-        DraftRequest,
-        GuardContext,
-        RefundOffer,
-        TextGuardReport,
-        TextGuardRequest,
-        Ticket,
-        TicketClassification,
-        Urgency,
-    )
-    from sluice.framework import EXAMPLES, Process
-    from sluice.framework.approval import Decision, DecisionRequest
-    from sluice.framework.notifications import Notification, NotificationActivities
-    from sluice.framework.policy import ApprovalPolicy
-    from sluice.framework.process import BusinessProcess, StepFailed
-    from sluice.search_attributes import RiskLevel
     from workflows.support_ladder import (
         Authority,
         LadderFacts,

@@ -15,6 +15,8 @@ from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from sluice.activity_policy import policy_of
+from sluice.converter import INVALID_INPUT
 from sluice.framework.approval import (
     ApprovalGate,
     ApproveSignal,
@@ -30,16 +32,12 @@ from sluice.framework.audit import REFUSALS, AuditEvent, AuditKind, AuditTrail, 
 from sluice.framework.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
 from sluice.framework.messages import MessageRefused, read_message, shown
 from sluice.framework.names import NameRefused, canonical_name
+from sluice.framework.policy import ApprovalPolicy, ApprovalPolicyActivities
 from sluice.framework.signatures import REQUESTER_MEMO, SignatureRefused, same_person, verify_start
+from sluice.model_contracts import ModelRecord
+from sluice.model_queue import model_task_queue
 from sluice.search_attributes import DOMAIN, RISK_LEVEL, ApprovalStatus, RiskLevel
-
-with workflow.unsafe.imports_passed_through():
-    from sluice.activity_policy import policy_of
-    from sluice.converter import INVALID_INPUT
-    from sluice.framework.policy import ApprovalPolicy, ApprovalPolicyActivities
-    from sluice.model_contracts import ModelRecord
-    from sluice.model_queue import model_task_queue
-    from sluice.telemetry import workflow_span
+from sluice.telemetry import workflow_span
 
 R = TypeVar("R")
 

@@ -47,7 +47,7 @@ from activities.connectors.sanctions.models import (
 from activities.connectors.sanctions.names import PreparedName, phonetic_key, prepare_name
 from activities.connectors.sanctions.refresh import RefreshingSanctionsList
 from activities.connectors.sanctions.yente import HttpSanctionsList
-from workflows.name_keys import (
+from sluice.framework.name_keys import (
     LEGAL_FORM_TOKENS,
     VESSEL_PREFIX_TOKENS,
     normalise_name,

@@ -2,7 +2,8 @@
 (``sluice-fuzzy/1``): accents, case, punctuation, Cyrillic letters and legal forms folded into
 lower-case words.
 
-Replayed logic, kept with the workflows: the KYC review decides with :func:`normalise_name`
+Replayed logic, kept with the workflow framework (below both the workflows that replay it and
+the screening that shares it): the KYC review decides with :func:`normalise_name`
 whether the name on a document differs from the declared one, so changing what it returns
 changes runs in flight and needs ``workflow.patched``. The screening
 (``activities/connectors/sanctions``) uses the same keys and compares names with its name-part

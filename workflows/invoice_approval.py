@@ -24,30 +24,28 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel
 from temporalio import workflow
 
-# Passed through the sandbox: none of these holds state between runs, and the sandbox would
-# otherwise import them (and build their pydantic classes) again for every new run.
-with workflow.unsafe.imports_passed_through():
-    from activities.connectors.supplier_payments import (
-        PaymentInstruction,
-        PaymentReceipt,
-        SupplierPaymentActivities,
-    )
-    from activities.invoice.checks import InvoiceCheckActivities
-    from activities.invoice.factory import invoice_activities
-    from activities.invoice.models import (
-        BankAccountResult,
-        CheckResult,
-        DuplicateCheck,
-        Invoice,
-        InvoiceSettings,
-        PaymentAuthority,
-        masked_iban,
-    )
-    from sluice.framework import EXAMPLES, Process
-    from sluice.framework.approval import Decision, DecisionRequest
-    from sluice.framework.notifications import Notification, NotificationActivities
-    from sluice.framework.process import BusinessProcess, StepFailed
-    from sluice.search_attributes import RiskLevel
+from activities.connectors.supplier_payments import (
+    PaymentInstruction,
+    PaymentReceipt,
+    SupplierPaymentActivities,
+)
+from activities.invoice.checks import InvoiceCheckActivities
+from activities.invoice.factory import invoice_activities
+from activities.invoice.models import (
+    SECTION,
+    BankAccountResult,
+    CheckResult,
+    DuplicateCheck,
+    Invoice,
+    InvoiceSettings,
+    PaymentAuthority,
+    masked_iban,
+)
+from sluice.framework import EXAMPLES, Process
+from sluice.framework.approval import Decision, DecisionRequest
+from sluice.framework.notifications import Notification, NotificationActivities
+from sluice.framework.process import BusinessProcess, StepFailed
+from sluice.search_attributes import RiskLevel
 
 C = TypeVar("C", bound=CheckResult)
 
@@ -325,7 +323,7 @@ PROCESS = Process(
     input_model=Invoice,
     subject=lambda invoice: invoice.reference,
     activities=invoice_activities,
-    settings_section="invoice",
+    settings_section=SECTION,
     settings_model=InvoiceSettings,
     examples=EXAMPLES / "invoice_approval",
 )

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ERP_KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
 # An invoice number as suppliers print it: letters, digits and a few separators.
 INVOICE_NUMBER = r"^[A-Za-z0-9][A-Za-z0-9 ./_-]{0,39}$"
+# The configuration section of the process (``[invoice]``).
+SECTION = "invoice"
 CENT = Decimal("0.01")
 IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
 

@@ -7,9 +7,7 @@ the notification outbox), not from what the run says it did.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -29,16 +27,25 @@ from activities.connectors.supplier_payments import (
     PaymentReceipt,
     SqliteSupplierPayments,
 )
+from activities.invoice.factory import supplier_payments_from
 from activities.invoice.models import Invoice
 from activities.invoice.rules import RULESET
+from activities.shared import notifier_from
 from sluice.activity_policy import with_policy
 from sluice.config import Settings
-from sluice.framework.approval import DecisionReceipt
 from sluice.framework.audit import AuditTrail
 from sluice.framework.process import RunStatus
 from tests.conftest import approval_settings, example
-from tests.support import signed, starter, status_until
-from workflows.invoice_approval import InvoiceApprovalOutcome, InvoiceApprovalWorkflow
+from tests.support import (
+    decide,
+    finished,
+    start_run,
+    starter,
+    status_until,
+    until_decision_needed,
+    wired,
+)
+from workflows.invoice_approval import PROCESS, InvoiceApprovalOutcome
 
 ON_FILE = {"SUP-ACME": "DE89370400440532013000", "SUP-NORD": "GB29NWBK60161331926819"}
 
@@ -59,51 +66,25 @@ def invoice(name: str, **changes: Any) -> Invoice:
 
 
 async def start(client: Client, settings: Settings, submitted: Invoice) -> WorkflowHandle:
-    return await client.start_workflow(
-        InvoiceApprovalWorkflow.run,
-        submitted,
-        id=f"invoice-{uuid.uuid4().hex[:8]}",
-        task_queue=settings.temporal.task_queue,
-    )
+    return await start_run(client, settings, PROCESS, submitted)
 
 
-async def until_waiting(handle: WorkflowHandle) -> RunStatus:
-    return await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
-
-
-async def decide(
-    handle: WorkflowHandle,
-    settings: Settings,
-    reviewer: str,
-    verdict: str = "approve",
-    **fields: Any,
-) -> str:
-    receipt: DecisionReceipt = await handle.execute_update(
-        "decide",
-        await signed(handle, settings, reviewer, verdict, **fields),
-        result_type=DecisionReceipt,
-    )
-    return receipt.message
-
-
-async def finished(handle: WorkflowHandle) -> InvoiceApprovalOutcome:
-    try:
-        outcome: InvoiceApprovalOutcome = await asyncio.wait_for(handle.result(), timeout=60)
-    except TimeoutError:
-        status = await handle.query("status", result_type=RunStatus)
-        raise AssertionError(f"run did not finish: {status.model_dump_json(indent=1)}") from None
-    return outcome
+async def ended(handle: WorkflowHandle) -> InvoiceApprovalOutcome:
+    return InvoiceApprovalOutcome.model_validate(await finished(handle))
 
 
 def payments(settings: Settings) -> list[dict[str, Any]]:
-    ledger = SqliteSupplierPayments(settings.data_dir / "supplier_payments.sqlite3").ledger
-    return [{"invoice": e.subject, **e.detail} for e in ledger.actions("payment")]
+    """What the payment ledger the worker writes holds."""
+    hub = wired(settings, supplier_payments_from)
+    assert isinstance(hub, SqliteSupplierPayments)
+    return [{"invoice": e.subject, **e.detail} for e in hub.ledger.actions("payment")]
 
 
 def notices(settings: Settings) -> list[Any]:
-    return SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions(
-        "supplier-notice"
-    )
+    """What the notification outbox the worker writes holds for suppliers."""
+    outbox = wired(settings, notifier_from)
+    assert isinstance(outbox, SqliteOutbox)
+    return outbox.ledger.actions("supplier-notice")
 
 
 # --- each example down its path -------------------------------------------------------------
@@ -114,7 +95,7 @@ async def test_clean_invoice_is_paid_without_a_human_and_the_supplier_gets_a_rem
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, invoice("clean"))
-        outcome = await finished(handle)
+        outcome = await ended(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
     assert outcome.action == "paid" and outcome.decision == "not_required"
     assert outcome.rule_hits == [] and outcome.approvals_required == 0
@@ -136,11 +117,11 @@ async def test_quantity_and_price_beyond_tolerance_wait_for_finance_and_a_reject
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, invoice("mismatch"))
-        status = await until_waiting(handle)
+        status = await until_decision_needed(handle)
         assert (
-            await decide(handle, settings, "bob", "reject", reason="short delivery") == "rejected"
-        )
-        outcome = await finished(handle)
+            await decide(handle, settings, "reject", "bob", reason="short delivery")
+        ).message == "rejected"
+        outcome = await ended(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
     assert status.pending_decision is not None
     request = status.pending_decision.request
@@ -162,9 +143,9 @@ async def test_duplicate_invoice_waits_for_a_person_though_its_amount_is_small(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, invoice("duplicate"))
-        status = await until_waiting(handle)
-        await decide(handle, settings, "alice", "reject", reason="already paid")
-        outcome = await finished(handle)
+        status = await until_decision_needed(handle)
+        await decide(handle, settings, "reject", "alice", reason="already paid")
+        outcome = await ended(handle)
     assert status.risk_level is not None and status.risk_level.value == "high"
     assert status.pending_decision is not None
     assert any(
@@ -179,9 +160,9 @@ async def test_the_same_invoice_written_differently_is_still_a_duplicate(
 ) -> None:
     async with make_worker(client):
         first = await start(client, settings, invoice("clean"))
-        assert (await finished(first)).action == "paid"
+        assert (await ended(first)).action == "paid"
         again = await start(client, settings, invoice("clean", invoice_number="acme 2026/0101"))
-        status = await until_waiting(again)
+        status = await until_decision_needed(again)
     assert status.pending_decision is not None
     assert "same_number" in "\n".join(status.pending_decision.request.evidence)
     assert len(payments(settings)) == 1
@@ -194,11 +175,13 @@ async def test_changed_bank_account_always_waits_for_treasury_and_pays_the_accou
     settings.invoice = {"approval_above": 10**9, "second_approval_above": 10**9}
     async with make_worker(client):
         handle = await start(client, settings, invoice("bank_account_changed"))
-        status = await until_waiting(handle)
+        status = await until_decision_needed(handle)
         with pytest.raises(WorkflowUpdateFailedError):  # a payment approver, not treasury
-            await decide(handle, settings, "bob")
-        assert await decide(handle, settings, "alice", comment="called back") == "approved"
-        outcome = await finished(handle)
+            await decide(handle, settings, "approve", "bob")
+        assert (
+            await decide(handle, settings, "approve", "alice", comment="called back")
+        ).message == "approved"
+        outcome = await ended(handle)
     assert status.pending_decision is not None
     request = status.pending_decision.request
     assert request.kind == "bank_account_change" and request.risk.value == "high"
@@ -215,9 +198,9 @@ async def test_above_the_first_threshold_one_finance_approver_pays(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, invoice("above_threshold"))
-        status = await until_waiting(handle)
-        assert await decide(handle, settings, "dave") == "approved"
-        outcome = await finished(handle)
+        status = await until_decision_needed(handle)
+        assert (await decide(handle, settings, "approve", "dave")).message == "approved"
+        outcome = await ended(handle)
     assert status.pending_decision is not None
     assert status.pending_decision.request.approvals_required == 1
     assert status.pending_decision.request.risk.value == "medium"
@@ -231,16 +214,15 @@ async def test_above_the_second_threshold_two_different_signed_approvers_are_nee
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, invoice("above_second_threshold"))
-        status = await until_waiting(handle)
-        assert (
-            await decide(handle, settings, "alice")
-            == "approval recorded; 1 more reviewer(s) needed"
-        )
+        status = await until_decision_needed(handle)
+        first = await decide(handle, settings, "approve", "alice")
+        assert first.message == "approval recorded; 1 more reviewer(s) needed"
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await decide(handle, settings, "Alice ")  # the same person, written differently
+            # The same person, written differently.
+            await decide(handle, settings, "approve", "Alice ")
         assert payments(settings) == []
-        assert await decide(handle, settings, "bob") == "approved"
-        outcome = await finished(handle)
+        assert (await decide(handle, settings, "approve", "bob")).message == "approved"
+        outcome = await ended(handle)
     assert status.pending_decision is not None
     assert status.pending_decision.request.approvals_required == 2
     assert "different reviewers" in str(refused.value.cause)
@@ -253,11 +235,11 @@ async def test_the_clerk_who_entered_an_invoice_never_approves_it(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, invoice("above_threshold", requested_by="bob"))
-        await until_waiting(handle)
+        await until_decision_needed(handle)
         with pytest.raises(WorkflowUpdateFailedError):
-            await decide(handle, settings, "bob")
-        assert await decide(handle, settings, "alice") == "approved"
-        assert (await finished(handle)).decided_by == ["alice"]
+            await decide(handle, settings, "approve", "bob")
+        assert (await decide(handle, settings, "approve", "alice")).message == "approved"
+        assert (await ended(handle)).decided_by == ["alice"]
 
 
 # --- pays once, fails closed ----------------------------------------------------------------
@@ -279,7 +261,7 @@ async def test_a_payment_retried_after_it_was_recorded_pays_once(
 
     async with make_worker(client, replacements=[answer_lost_once]):
         handle = await start(client, settings, invoice("clean"))
-        outcome = await finished(handle)
+        outcome = await ended(handle)
         status = await handle.query("status", result_type=RunStatus)
     assert outcome.action == "paid"
     assert len(payments(settings)) == 1
@@ -297,8 +279,8 @@ async def test_an_unreachable_erp_sends_the_invoice_to_a_person_never_to_payment
             handle, lambda s: s.pending_decision is not None, what="a decision", seconds=60
         )
         assert payments(settings) == []
-        await decide(handle, settings, "alice", "reject", reason="match it by hand")
-        await finished(handle)
+        await decide(handle, settings, "reject", "alice", reason="match it by hand")
+        await ended(handle)
     assert status.pending_decision is not None
     evidence = "\n".join(status.pending_decision.request.evidence)
     assert "[check_not_done] Three-way match failed" in evidence

@@ -141,14 +141,7 @@ class InvoiceApprovalWorkflow(BusinessProcess):
         receipt = await self.pay(invoice, account.account_on_file, decision)
 
         # 6. Tell the supplier. The money has moved: an undelivered notice is a follow-up.
-        sent = await self.tell_supplier(
-            invoice,
-            "remittance",
-            f"Remittance {receipt.reference}: invoice {invoice.invoice_number}",
-            f"Invoice {invoice.invoice_number} of {invoice.invoice_date} (order "
-            f"{invoice.po_reference}) is paid: {receipt.amount} {receipt.currency}, payment "
-            f"{receipt.reference}.",
-        )
+        sent = await self.tell_supplier(invoice, "remittance", remittance_notice(invoice, receipt))
         outcome = InvoiceApprovalOutcome(
             invoice_reference=invoice.reference,
             action="paid",
@@ -227,7 +220,7 @@ class InvoiceApprovalWorkflow(BusinessProcess):
             recorded=on_record,
         )
 
-    async def tell_supplier(self, invoice: Invoice, notice: str, subject: str, body: str) -> bool:
+    async def tell_supplier(self, invoice: Invoice, notice: str, text: tuple[str, str]) -> bool:
         """One notice to the supplier, by supplier id (the notification service knows the
         address); ids and amounts only. False, and a follow-up on record, if undelivered."""
         try:
@@ -237,8 +230,8 @@ class InvoiceApprovalWorkflow(BusinessProcess):
                 Notification(
                     recipient=f"supplier:{invoice.supplier_id}",
                     channel="supplier-notice",
-                    subject=subject,
-                    body=body,
+                    subject=text[0],
+                    body=text[1],
                     idempotency_key=f"{workflow.info().workflow_id}:{notice}",
                 ),
                 handled=True,
@@ -252,17 +245,9 @@ class InvoiceApprovalWorkflow(BusinessProcess):
     async def not_paid(
         self, invoice: Invoice, review: Review, decision: Decision, reason: str
     ) -> InvoiceApprovalOutcome:
-        """Pay nothing, and tell the supplier the invoice is held (not why: the reviewer's
-        words are for the AP desk)."""
+        """Pay nothing, and tell the supplier the invoice is held."""
         self.record("action", f"invoice not paid: {reason}")
-        sent = await self.tell_supplier(
-            invoice,
-            "not-paid",
-            f"Invoice {invoice.invoice_number}: not paid",
-            f"Invoice {invoice.invoice_number} of {invoice.invoice_date} (order "
-            f"{invoice.po_reference}) is held by accounts payable and not paid; we will contact "
-            "you, or send a corrected invoice or a credit note.",
-        )
+        sent = await self.tell_supplier(invoice, "not-paid", held_notice(invoice))
         outcome = InvoiceApprovalOutcome(
             invoice_reference=invoice.reference,
             action="not_paid",
@@ -312,6 +297,27 @@ def review_for(checks: list[CheckResult], authority: PaymentAuthority) -> Review
         approvals_required=approvals,
         evidence=evidence,
         rules=[hit.rule for hit in hits],
+    )
+
+
+def remittance_notice(invoice: Invoice, receipt: PaymentReceipt) -> tuple[str, str]:
+    """Subject and text of the remittance notice: ids, dates and amounts only."""
+    return (
+        f"Remittance {receipt.reference}: invoice {invoice.invoice_number}",
+        f"Invoice {invoice.invoice_number} of {invoice.invoice_date} (order "
+        f"{invoice.po_reference}) is paid: {receipt.amount} {receipt.currency}, payment "
+        f"{receipt.reference}.",
+    )
+
+
+def held_notice(invoice: Invoice) -> tuple[str, str]:
+    """Subject and text of the notice that an invoice is not paid (never the reviewer's
+    reason: those words are for the AP desk)."""
+    return (
+        f"Invoice {invoice.invoice_number}: not paid",
+        f"Invoice {invoice.invoice_number} of {invoice.invoice_date} (order "
+        f"{invoice.po_reference}) is held by accounts payable and not paid; we will contact "
+        "you, or send a corrected invoice or a credit note.",
     )
 
 

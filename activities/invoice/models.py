@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # A supplier id, PO reference or item code: what an ERP keys records by.
 ERP_KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
@@ -129,6 +129,13 @@ class InvoiceSettings(BaseModel):
     invoice_register_url: str | None = None
     payments_url: str | None = None
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> Self:
+        # A second threshold below the first would let two approvers' payments need one.
+        if self.second_approval_above < self.approval_above:
+            raise ValueError("second_approval_above is below approval_above")
+        return self
 
 
 CheckKind = Literal["three_way_match", "duplicates", "bank_account", "payment_authority"]

@@ -7,12 +7,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from activities.connectors.erp import OrderLine, PurchaseOrder
 from activities.connectors.invoice_register import RegisterEntry
 from activities.connectors.vendor_master import VendorRecord
 from activities.invoice import rules
 from activities.invoice.models import Invoice, InvoiceSettings
+from sluice.config import ConfigError, Settings
 from tests.conftest import example
+from workflows.invoice_approval import PROCESS
 
 SETTINGS = InvoiceSettings()
 
@@ -156,3 +160,10 @@ def test_approvers_needed_by_amount_at_each_threshold() -> None:
     assert needed("50000.00") == 1
     assert needed("50000.01") == 2
     assert needed("10.00", currency="USD") == 2  # not compared in another currency
+
+
+def test_thresholds_out_of_order_are_refused_when_the_configuration_loads() -> None:
+    settings = Settings()
+    settings.invoice = {"approval_above": 50000, "second_approval_above": 10000}
+    with pytest.raises(ConfigError, match="second_approval_above is below approval_above"):
+        PROCESS.section(settings)

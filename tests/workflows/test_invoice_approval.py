@@ -45,7 +45,7 @@ from tests.support import (
     until_decision_needed,
     wired,
 )
-from workflows.invoice_approval import PROCESS, InvoiceApprovalOutcome
+from workflows.invoice_approval import PROCESS
 
 ON_FILE = {"SUP-ACME": "DE89370400440532013000", "SUP-NORD": "GB29NWBK60161331926819"}
 
@@ -67,10 +67,6 @@ def invoice(name: str, **changes: Any) -> Invoice:
 
 async def start(client: Client, settings: Settings, submitted: Invoice) -> WorkflowHandle:
     return await start_run(client, settings, PROCESS, submitted)
-
-
-async def ended(handle: WorkflowHandle) -> InvoiceApprovalOutcome:
-    return InvoiceApprovalOutcome.model_validate(await finished(handle))
 
 
 def payments(settings: Settings) -> list[dict[str, Any]]:
@@ -95,7 +91,7 @@ async def test_clean_invoice_is_paid_without_a_human_and_the_supplier_gets_a_rem
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, invoice("clean"))
-        outcome = await ended(handle)
+        outcome = await finished(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
     assert outcome.action == "paid" and outcome.decision == "not_required"
     assert outcome.rule_hits == [] and outcome.approvals_required == 0
@@ -121,7 +117,7 @@ async def test_quantity_and_price_beyond_tolerance_wait_for_finance_and_a_reject
         assert (
             await decide(handle, settings, "reject", "bob", reason="short delivery")
         ).message == "rejected"
-        outcome = await ended(handle)
+        outcome = await finished(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
     assert status.pending_decision is not None
     request = status.pending_decision.request
@@ -145,7 +141,7 @@ async def test_duplicate_invoice_waits_for_a_person_though_its_amount_is_small(
         handle = await start(client, settings, invoice("duplicate"))
         status = await until_decision_needed(handle)
         await decide(handle, settings, "reject", "alice", reason="already paid")
-        outcome = await ended(handle)
+        outcome = await finished(handle)
     assert status.risk_level is not None and status.risk_level.value == "high"
     assert status.pending_decision is not None
     assert any(
@@ -160,7 +156,7 @@ async def test_the_same_invoice_written_differently_is_still_a_duplicate(
 ) -> None:
     async with make_worker(client):
         first = await start(client, settings, invoice("clean"))
-        assert (await ended(first)).action == "paid"
+        assert (await finished(first)).action == "paid"
         again = await start(client, settings, invoice("clean", invoice_number="acme 2026/0101"))
         status = await until_decision_needed(again)
     assert status.pending_decision is not None
@@ -181,7 +177,7 @@ async def test_changed_bank_account_always_waits_for_treasury_and_pays_the_accou
         assert (
             await decide(handle, settings, "approve", "alice", comment="called back")
         ).message == "approved"
-        outcome = await ended(handle)
+        outcome = await finished(handle)
     assert status.pending_decision is not None
     request = status.pending_decision.request
     assert request.kind == "bank_account_change" and request.risk.value == "high"
@@ -200,7 +196,7 @@ async def test_above_the_first_threshold_one_finance_approver_pays(
         handle = await start(client, settings, invoice("above_threshold"))
         status = await until_decision_needed(handle)
         assert (await decide(handle, settings, "approve", "dave")).message == "approved"
-        outcome = await ended(handle)
+        outcome = await finished(handle)
     assert status.pending_decision is not None
     assert status.pending_decision.request.approvals_required == 1
     assert status.pending_decision.request.risk.value == "medium"
@@ -222,7 +218,7 @@ async def test_above_the_second_threshold_two_different_signed_approvers_are_nee
             await decide(handle, settings, "approve", "Alice ")
         assert payments(settings) == []
         assert (await decide(handle, settings, "approve", "bob")).message == "approved"
-        outcome = await ended(handle)
+        outcome = await finished(handle)
     assert status.pending_decision is not None
     assert status.pending_decision.request.approvals_required == 2
     assert "different reviewers" in str(refused.value.cause)
@@ -239,7 +235,7 @@ async def test_the_clerk_who_entered_an_invoice_never_approves_it(
         with pytest.raises(WorkflowUpdateFailedError):
             await decide(handle, settings, "approve", "bob")
         assert (await decide(handle, settings, "approve", "alice")).message == "approved"
-        assert (await ended(handle)).decided_by == ["alice"]
+        assert (await finished(handle)).decided_by == ["alice"]
 
 
 # --- pays once, fails closed ----------------------------------------------------------------
@@ -261,7 +257,7 @@ async def test_a_payment_retried_after_it_was_recorded_pays_once(
 
     async with make_worker(client, replacements=[answer_lost_once]):
         handle = await start(client, settings, invoice("clean"))
-        outcome = await ended(handle)
+        outcome = await finished(handle)
         status = await handle.query("status", result_type=RunStatus)
     assert outcome.action == "paid"
     assert len(payments(settings)) == 1
@@ -280,7 +276,7 @@ async def test_an_unreachable_erp_sends_the_invoice_to_a_person_never_to_payment
         )
         assert payments(settings) == []
         await decide(handle, settings, "reject", "alice", reason="match it by hand")
-        await ended(handle)
+        await finished(handle)
     assert status.pending_decision is not None
     evidence = "\n".join(status.pending_decision.request.evidence)
     assert "[check_not_done] Three-way match failed" in evidence

@@ -46,11 +46,12 @@ R = TypeVar("R")
 # (``workflow.patched`` is False for them); once none is left, deprecate the patch.
 NAMES_PATCH = "canonical-names-2026-12"
 
-# Since 2026-12 steps whose activity is declared ``local`` (fast, idempotent, only the
-# worker's own state) run as local activities: one marker in history instead of three events
-# and two task dispatches. Runs started before replay their steps as ordinary activities
+# Since 2026-12 a run leaves less in history: steps whose activity is declared ``local``
+# (fast, idempotent, only the worker's own state) run as local activities, one marker instead
+# of three events and two task dispatches; and the domain search attribute, when the start
+# request set it already, is not upserted again. Runs started before replay the old way
 # (``workflow.patched`` is False for them); once none is left, deprecate the patch.
-LOCAL_STEPS_PATCH = "local-steps-2026-12"
+LEAN_HISTORY_PATCH = "lean-history-2026-12"
 
 # Refusals recorded one by one; past this many a run is being flooded, and later refusals are
 # only counted, so junk cannot grow the audit trail (and the answer to ``audit``) without end.
@@ -126,6 +127,7 @@ class BusinessProcess:
         self.steps: list[StepRecord] = []
         self.refusals = 0
         self.canonical_names = workflow.patched(NAMES_PATCH)
+        self.lean_history = workflow.patched(LEAN_HISTORY_PATCH)
         self.gate = ApprovalGate(
             self.record, self._refresh_details, canonical_names=self.canonical_names
         )
@@ -152,7 +154,10 @@ class BusinessProcess:
         self.trail.started_by = started_by
         self.trail.started_at = workflow.now()
         self.trail.inputs = [InputFingerprint(name=n, sha256=h) for n, h in inputs.items()]
-        workflow.upsert_search_attributes([DOMAIN.value_set(self.domain)])
+        # The start request sets the domain (the CLI's does): upserting it again costs an event.
+        started_with = workflow.info().typed_search_attributes.get(DOMAIN)
+        if not (self.lean_history and started_with == self.domain):
+            workflow.upsert_search_attributes([DOMAIN.value_set(self.domain)])
         self.record("started", f"{self.domain} run for {subject}", actor=started_by)
         self._refresh_details()
 
@@ -230,7 +235,7 @@ class BusinessProcess:
         self._refresh_details()
         try:
             result: R
-            if rules.local and workflow.patched(LOCAL_STEPS_PATCH):
+            if rules.local and self.lean_history:
                 result = await workflow.execute_local_activity(
                     activity,
                     arg,

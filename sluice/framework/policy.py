@@ -21,11 +21,9 @@ from sluice.reviewers import ReviewerRegistry, load_registry
 
 ANY_DECISION = "*"
 
-# Reads the worker's own configuration and reviewer registry: a local activity.
 CONFIG_READ = ActivityPolicy(
     start_to_close=timedelta(seconds=10),
     retry=RetryPolicy(maximum_attempts=5),
-    local=True,
 )
 
 

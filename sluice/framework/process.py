@@ -13,7 +13,15 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+)
+from temporalio.exceptions import (
+    TimeoutError as TemporalTimeout,
+)
 
 from sluice.activity_policy import policy_of
 from sluice.converter import INVALID_INPUT
@@ -257,10 +265,9 @@ class BusinessProcess:
                     or (model_task_queue(workflow.info().task_queue) if rules.model_call else None),
                     summary=summary or name,
                 )
-        except ActivityError as err:
-            cause = err.cause
+        except (ActivityError, ApplicationError, TemporalTimeout) as err:
+            cause, attempts = failure_of(err)
             cause_type = cause.type if isinstance(cause, ApplicationError) else None
-            attempts = err.retry_state
             message = f"{name} failed: {getattr(cause, 'message', None) or err.message}"
             record.status, record.finished_at, record.note = "failed", workflow.now(), message
             self.record("failure", message, error_type=cause_type, retry_state=str(attempts))
@@ -476,6 +483,20 @@ class BusinessProcess:
         if self.failure:
             lines.append(f"Failure: {self.failure}")
         workflow.set_current_details("\n\n".join(lines))
+
+
+def failure_of(err: FailureError) -> tuple[BaseException | None, RetryState | None]:
+    """A failed step's cause and why it was not retried further. An ordinary activity's
+    failure arrives as an ``ActivityError`` around its cause; a local activity's arrives as
+    the cause itself, so its retry state is read off the cause the same way the server would
+    have set it."""
+    if isinstance(err, ActivityError):
+        return err.cause, err.retry_state
+    if isinstance(err, TemporalTimeout):
+        return err, RetryState.TIMEOUT
+    if isinstance(err, ApplicationError) and err.non_retryable:
+        return err, RetryState.NON_RETRYABLE_FAILURE
+    return err, RetryState.MAXIMUM_ATTEMPTS_REACHED
 
 
 def attempts_of(result: object) -> int:

@@ -14,6 +14,7 @@ from sluice.client import TemporalUnreachable
 from sluice.config import ConfigError, Settings, load_settings
 from sluice.logs import configure_logging
 from sluice.runner import ServeOptions, serve
+from sluice.telemetry import sdk_metrics_config
 from sluice.terminal import project_command
 
 
@@ -68,7 +69,7 @@ def main() -> int:
     try:
         settings = load_settings(args.config)
         apply_connection_flags(settings, args)
-        configure_logging(settings.log_format)
+        configure_logging(settings.log_format, sdk_metrics=sdk_metrics_config(settings))
         options = ServeOptions(
             dev=args.dev, examples=args.examples, port=args.port, ui_port=args.ui_port
         )

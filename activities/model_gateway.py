@@ -213,6 +213,8 @@ class MistralProvider:
     """Mistral's chat completions with JSON-schema structured output, via the real SDK."""
 
     name = MISTRAL_PROVIDER
+    # Extraction and triage want the most likely answer, the same on every retry.
+    temperature = 0.0
 
     def __init__(self, settings: ModelSettings) -> None:
         import httpx2
@@ -223,6 +225,7 @@ class MistralProvider:
             raise ValueError("the mistral provider needs MISTRAL_API_KEY")
         self.model = settings.chat_model
         self.ocr_model = settings.ocr_model
+        self.server_url = settings.mistral_server_url or "https://api.mistral.ai"
         self.client = Mistral(
             api_key=settings.mistral_api_key,
             server_url=settings.mistral_server_url,
@@ -254,7 +257,7 @@ class MistralProvider:
                 model=self.model,
                 messages=messages,
                 response_format=response_format,
-                temperature=0,
+                temperature=self.temperature,
             )
         choice = response.choices[0] if response.choices else None
         content = choice.message.content if choice and choice.message else None
@@ -381,7 +384,16 @@ class ModelGateway:
         requested = getattr(self.provider, "model", None) or self.provider.name
         # Reported to the worker's interceptor: rate limit, GenAI span, token and cost metrics.
         async with metered_call(
-            "chat", self.provider.name, requested, system=call.system, user=call.user
+            "chat",
+            self.provider.name,
+            requested,
+            system=call.system,
+            user=call.user,
+            prompt_name=call.prompt,
+            prompt_version=call.prompt_version,
+            output_type="json",
+            temperature=getattr(self.provider, "temperature", None),
+            server_url=getattr(self.provider, "server_url", None),
         ) as metering:
             answer = await self.provider.chat_json(call, schema)
             cost = self.cost_usd(
@@ -441,7 +453,13 @@ class ModelGateway:
         structured extraction, whose output is what the audit trail needs."""
         started = time.monotonic()
         requested = getattr(self.provider, "ocr_model", None) or self.provider.name
-        async with metered_call("ocr", self.provider.name, requested) as metering:
+        async with metered_call(
+            "ocr",
+            self.provider.name,
+            requested,
+            output_type="text",
+            server_url=getattr(self.provider, "server_url", None),
+        ) as metering:
             answer = await self.provider.ocr(document_url)
             text = answer.text
             pages = len(answer.pages) if answer.pages_processed is None else answer.pages_processed

@@ -280,7 +280,10 @@ class SupportSettings(BaseModel):
 class TelemetrySettings(BaseModel):
     """Where traces go: OTLP when an endpoint is set, otherwise a local JSON-lines file."""
 
+    # The collector's base URL (http://collector:4318 over HTTP, http://collector:4317 over
+    # gRPC); OTEL_EXPORTER_OTLP_ENDPOINT overrides it (see ``sluice/telemetry.py``).
     otlp_endpoint: str | None = None
+    otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
     spans_file: Path | None = None
     # Prompts and answers carry personal data: only recorded in spans when switched on.
     capture_content: bool = False
@@ -404,6 +407,7 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
     ("SLUICE_DATA_DIR", ("data_dir",)),
     ("SLUICE_INTAKE_DIR", ("documents", "intake_dir")),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", ("telemetry", "otlp_endpoint")),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", ("telemetry", "otlp_protocol")),
     ("SLUICE_CAPTURE_MODEL_CONTENT", ("telemetry", "capture_content")),
     ("SLUICE_CODEC_DISABLED", ("codec", "disabled")),
     ("SLUICE_CODEC_KEYS_FILE", ("codec", "keys_file")),

@@ -43,7 +43,8 @@ from sluice import timeline
 from sluice.catalog import BY_COMMAND, PROCESSES, Process
 from sluice.client import TemporalUnreachable, connect
 from sluice.codec import codec_from_settings
-from sluice.config import ConfigError, Settings, load_settings
+from sluice.config import ConfigError, Settings
+from sluice.connection_flags import add_connection_flags, settings_with_flags
 from sluice.intake import IntakeRefusal, check_documents
 from sluice.payload_store import payload_storage
 from sluice.telemetry import install_telemetry, read_spans
@@ -818,6 +819,10 @@ def parser() -> argparse.ArgumentParser:
     trace.add_argument("workflow_id")
     trace.add_argument("--run-id", type=_run_id, help="an earlier run, drawn from its history")
     trace.add_argument("--file", help="span file (default: <data_dir>/traces/spans.jsonl)")
+    # Before or after the subcommand, as with the temporal CLI.
+    add_connection_flags(root)
+    for command in commands.choices.values():
+        add_connection_flags(command, after_subcommand=True)
     return root
 
 
@@ -828,7 +833,7 @@ async def run(argv: Sequence[str]) -> int:
             flag = argv[index - 1] if index and argv[index - 1].startswith("--") else None
             raise CliError(f"{flag or 'argument ' + value}: not UTF-8 text", EXIT_INPUT)
     args = parser().parse_args(argv)
-    settings = load_settings(args.config)
+    settings = settings_with_flags(args)
     if args.command in ("approve", "reject"):
         args.decision = decision_from(args)
     if args.command == "start":

@@ -10,11 +10,11 @@ import argparse
 import asyncio
 import sys
 
+from sluice.app.runner import ServeOptions, serve
 from sluice.client import TemporalUnreachable
 from sluice.config import ConfigError
 from sluice.connection_flags import add_connection_flags, settings_with_flags
 from sluice.logs import configure_logging
-from sluice.runner import ServeOptions, serve
 from sluice.telemetry import sdk_metrics_config
 from sluice.terminal import project_command
 

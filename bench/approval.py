@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -33,7 +34,6 @@ from bench.harness import (
     shipment,
 )
 from bench.throughput import BARE_QUEUE, BARE_WORKER, SLUICE_QUEUE, SLUICE_WORKER
-from workflows.approval import ApproveSignal
 
 RELEASE_ACTIVITY = "release_cargo"
 
@@ -63,7 +63,12 @@ class ApprovalResult(BaseModel):
 
 class _Variant:
     def __init__(
-        self, client: Client, workflow: str, task_queue: str, waiting_query: str, approval: Any
+        self,
+        client: Client,
+        workflow: str,
+        task_queue: str,
+        waiting_query: str,
+        approval: Callable[[str], Awaitable[Any]],
     ) -> None:
         self.client = client
         self.workflow = workflow
@@ -102,8 +107,9 @@ class _Variant:
     async def approve(self, run_id: str) -> None:
         """Approve a waiting run and wait for it to finish."""
         handle: WorkflowHandle[Any, Any] = self.client.get_workflow_handle(run_id)
+        approval = await self.approval(run_id)
         self.sent_at[run_id] = time.time()
-        await handle.signal("approve", self.approval)
+        await handle.signal("approve", approval)
         await asyncio.wait_for(handle.result(), RUN_TIMEOUT_SECONDS)
 
     async def waiting(self, handle: WorkflowHandle[Any, Any]) -> bool:
@@ -134,6 +140,10 @@ async def round_trip(client: Client, run_id: str, sent_at: float) -> tuple[float
     return (started - sent_at) * 1000, (started - signalled) * 1000
 
 
+async def bare_approval(run_id: str) -> BareApproval:
+    return BareApproval(reviewer=REVIEWER)
+
+
 async def run(stack: Stack, runs: int) -> ApprovalResult:
     await stack.sluice_workers([SLUICE_WORKER], SLUICE_QUEUE)
     await stack.bare_worker(BARE_WORKER, BARE_QUEUE)
@@ -143,11 +153,9 @@ async def run(stack: Stack, runs: int) -> ApprovalResult:
             SLUICE_WORKFLOW,
             SLUICE_QUEUE,
             "pending_decision",
-            ApproveSignal(reviewer=REVIEWER, comment="benchmark"),
+            lambda run_id: stack.signed_approval(run_id, "benchmark"),
         ),
-        "bare": _Variant(
-            stack.bare, BARE_WORKFLOW, BARE_QUEUE, "waiting", BareApproval(reviewer=REVIEWER)
-        ),
+        "bare": _Variant(stack.bare, BARE_WORKFLOW, BARE_QUEUE, "waiting", bare_approval),
     }
     tag = uuid.uuid4().hex[:6]
     ids = {name: [f"approval-{name}-{tag}-{n:05d}" for n in range(runs)] for name in variants}

@@ -32,6 +32,9 @@ from sluice.binaries import temporal_cli
 from sluice.client import connect
 from sluice.codec import codec_from_settings, create_key_file
 from sluice.config import Settings
+from sluice.framework.approval import PendingDecision
+from sluice.reviewers import ensure_sample_reviewers
+from sluice.signing import as_signal, signed_decision
 from sluice.telemetry import install_telemetry
 from tests.faults.processes import ROOT, DevServer, Killable, WorkerProcess
 
@@ -242,6 +245,10 @@ class Stack:
             folder / "temporal.sqlite", folder / "server.log", journal_mode
         )
         self.keys_file = folder / "codec" / "keys.json"
+        # One reviewer registry for every worker; the driver signs with the sample keys.
+        self.registry_file = folder / "reviewers.json"
+        self.signing = Settings(data_dir=folder / "driver")
+        self.signing.signatures.registry_file = self.registry_file
         self.workers: dict[str, Killable] = {}
         self._sluice: Client | None = None
         self._bare: Client | None = None
@@ -249,6 +256,7 @@ class Stack:
     async def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         create_key_file(self.keys_file)
+        ensure_sample_reviewers(self.signing.data_dir, self.registry_file, [REVIEWER, "bob"])
         await asyncio.to_thread(self.server.start)
         settings = Settings(data_dir=self.folder / "driver")
         settings.temporal.address = self.server.address
@@ -282,8 +290,25 @@ class Stack:
             "SLUICE_DATA_DIR": str(self.folder / task_queue),
             "SLUICE_CODEC_KEYS_FILE": str(self.keys_file),
             "SLUICE_CONFIG": str(config),
+            "SLUICE_REVIEWER_REGISTRY": str(self.registry_file),
             **(extra or {}),
         }
+
+    async def signed_approval(self, run_id: str, comment: str) -> Any:
+        """``REVIEWER``'s approval of the request ``run_id`` waits on, signed as the CLI
+        signs it (before any clock starts: signing is the reviewer's side, not the run's)."""
+        pending = await self.sluice.get_workflow_handle(run_id).query(
+            "pending_decision", result_type=PendingDecision
+        )
+        decision = signed_decision(
+            self.signing,
+            reviewer=REVIEWER,
+            workflow_id=run_id,
+            request_id=pending.request_id,
+            verdict="approve",
+            comment=comment,
+        )
+        return as_signal(decision)
 
     async def sluice_workers(
         self,

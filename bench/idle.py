@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,7 +37,6 @@ from bench.harness import (
     snapshot,
     wait_for_count,
 )
-from workflows.approval import ApproveSignal
 
 TARGET_CPU_PERCENT = 1.0
 
@@ -118,7 +118,7 @@ async def park_and_release(
     workflow: str,
     task_queue: str,
     worker: str,
-    approval: Any,
+    approval: Callable[[str], Awaitable[Any]],
     parked: int,
     window: float,
     label: str,
@@ -150,8 +150,16 @@ async def park_and_release(
     await asyncio.sleep(min(3, window))
     with_parked_runs = await measure(stack, worker, window)
 
+    # Signed beforehand, as each reviewer signs on their own machine.
+    approvals = await bounded((approval(i) for i in ids), 64)
     started = time.monotonic()
-    await bounded((client.get_workflow_handle(i).signal("approve", approval) for i in ids), 64)
+    await bounded(
+        (
+            client.get_workflow_handle(i).signal("approve", signed)
+            for i, signed in zip(ids, approvals, strict=True)
+        ),
+        64,
+    )
     signals_seconds = time.monotonic() - started
     running = f"{in_queue} AND ExecutionStatus = 'Running'"
     await wait_for_count(client, running, 0, seconds=300 + parked, every=0.5)
@@ -165,17 +173,21 @@ async def park_and_release(
     )
 
 
+async def bare_approval(run_id: str) -> BareApproval:
+    return BareApproval(reviewer=REVIEWER)
+
+
 async def run(stack: Stack, parked: int, window: float) -> IdleResult:
     await stack.sluice_workers(["idle-sluice"], "bench-idle-sluice")
     await stack.bare_worker("idle-bare", "bench-idle-bare")
     sluice = await park_and_release(
         stack, stack.sluice, SLUICE_WORKFLOW, "bench-idle-sluice", "idle-sluice",
-        ApproveSignal(reviewer=REVIEWER, comment="benchmark: approve all"),
+        lambda run_id: stack.signed_approval(run_id, "benchmark: approve all"),
         parked, window, "Sluice (`python worker.py`)",
     )  # fmt: skip
     bare = await park_and_release(
         stack, stack.bare, BARE_WORKFLOW, "bench-idle-bare", "idle-bare",
-        BareApproval(reviewer=REVIEWER), parked, window, "bare Temporal worker",
+        bare_approval, parked, window, "bare Temporal worker",
     )  # fmt: skip
     return IdleResult(
         parked=parked, window_seconds=window, variants={"sluice": sluice, "bare": bare}

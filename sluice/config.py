@@ -19,12 +19,14 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
 
 DEFAULT_CONFIG_FILE = Path("sluice.toml")
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 log = logging.getLogger("sluice.config")
 
@@ -200,6 +202,19 @@ class DomainApprovalSettings(BaseModel):
         return timedelta(minutes=self.input_timeout_minutes)
 
 
+class SignatureSettings(BaseModel):
+    """How decisions prove who made them (the scalar keys of the ``[approvals]`` table)."""
+
+    # Off only for a deployment that has not handed out reviewer keys yet: then a decision
+    # is taken by the name it carries, as before signed decisions.
+    require_signed_decisions: bool = True
+    # The reviewer registry (identities, keys, trusted issuers); default
+    # {data_dir}/reviewers.json, created with the sample reviewers by `worker.py --dev`.
+    registry_file: Path | None = None
+    # How long a decision signed by `starter.py approve` or `starter.py sign` stays valid.
+    token_minutes: float = Field(default=15.0, gt=0, le=7 * 24 * 60)
+
+
 class CargoSettings(BaseModel):
     """Tolerances for the cargo document cross-check rules."""
 
@@ -360,12 +375,17 @@ class PayloadSettings(BaseModel):
 
 
 class Settings(BaseModel):
-    """Everything a Sluice worker or CLI needs to know."""
+    """Everything a Sluice worker or CLI needs to know. A process's own section (``[cargo]``,
+    or any section a declared process names) is read by ``section``."""
+
+    # Sections this model does not name belong to processes, read with ``section``.
+    model_config = ConfigDict(extra="allow")
 
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     connectors: ConnectorSettings = Field(default_factory=ConnectorSettings)
     approvals: dict[str, DomainApprovalSettings] = Field(default_factory=dict)
+    signatures: SignatureSettings = Field(default_factory=SignatureSettings)
     cargo: CargoSettings = Field(default_factory=CargoSettings)
     kyc: KycSettings = Field(default_factory=KycSettings)
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
@@ -376,6 +396,41 @@ class Settings(BaseModel):
     data_dir: Path = Path("var")
     # "json" in containers: one JSON object per log line (see ``sluice/logs.py``).
     log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _approvals_table(cls, raw: Any) -> Any:
+        """``[approvals]`` holds a table per domain and, beside them, the signature keys."""
+        approvals = raw.get("approvals") if isinstance(raw, dict) else None
+        if isinstance(approvals, dict):
+            fields = SignatureSettings.model_fields
+            scalars = {k: v for k, v in approvals.items() if k in fields}
+            if scalars:
+                raw = {
+                    **raw,
+                    "approvals": {k: v for k, v in approvals.items() if k not in fields},
+                    "signatures": {**raw.get("signatures", {}), **scalars},
+                }
+        return raw
+
+    def section(self, name: str, model: type[SectionT]) -> SectionT:
+        """The configuration section ``name`` read as ``model`` (its defaults when absent)."""
+        value = getattr(self, name) if name in type(self).model_fields else None
+        if isinstance(value, model):
+            return value
+        raw = (self.model_extra or {}).get(name, {})
+        try:
+            return model.model_validate(raw)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in err.errors()
+            )
+            raise ConfigError(f"[{name}]: {problems}") from None
+
+    @property
+    def reviewer_registry_file(self) -> Path:
+        """Where the reviewer registry is read and written."""
+        return self.signatures.registry_file or self.data_dir / "reviewers.json"
 
     @property
     def spans_file(self) -> Path:
@@ -417,6 +472,7 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
     ("SLUICE_PAYMENTS_URL", ("connectors", "payments_url")),
     ("SLUICE_DATA_DIR", ("data_dir",)),
     ("SLUICE_INTAKE_DIR", ("documents", "intake_dir")),
+    ("SLUICE_REVIEWER_REGISTRY", ("approvals", "registry_file")),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", ("telemetry", "otlp_endpoint")),
     ("OTEL_EXPORTER_OTLP_PROTOCOL", ("telemetry", "otlp_protocol")),
     ("SLUICE_CAPTURE_MODEL_CONTENT", ("telemetry", "capture_content")),

@@ -8,15 +8,22 @@ import random
 from pathlib import Path
 from typing import Any
 
-from workflows.process import RunStatus
+from sluice.config import Settings
+from sluice.framework.process import RunStatus
+from sluice.signing import as_signal, signed_decision
 
 
 async def act_on(
-    handle: Any, status: RunStatus, example: Path, rng: random.Random, approve_share: float = 0.8
+    handle: Any,
+    status: RunStatus,
+    example: Path,
+    rng: random.Random,
+    settings: Settings,
+    approve_share: float = 0.8,
 ) -> None:
     """Provide the example's file in ``provide/`` if the run waits for input; otherwise
     approve (with probability ``approve_share``) or reject a pending decision, as a reviewer
-    the run allows."""
+    the run allows, signed with that reviewer's key from ``settings``' data folder."""
     supply = example.parent / "provide" / example.name
     if status.awaiting_input and supply.exists():
         await handle.signal(status.awaiting_input.request.signal, json.loads(supply.read_text()))
@@ -32,7 +39,13 @@ async def act_on(
     ]
     if not candidates:
         return
-    if rng.random() < approve_share:
-        await handle.signal("approve", {"reviewer": rng.choice(candidates)})
-    else:
-        await handle.signal("reject", {"reviewer": rng.choice(candidates), "reason": "declined"})
+    verdict = "approve" if rng.random() < approve_share else "reject"
+    decision = signed_decision(
+        settings,
+        reviewer=rng.choice(candidates),
+        workflow_id=handle.id,
+        request_id=pending.request_id,
+        verdict=verdict,
+        reason="declined" if verdict == "reject" else None,
+    )
+    await handle.signal(verdict, as_signal(decision))

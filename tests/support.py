@@ -18,8 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from sluice.binaries import temporal_cli
 from sluice.config import Settings
+from sluice.framework.approval import ApproveSignal, DecisionInput, RejectSignal
+from sluice.framework.process import RunStatus
+from sluice.signing import as_signal, signed_decision
 from tests.conftest import EXAMPLES
-from workflows.process import RunStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -135,3 +137,36 @@ async def status_until(
             await asyncio.sleep(0.05)
             continue
         raise AssertionError(f"{problem}: {status.model_dump_json(indent=1)}")
+
+
+async def signed(
+    handle: WorkflowHandle[Any, Any],
+    settings: Settings,
+    reviewer: str,
+    verdict: str = "approve",
+    **fields: Any,
+) -> DecisionInput:
+    """A decision by ``reviewer`` on the request ``handle``'s run waits on now, signed with
+    the reviewer's test key, as ``starter.py approve`` signs it (``now=`` the time-skipping
+    server's time, where a test skips time)."""
+    status = await status_until(handle, lambda s: s.pending_decision is not None, what="a request")
+    assert status.pending_decision is not None
+    return signed_decision(
+        settings,
+        reviewer=reviewer,
+        workflow_id=handle.id,
+        request_id=status.pending_decision.request_id,
+        verdict=verdict,
+        **fields,
+    )
+
+
+async def signed_signal(
+    handle: WorkflowHandle[Any, Any],
+    settings: Settings,
+    reviewer: str,
+    verdict: str = "approve",
+    **fields: Any,
+) -> ApproveSignal | RejectSignal:
+    """The same, as the payload of an ``approve`` or ``reject`` signal."""
+    return as_signal(await signed(handle, settings, reviewer, verdict, **fields))

@@ -14,9 +14,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from sluice.config import Settings
-from tests.support import temporal, waiting_cargo_run
-from workflows.audit import AuditTrail
-from workflows.process import RunStatus
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
+from tests.support import signed_signal, temporal, waiting_cargo_run
 
 MALFORMED_APPROVALS = [
     ('{"comment": "no reviewer"}', "reviewer: Field required"),
@@ -75,7 +75,7 @@ async def test_malformed_approve_signal_is_refused_on_the_record_and_the_run_wai
         status = await handle.query("status", result_type=RunStatus)
         assert status.pending_decision is not None and status.decision is None
 
-        await handle.signal("approve", {"reviewer": "alice"})
+        await handle.signal("approve", await signed_signal(handle, settings, "alice"))
         result = await asyncio.wait_for(handle.result(), timeout=60)
     assert result["action"] == "released"
 

@@ -16,6 +16,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.conftest import EXAMPLES
 from tests.support import (
     ROOT,
@@ -26,8 +28,6 @@ from tests.support import (
     temporal,
     waiting_cargo_run,
 )
-from workflows.audit import AuditTrail
-from workflows.process import RunStatus
 
 
 async def test_operator_starts_lists_refuses_approves_and_audits_a_run(
@@ -53,10 +53,13 @@ async def test_operator_starts_lists_refuses_approves_and_audits_a_run(
         assert "Waiting for a decision: customs_release" in status.stdout
         assert f"starter.py approve {workflow_id} --reviewer alice" in status.stdout
 
-        refused = await starter(dev_env, settings, "approve", workflow_id, "--reviewer", "mallory")
+        unknown = await starter(dev_env, settings, "approve", workflow_id, "--reviewer", "mallory")
+        assert unknown.returncode == 1
+        assert "cannot sign: 'mallory' is not in the reviewer registry" in unknown.stderr
+        refused = await starter(dev_env, settings, "approve", workflow_id, "--reviewer", "dave")
         assert refused.returncode == 1
         assert refused.stderr.strip() == (
-            "error: refused: reviewer 'mallory' is not allowed to decide 'customs_release'"
+            "error: refused: reviewer 'dave' is not allowed to decide 'customs_release'"
         )
 
         approved = await starter(
@@ -146,27 +149,40 @@ async def test_an_amount_is_checked_where_it_enters_and_refused_where_none_is_as
     assert status.state == "running" and status.pending_decision is not None
 
 
-async def test_plain_temporal_cli_starts_a_run_and_approves_it_by_signal(
-    dev_env: WorkflowEnvironment, settings: Settings, make_worker: Callable[..., Any]
+async def test_plain_temporal_cli_starts_a_run_and_approves_it_by_signed_signal(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    make_worker: Callable[..., Any],
+    tmp_path: Path,
 ) -> None:
     workflow_id = f"plain-cli-{uuid.uuid4().hex[:8]}"
     client: Client = dev_env.client
     async with make_worker(client):
         handle = await waiting_cargo_run(dev_env, settings, workflow_id)
-        signalled = await temporal(
+        unsigned = '{"reviewer": "bob", "comment": "checked with the carrier"}'
+        signed = await starter(
             dev_env,
-            "workflow",
-            "signal",
-            "--workflow-id",
-            workflow_id,
-            "--name",
-            "approve",
-            "--input",
-            '{"reviewer": "bob", "comment": "checked with the carrier"}',
+            settings,
+            *("sign", "approve", workflow_id, "--reviewer", "bob"),
+            *("--comment", "checked with the carrier"),
         )
-        assert signalled.returncode == 0, signalled.stderr
+        assert signed.returncode == 0, signed.stderr
+        (tmp_path / "signed.json").write_text(signed.stdout)
+        for how, payload in (
+            ("--input", unsigned),
+            ("--input-file", str(tmp_path / "signed.json")),
+        ):
+            signalled = await temporal(
+                dev_env,
+                *("workflow", "signal", "--workflow-id", workflow_id, "--name", "approve"),
+                *(how, payload),
+            )
+            assert signalled.returncode == 0, signalled.stderr
         result = await asyncio.wait_for(handle.result(), timeout=60)
+        trail = await handle.query("audit", result_type=AuditTrail)
     assert result["action"] == "released" and result["decided_by"] == ["bob"]
+    (refusal,) = trail.of_kind("decision_refused")
+    assert "unsigned decision" in refusal.summary and "starter.py sign" in refusal.summary
 
 
 async def test_revoking_a_reviewer_reaches_runs_already_waiting(

@@ -16,12 +16,12 @@ from activities.cargo.models import Shipment
 from activities.connectors.notifications import SqliteOutbox
 from activities.connectors.terminal import SqliteTerminal
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.conftest import example
 from tests.stubs.system_of_record import SystemOfRecordStub
 from tests.workflows.test_cargo_release import closed_port, finished
-from workflows.audit import AuditTrail
 from workflows.cargo_release import CargoReleaseWorkflow
-from workflows.process import RunStatus
 
 RELEASE_PATH = "/shipments/SHP-2026-0418/release"
 

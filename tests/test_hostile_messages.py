@@ -31,12 +31,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from sluice.codec import ENCODING, KEY_ID, EncryptionCodec
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import REFUSALS_RECORDED, RunStatus
 from sluice.interceptor import TRACE_HEADER
 from sluice.telemetry import Telemetry
 from tests.conftest import example
-from tests.support import starter, status_until, temporal, waiting_cargo_run
-from workflows.audit import AuditTrail
-from workflows.process import REFUSALS_RECORDED, RunStatus
+from tests.support import signed_signal, starter, status_until, temporal, waiting_cargo_run
 
 SECONDS = 20
 
@@ -199,7 +199,7 @@ async def test_a_hostile_signal_is_refused_on_the_record_and_the_run_can_still_b
         assert status.pending_decision is not None and status.decision is None
         assert status.refused_messages == 1 and not status.flooded
 
-        await handle.signal("approve", {"reviewer": "bob"})
+        await handle.signal("approve", await signed_signal(handle, settings, "bob"))
         outcome = await asyncio.wait_for(handle.result(), SECONDS)
     assert outcome["action"] == "released"
     assert outcome["decided_by"] == ["bob"]
@@ -219,8 +219,13 @@ async def test_a_forged_trace_header_is_dropped_and_the_decision_still_counts(
     async with make_worker(client):
         workflow_id = f"hostile-{uuid.uuid4().hex[:8]}"
         handle = await waiting_cargo_run(dev_env, settings, workflow_id)
+        bob = await signed_signal(handle, settings, "bob")
         await send_raw_signal(
-            client, workflow_id, "approve", [json_payload({"reviewer": "bob"})], forged
+            client,
+            workflow_id,
+            "approve",
+            [json_payload(bob.model_dump(mode="json", exclude_none=True))],
+            forged,
         )
         outcome = await asyncio.wait_for(handle.result(), SECONDS)
     assert outcome["decided_by"] == ["bob"]
@@ -246,8 +251,8 @@ async def test_a_provide_signal_without_payload_is_refused_as_input(
         trail = await refusals(handle, 1)
         [event] = trail.of_kind("input_refused")
         assert "malformed 'provide_document' signal ignored: expected one payload" in event.summary
-        await handle.signal("approve", {"reviewer": "alice"})
-        await handle.signal("approve", {"reviewer": "bob"})
+        await handle.signal("approve", await signed_signal(handle, settings, "alice"))
+        await handle.signal("approve", await signed_signal(handle, settings, "bob"))
         outcome = await asyncio.wait_for(handle.result(), SECONDS)
     assert outcome["action"] == "approved"
 
@@ -283,7 +288,7 @@ async def test_a_hostile_decide_update_is_refused_to_the_caller_and_nothing_is_a
 
         assert reason in str(refused_update.value.cause)
         assert await handle.query("audit", result_type=AuditTrail) == before
-        await handle.signal("approve", {"reviewer": "alice"})
+        await handle.signal("approve", await signed_signal(handle, settings, "alice"))
         outcome = await asyncio.wait_for(handle.result(), SECONDS)
     assert outcome["action"] == "released"
 
@@ -322,7 +327,7 @@ async def test_a_flood_of_junk_is_counted_not_recorded_and_status_says_so(
         trail = await handle.query("audit", result_type=AuditTrail)
         shown = await starter(dev_env, settings, "status", workflow_id)
 
-        await handle.signal("approve", {"reviewer": "alice"})
+        await handle.signal("approve", await signed_signal(handle, settings, "alice"))
         outcome = await asyncio.wait_for(handle.result(), SECONDS)
     assert status.flooded and status.pending_decision is not None
     assert len(refused(trail)) == REFUSALS_RECORDED

@@ -25,15 +25,16 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.cargo.models import Shipment
 from sluice.config import RateLimitSettings, Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from sluice.ratelimit import queue_dispatch_rate
 from sluice.telemetry import OncePerSpan, SpanRecord, Telemetry
 from sluice.timeline import spans_of_run
 from tests.conftest import SESSION_METRICS, SESSION_SPANS, example
 from tests.stubs.mistral_api import CHAT_PATH, MistralStub
 from tests.stubs.reading_model import read_like_a_model
-from workflows.audit import AuditTrail
+from tests.support import signed_signal
 from workflows.cargo_release import CargoReleaseWorkflow
-from workflows.process import RunStatus
 
 # What the clean example's documents say, as a model reading any of them would answer.
 CLEAN_FIELDS = {
@@ -290,7 +291,10 @@ async def test_a_forced_replay_emits_every_span_once(
     async with make_worker(traced, max_cached_workflows=0):
         handle = await start(traced, settings, "anomaly")
         await until_timer(handle)
-        await handle.signal("approve", {"reviewer": "alice", "comment": "short-shipped, agreed"})
+        await handle.signal(
+            "approve",
+            await signed_signal(handle, settings, "alice", comment="short-shipped, agreed"),
+        )
         outcome = await finished(handle)
         status = await handle.query("status", result_type=RunStatus)
     assert outcome.action == "released"

@@ -25,19 +25,19 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.kyc.models import KycApplication
-from sluice.catalog import BY_COMMAND
-from sluice.cli import CliError, read_input
+from sluice.app.catalog import BY_COMMAND
+from sluice.app.cli import CliError, read_input
+from sluice.app.wiring import WORKFLOWS
 from sluice.codec import ENCODING, EncryptionCodec
 from sluice.config import Settings
 from sluice.converter import sluice_data_converter
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from sluice.payload_store import LOCAL_DRIVER, LocalPayloadStore
-from sluice.wiring import WORKFLOWS
 from tests.conftest import approval_settings
 from tests.stubs.mistral_api import OCR_PATH, MistralStub
 from tests.support import starter
-from workflows.audit import AuditTrail
 from workflows.kyc_review import KycOutcome
-from workflows.process import RunStatus
 
 SCAN_BYTES = 5 * 1024 * 1024
 TODAY = datetime.now(UTC).date()

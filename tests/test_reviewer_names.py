@@ -7,20 +7,22 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from pydantic import BaseModel
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.names import NameRefused, canonical_name
 from tests.conftest import example
-from tests.support import status_until
-from workflows.audit import AuditTrail
-from workflows.names import NameRefused, canonical_name
+from tests.support import signed, signed_signal, status_until
 
 SECONDS = 20
+M = TypeVar("M", bound=BaseModel)
 
 
 @pytest.mark.parametrize(
@@ -75,6 +77,11 @@ async def start(
     )
 
 
+def spelled(decision: M, reviewer: str) -> M:
+    """A signed decision whose envelope names the reviewer in another spelling."""
+    return decision.model_copy(update={"reviewer": reviewer})
+
+
 async def refused_with(handle: WorkflowHandle[Any, Any], count: int) -> list[str]:
     for _ in range(SECONDS * 10):
         trail = await handle.query("audit", result_type=AuditTrail)
@@ -96,12 +103,14 @@ async def test_the_requester_cannot_approve_their_own_run_under_another_spelling
         handle = await start(dev_env, settings, "cargo_release", "anomaly", requested_by)
         await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
 
-        await handle.signal("approve", {"reviewer": "alice"})
+        await handle.signal("approve", await signed_signal(handle, settings, "alice"))
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update("decide", {"verdict": "approve", "reviewer": "Alice "})
+            await handle.execute_update(
+                "decide", spelled(await signed(handle, settings, "alice"), "Alice ")
+            )
         [signalled] = await refused_with(handle, 1)
 
-        await handle.signal("approve", {"reviewer": "bob"})
+        await handle.signal("approve", await signed_signal(handle, settings, "bob"))
         outcome = await asyncio.wait_for(handle.result(), SECONDS)
     assert "reviewer 'alice' started this run and cannot decide it" in signalled
     assert "started this run" in str(refused.value.cause)
@@ -114,7 +123,9 @@ async def test_the_allow_list_sees_through_case_and_width_and_records_one_spelli
     async with make_worker(dev_env.client):
         handle = await start(dev_env, settings, "cargo_release", "anomaly", "ops-portal")
         await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
-        await handle.signal("approve", {"reviewer": " \uff22OB "})
+        await handle.signal(
+            "approve", spelled(await signed_signal(handle, settings, "bob"), " \uff22OB ")
+        )
         outcome = await asyncio.wait_for(handle.result(), SECONDS)
     assert outcome["decided_by"] == ["bob"]
 
@@ -144,7 +155,7 @@ async def test_a_look_alike_reviewer_is_refused_with_the_reason(
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update("decide", {"verdict": "approve", "reviewer": reviewer})
 
-        await handle.signal("approve", {"reviewer": "carol"})
+        await handle.signal("approve", await signed_signal(handle, settings, "carol"))
         outcome = await asyncio.wait_for(handle.result(), SECONDS)
     assert f"reviewer name refused: {reason}" in signalled
     assert reason in str(refused.value.cause)
@@ -158,10 +169,11 @@ async def test_four_eyes_needs_two_people_not_two_spellings_of_one(
         handle = await start(dev_env, settings, "kyc_review", "high_risk", "onboarding-portal")
         await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
 
-        await handle.signal("approve", {"reviewer": "alice"})
-        await handle.signal("approve", {"reviewer": "ALICE "})
+        await handle.signal("approve", await signed_signal(handle, settings, "alice"))
+        again = spelled(await signed_signal(handle, settings, "alice"), "ALICE ")
+        await handle.signal("approve", again)
         [second] = await refused_with(handle, 1)
-        await handle.signal("approve", {"reviewer": "bob"})
+        await handle.signal("approve", await signed_signal(handle, settings, "bob"))
         outcome = await asyncio.wait_for(handle.result(), SECONDS)
     assert "reviewer 'alice' has already approved" in second
     assert outcome["action"] == "approved" and outcome["decided_by"] == ["alice", "bob"]

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from sluice.app.cli import parser
 from sluice.binaries import temporal_cli
-from sluice.cli import parser
 from sluice.config import ConfigError, Settings, load_settings
 from sluice.connection_flags import settings_with_flags
 from tests.support import ROOT, cli_environment

@@ -21,7 +21,9 @@ from temporalio import workflow
 # Passed through the sandbox: none of these holds state between runs, and the sandbox would
 # otherwise import them (and build their pydantic classes) again for every new run.
 with workflow.unsafe.imports_passed_through():
-    from activities.cargo.extraction import CargoDocumentActivities
+    from activities.cargo.extraction import TASK as EXTRACT_TASK
+    from activities.cargo.extraction import CargoDocumentActivities, offline_extract
+    from activities.cargo.factory import cargo_activities
     from activities.cargo.models import (
         CrossCheckRequest,
         CrossCheckResult,
@@ -31,13 +33,15 @@ with workflow.unsafe.imports_passed_through():
         ShipmentDocument,
     )
     from activities.cargo.rules import CargoRuleActivities
-    from activities.connectors.notifications import Notification, NotificationActivities
     from activities.connectors.sanctions import ScreeningResult
     from activities.connectors.terminal import TerminalActivities, TerminalOrder, TerminalReceipt
     from activities.screening import ScreeningActivities, ScreeningRequest
+    from sluice.config import CargoSettings
+    from sluice.framework import EXAMPLES, Process
+    from sluice.framework.approval import Decision, DecisionRequest
+    from sluice.framework.notifications import Notification, NotificationActivities
+    from sluice.framework.process import BusinessProcess, StepFailed
     from sluice.search_attributes import RiskLevel
-    from workflows.approval import Decision, DecisionRequest
-    from workflows.process import BusinessProcess, StepFailed
 
 
 # Since 2026-11 the notify party (often the customs broker) is told too. Runs started before
@@ -281,3 +285,18 @@ def consignee_message(
         f"Shipment {shipment.shipment_id} is on hold at {shipment.port_of_discharge} pending "
         f"a customs review. Reason: {decision.reason or 'review required'}."
     )
+
+
+PROCESS = Process(
+    title="Cargo release",
+    command="cargo-release",
+    domain="cargo_release",
+    workflow=CargoReleaseWorkflow,
+    input_model=Shipment,
+    subject=lambda shipment: shipment.shipment_id,
+    activities=cargo_activities,
+    settings_section="cargo",
+    settings_model=CargoSettings,
+    offline_rules={EXTRACT_TASK: offline_extract},
+    examples=EXAMPLES / "cargo_release",
+)

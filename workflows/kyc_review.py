@@ -26,10 +26,15 @@ from temporalio import workflow
 # Passed through the sandbox: none of these holds state between runs, and the sandbox would
 # otherwise import them (and build their pydantic classes) again for every new run.
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicy
-    from activities.connectors.notifications import Notification, NotificationActivities
     from activities.connectors.sanctions import QueryEvidence, ScreeningResult, normalise_name
-    from activities.kyc.documents import KycDocumentActivities
+    from activities.kyc.documents import (
+        ADDRESS_TASK,
+        IDENTITY_TASK,
+        KycDocumentActivities,
+        offline_address_proof,
+        offline_identity,
+    )
+    from activities.kyc.factory import kyc_activities
     from activities.kyc.models import (
         REQUIRED_DOCUMENTS,
         DocumentSource,
@@ -45,10 +50,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.kyc.rules import KycRuleActivities
     from activities.screening import ScreeningActivities, ScreeningRequest
+    from sluice.config import KycSettings
+    from sluice.framework import EXAMPLES, Process
+    from sluice.framework.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
+    from sluice.framework.human_input import InputRequest, ProvidedInput
+    from sluice.framework.notifications import Notification, NotificationActivities
+    from sluice.framework.policy import ApprovalPolicy
+    from sluice.framework.process import BusinessProcess, StepFailed
     from sluice.search_attributes import RiskLevel
-    from workflows.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
-    from workflows.human_input import InputRequest, ProvidedInput
-    from workflows.process import BusinessProcess, StepFailed
 
 PROVIDE_DOCUMENT = "provide_document"
 
@@ -408,3 +417,19 @@ def evidence_for(findings: KycCheckResult, screening: ScreeningResult) -> list[s
         for hit in screening.hits
     ]
     return evidence
+
+
+PROCESS = Process(
+    title="KYC review",
+    command="kyc-review",
+    domain="kyc_review",
+    workflow=KycReviewWorkflow,
+    input_model=KycApplication,
+    subject=lambda application: application.application_id,
+    activities=kyc_activities,
+    settings_section="kyc",
+    settings_model=KycSettings,
+    offline_rules={IDENTITY_TASK: offline_identity, ADDRESS_TASK: offline_address_proof},
+    examples=EXAMPLES / "kyc_review",
+    provided_input=DocumentDelivery,
+)

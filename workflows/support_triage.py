@@ -30,13 +30,14 @@ from temporalio import workflow
 # Passed through the sandbox: none of these holds state between runs, and the sandbox would
 # otherwise import them (and build their pydantic classes) again for every new run.
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicy
     from activities.connectors.crm import CrmActivities, CustomerHistory, CustomerLookup
-    from activities.connectors.notifications import Notification, NotificationActivities
     from activities.connectors.payments import PaymentActivities, RefundOrder, RefundReceipt
     from activities.connectors.ticketing import QueueAssignment, TicketingActivities, TicketReply
-    from activities.support.classification import TicketClassificationActivities
-    from activities.support.drafting import ReplyDraftingActivities
+    from activities.support.classification import TASK as CLASSIFY_TASK
+    from activities.support.classification import TicketClassificationActivities, offline_classify
+    from activities.support.drafting import TASK as DRAFT_TASK
+    from activities.support.drafting import ReplyDraftingActivities, offline_draft
+    from activities.support.factory import support_activities
     from activities.support.guards import TextGuardActivities
     from activities.support.ladder import (
         Authority,
@@ -60,9 +61,13 @@ with workflow.unsafe.imports_passed_through():
         TicketClassification,
         Urgency,
     )
+    from sluice.config import SupportSettings
+    from sluice.framework import EXAMPLES, Process
+    from sluice.framework.approval import Decision, DecisionRequest
+    from sluice.framework.notifications import Notification, NotificationActivities
+    from sluice.framework.policy import ApprovalPolicy
+    from sluice.framework.process import BusinessProcess, StepFailed
     from sluice.search_attributes import RiskLevel
-    from workflows.approval import Decision, DecisionRequest
-    from workflows.process import BusinessProcess, StepFailed
 
 
 class SupportTriageOutcome(BaseModel):
@@ -514,3 +519,18 @@ def evidence_for(
         evidence.append("[customer] new contact: not in the CRM")
     evidence.append(f"[draft reply, {drafted.draft.language}]\n{drafted.draft.body}")
     return evidence
+
+
+PROCESS = Process(
+    title="Support triage",
+    command="support-triage",
+    domain="support_triage",
+    workflow=SupportTriageWorkflow,
+    input_model=Ticket,
+    subject=lambda ticket: ticket.ticket_id,
+    activities=support_activities,
+    settings_section="support",
+    settings_model=SupportSettings,
+    offline_rules={CLASSIFY_TASK: offline_classify, DRAFT_TASK: offline_draft},
+    examples=EXAMPLES / "support_triage",
+)

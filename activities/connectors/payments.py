@@ -17,9 +17,10 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 
 from activities.connectors.http import SYSTEM_REJECTED, post_idempotent
-from activities.connectors.ledger import ActionReceipt, Ledger
+from activities.connectors.ledger import Ledger
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import ConnectorSettings
+from sluice.framework.receipts import ActionReceipt
 
 # Money moves once whatever the retries (the key sees to that); a provider that still fails
 # after four attempts leaves the run failed and the reply unsent, for a human to pick up.

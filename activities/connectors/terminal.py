@@ -15,8 +15,9 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 
 from activities.connectors.http import post_idempotent
-from activities.connectors.ledger import ActionReceipt, Ledger
+from activities.connectors.ledger import Ledger
 from sluice.activity_policy import ActivityPolicy, with_policy
+from sluice.framework.receipts import ActionReceipt
 
 # A terminal outage of a few seconds is common and worth riding out; after four attempts
 # the run fails visibly rather than leaving an officer's decision silently unexecuted.

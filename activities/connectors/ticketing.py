@@ -17,9 +17,10 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 
 from activities.connectors.http import SYSTEM_REJECTED, post_idempotent
-from activities.connectors.ledger import ActionReceipt, Ledger
+from activities.connectors.ledger import Ledger
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import ConnectorSettings
+from sluice.framework.receipts import ActionReceipt
 
 # A help desk outage of a minute is common; a reply is worth waiting for (the key makes the
 # retries safe), and after six attempts the run reports the failure rather than hide it.

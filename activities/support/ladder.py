@@ -18,7 +18,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from activities.approvals import CONFIG_READ
 from activities.connectors.crm import CustomerHistory
 from activities.support.models import (
     Category,
@@ -28,6 +27,7 @@ from activities.support.models import (
 )
 from sluice.activity_policy import with_policy
 from sluice.config import ConfigError, Settings
+from sluice.framework.policy import CONFIG_READ
 
 # Version of the rules below; the ladder's own version (a hash of its data) is separate.
 LADDER_RULES = "support-ladder/2026.11.1"

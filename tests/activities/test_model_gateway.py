@@ -26,9 +26,9 @@ from activities.model_gateway import (
     ModelGateway,
 )
 from sluice.config import ModelSettings, Settings
+from sluice.framework.audit import AuditTrail
 from tests.conftest import example
 from tests.stubs.mistral_api import MistralStub
-from workflows.audit import AuditTrail
 from workflows.cargo_release import CargoReleaseWorkflow
 
 

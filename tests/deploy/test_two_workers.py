@@ -24,9 +24,10 @@ from activities.connectors.ledger import Ledger
 from sluice.client import connect
 from sluice.codec import codec_from_settings, key_ring_env_value
 from sluice.config import Settings
+from sluice.framework.process import RunStatus
 from tests.conftest import example
 from tests.faults.processes import DevServer, WorkerProcess
-from workflows.process import RunStatus
+from tests.support import signed_signal
 
 pytestmark = pytest.mark.faults
 
@@ -170,9 +171,8 @@ async def test_a_worker_killed_mid_batch_leaves_every_run_to_the_other(
         for workflow_id in workflow_ids:
             current = await status(client, workflow_id)
             if current is not None and current.pending_decision is not None:
-                await client.get_workflow_handle(workflow_id).signal(
-                    "approve", {"reviewer": "alice"}
-                )
+                handle = client.get_workflow_handle(workflow_id)
+                await handle.signal("approve", await signed_signal(handle, settings, "alice"))
 
         async def all_completed() -> Counter[str]:
             states: Counter[str] = Counter()

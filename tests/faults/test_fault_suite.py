@@ -23,16 +23,16 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from activities.connectors.ledger import Ledger, LedgerEntry
-from sluice.catalog import PROCESSES
-from sluice.cli import read_input
+from sluice.app.catalog import PROCESSES
+from sluice.app.cli import read_input
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.config import Settings
+from sluice.framework.process import RunStatus
 from sluice.payload_store import payload_storage
 from tests.conftest import EXAMPLES
 from tests.faults.processes import DevServer, WorkerProcess
 from tests.people import act_on
-from workflows.process import RunStatus
 
 pytestmark = pytest.mark.faults
 
@@ -65,7 +65,9 @@ def inputs() -> list[tuple[Any, Path, Any]]:
     return found
 
 
-async def act_at_random(client: Client, examples: dict[str, Path], rng: random.Random) -> None:
+async def act_at_random(
+    client: Client, examples: dict[str, Path], rng: random.Random, settings: Settings
+) -> None:
     """Act like clerks and reviewers: at random moments, provide what a run waits for (the
     example's file in ``provide/``), and approve (mostly) or reject what awaits a decision.
     Errors while the server or every worker is down are expected: try again next round."""
@@ -80,7 +82,7 @@ async def act_at_random(client: Client, examples: dict[str, Path], rng: random.R
                 if status.state != "running":
                     active.discard(workflow_id)
                 elif rng.random() < 0.6:
-                    await act_on(handle, status, examples[workflow_id], rng)
+                    await act_on(handle, status, examples[workflow_id], rng, settings)
             except RPCError:
                 pass
 
@@ -150,7 +152,7 @@ async def test_every_run_finishes_and_every_action_happens_once_despite_kills(
             )
             workflow_ids.append(workflow_id)
             examples[workflow_id] = example
-        reviewers = asyncio.create_task(act_at_random(client, examples, rng))
+        reviewers = asyncio.create_task(act_at_random(client, examples, rng, settings))
 
         # Three worker kills, staggered, and one server kill in the middle.
         for round_number in range(3):

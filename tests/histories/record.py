@@ -15,14 +15,15 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from sluice.catalog import PROCESSES
-from sluice.cli import read_input
+from sluice.app.catalog import PROCESSES
+from sluice.app.cli import read_input
+from sluice.app.wiring import build_worker
 from sluice.config import DomainApprovalSettings, Settings
 from sluice.devserver import start_dev_server
-from sluice.wiring import build_worker
+from sluice.framework.process import RunStatus
+from sluice.reviewers import ensure_sample_reviewers
 from tests.conftest import EXAMPLES
 from tests.people import act_on
-from workflows.process import RunStatus
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,6 +39,9 @@ async def record() -> None:
             settings.approvals[process.domain] = DomainApprovalSettings(
                 reviewers={"*": ["alice", "bob", "carol", "dave"]}
             )
+        ensure_sample_reviewers(
+            settings.data_dir, settings.reviewer_registry_file, ["alice", "bob", "carol", "dave"]
+        )
         async with build_worker(env.client, settings):
             for process in PROCESSES:
                 folder = HERE / process.command
@@ -53,7 +57,7 @@ async def record() -> None:
                         status = await handle.query("status", result_type=RunStatus)
                         if status.state != "running":
                             break
-                        await act_on(handle, status, example, rng, approve_share=1.0)
+                        await act_on(handle, status, example, rng, settings, approve_share=1.0)
                         await asyncio.sleep(0.1)
                     await handle.result()
                     history = await handle.fetch_history()

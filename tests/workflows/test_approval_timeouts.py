@@ -13,8 +13,8 @@ from activities.cargo.models import Shipment
 from activities.connectors.notifications import SqliteOutbox
 from activities.connectors.terminal import SqliteTerminal
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
 from tests.conftest import example
-from workflows.audit import AuditTrail
 from workflows.cargo_release import CargoReleaseWorkflow
 
 

@@ -24,12 +24,12 @@ from activities.connectors.terminal import SqliteTerminal
 from activities.model_gateway import ModelAnswer, ModelCall, ModelGateway
 from sluice import search_attributes as sa
 from sluice.config import Settings
+from sluice.framework.approval import DecisionInput, DecisionReceipt
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.conftest import example
-from tests.support import status_until
-from workflows.approval import DecisionInput, DecisionReceipt
-from workflows.audit import AuditTrail
+from tests.support import signed, signed_signal, status_until
 from workflows.cargo_release import CargoReleaseWorkflow
-from workflows.process import RunStatus
 
 
 async def start(client: Client, settings: Settings, name: str, **changes: Any) -> WorkflowHandle:
@@ -83,7 +83,10 @@ async def test_anomaly_then_approve_releases_cargo(
         assert status.pending_decision is not None
         evidence = " ".join(status.pending_decision.request.evidence)
         assert "package_count_mismatch" in evidence and "weight_mismatch" in evidence
-        await handle.signal("approve", {"reviewer": "alice", "comment": "short-shipped, agreed"})
+        await handle.signal(
+            "approve",
+            await signed_signal(handle, settings, "alice", comment="short-shipped, agreed"),
+        )
         outcome = await finished(handle)
     assert outcome.action == "released"
     assert outcome.decided_by == ["alice"]
@@ -96,7 +99,12 @@ async def test_anomaly_then_reject_puts_cargo_on_hold(
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
         await until_waiting(handle)
-        await handle.signal("reject", {"reviewer": "bob", "reason": "packing list contradicts BL"})
+        await handle.signal(
+            "reject",
+            await signed_signal(
+                handle, settings, "bob", "reject", reason="packing list contradicts BL"
+            ),
+        )
         outcome = await finished(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
     assert outcome.action == "held" and outcome.decision == "rejected"
@@ -135,7 +143,10 @@ async def test_malformed_model_output_goes_to_a_human_not_to_release(
         trail = await handle.query("audit", result_type=AuditTrail)
         failures = [e.summary for e in trail.of_kind("failure")]
         assert any("does not match DocumentFields" in f for f in failures)
-        await handle.signal("approve", {"reviewer": "carol", "comment": "read the papers myself"})
+        await handle.signal(
+            "approve",
+            await signed_signal(handle, settings, "carol", comment="read the papers myself"),
+        )
         outcome = await finished(handle)
     assert outcome.action == "released" and outcome.decided_by == ["carol"]
 
@@ -164,8 +175,9 @@ async def test_worker_stopped_while_waiting_and_a_new_worker_resumes(
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
         await until_waiting(handle)
+        approval = await signed_signal(handle, settings, "alice")
     # No worker now: the decision is recorded by the server and waits for one.
-    await handle.signal("approve", {"reviewer": "alice"})
+    await handle.signal("approve", approval)
     async with make_worker(client, max_cached_workflows=0):
         outcome = await finished(handle)
     assert outcome.action == "released"
@@ -178,9 +190,9 @@ async def test_duplicate_approval_does_not_release_twice(
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
         await until_waiting(handle)
-        await handle.signal("approve", {"reviewer": "alice"})
-        await handle.signal("approve", {"reviewer": "alice"})
-        await handle.signal("approve", {"reviewer": "bob"})
+        decisions = [await signed_signal(handle, settings, r) for r in ("alice", "alice", "bob")]
+        for decision in decisions:
+            await handle.signal("approve", decision)
         outcome = await finished(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
     assert outcome.decided_by == ["alice"]
@@ -196,7 +208,7 @@ async def test_unauthorised_reviewer_is_refused_and_the_run_keeps_waiting(
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
         await until_waiting(handle)
-        await handle.signal("approve", {"reviewer": "mallory"})
+        await handle.signal("approve", await signed_signal(handle, settings, "dave"))
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(
                 "decide", DecisionInput(verdict="approve", reviewer="ops-portal")
@@ -204,16 +216,13 @@ async def test_unauthorised_reviewer_is_refused_and_the_run_keeps_waiting(
         status = await handle.query("status", result_type=RunStatus)
         trail = await handle.query("audit", result_type=AuditTrail)
         assert status.pending_decision is not None
-        assert "started this run" in str(refused.value.cause) or "not allowed" in str(
-            refused.value.cause
-        )
-        mallory = trail.of_kind("decision_refused")
-        assert [e.actor for e in mallory] == ["mallory"]
-        assert "not allowed to decide 'customs_release'" in mallory[0].summary
+        # The requester has no reviewer key: refused before anything else is looked at.
+        assert "unsigned decision" in str(refused.value.cause)
+        dave = trail.of_kind("decision_refused")
+        assert [e.actor for e in dave] == ["dave"]
+        assert "not allowed to decide 'customs_release'" in dave[0].summary
         receipt = await handle.execute_update(
-            "decide",
-            DecisionInput(verdict="approve", reviewer="alice"),
-            result_type=DecisionReceipt,
+            "decide", await signed(handle, settings, "alice"), result_type=DecisionReceipt
         )
         assert receipt.accepted and receipt.decision and receipt.decision.outcome == "approved"
         assert (await finished(handle)).action == "released"
@@ -231,7 +240,7 @@ async def test_runs_are_findable_in_visibility_without_personal_data(
         assert attributes.get(sa.APPROVAL_STATUS) == "Pending"
         assert attributes.get(sa.RISK_LEVEL) == "medium"
         assert attributes.get(sa.DECISION_NEEDED) == "customs_release"
-        await handle.signal("approve", {"reviewer": "alice"})
+        await handle.signal("approve", await signed_signal(handle, settings, "alice"))
         await finished(handle)
         description = await handle.describe()
     assert description.typed_search_attributes.get(sa.APPROVAL_STATUS) == "Approved"

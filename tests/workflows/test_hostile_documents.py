@@ -20,6 +20,8 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.connectors.terminal import SqliteTerminal
 from sluice.config import RateLimitSettings, Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.activities.test_hostile_documents import apply_cargo, apply_kyc, cargo_defect, kyc_defect
 from tests.conftest import approval_settings
 from tests.hostile import HostileDocument
@@ -28,10 +30,8 @@ from tests.hostile import kyc as kyc_corpus
 from tests.stubs.mistral_api import MistralStub
 from tests.stubs.obedient_model import obedient_cargo_reader, obedient_kyc_reader
 from tests.support import status_until
-from workflows.audit import AuditTrail
 from workflows.cargo_release import CargoReleaseWorkflow
 from workflows.kyc_review import KycReviewWorkflow
-from workflows.process import RunStatus
 
 PROVIDERS = ("offline", "obedient_model")
 

@@ -20,15 +20,15 @@ from temporalio.testing import WorkflowEnvironment
 from activities.kyc.models import KycApplication
 from sluice import search_attributes as sa
 from sluice.config import Settings
+from sluice.framework.approval import DecisionReceipt
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from sluice.telemetry import SpanRecord, Telemetry
 from sluice.timeline import spans_of_run
 from tests.conftest import EXAMPLES, SESSION_SPANS, approval_settings
 from tests.stubs.mistral_api import OCR_PATH, MistralStub
-from tests.support import starter, status_until
-from workflows.approval import DecisionInput, DecisionReceipt
-from workflows.audit import AuditTrail
+from tests.support import signed, signed_signal, starter, status_until
 from workflows.kyc_review import KycOutcome, KycReviewWorkflow
-from workflows.process import RunStatus
 
 TODAY = datetime.now(UTC).date()
 REVIEWERS = ["alice", "bob", "dave"]
@@ -135,10 +135,13 @@ async def finished(handle: WorkflowHandle) -> KycOutcome:
     return outcome
 
 
-async def decide(handle: WorkflowHandle, verdict: str, reviewer: str, **more: Any) -> str:
-    """Decide through the ``decide`` update, as ``starter.py approve/reject`` does; the
-    answer is the run's message, or the reason it refused."""
-    decision = DecisionInput(verdict=verdict, reviewer=reviewer, **more)  # type: ignore[arg-type]
+async def decide(
+    handle: WorkflowHandle, settings: Settings, verdict: str, reviewer: str, **more: Any
+) -> str:
+    """Decide through the ``decide`` update, signed with the reviewer's key, as
+    ``starter.py approve/reject`` does; the answer is the run's message, or the reason it
+    refused."""
+    decision = await signed(handle, settings, reviewer, verdict, **more)
     try:
         receipt: DecisionReceipt = await handle.execute_update(
             "decide", decision, result_type=DecisionReceipt
@@ -185,7 +188,7 @@ async def test_low_risk_waits_for_one_reviewer_when_the_policy_does_not_allow_it
         assert status.pending_decision is not None
         assert status.pending_decision.request.risk == "low"
         assert status.pending_decision.request.approvals_required == 1
-        assert await decide(handle, "approve", "alice") == "approved"
+        assert await decide(handle, kyc, "approve", "alice") == "approved"
         outcome = await finished(handle)
     assert outcome.action == "approved" and outcome.decided_by == ["alice"]
 
@@ -203,7 +206,10 @@ async def test_expired_passport_is_medium_risk_and_one_reviewer_decides(
         request = status.pending_decision.request
         assert request.approvals_required == 1
         assert any(e.startswith("[identity_document_expired]") for e in request.evidence)
-        assert await decide(handle, "approve", "bob", comment="renewal receipt seen") == "approved"
+        assert (
+            await decide(handle, kyc, "approve", "bob", comment="renewal receipt seen")
+            == "approved"
+        )
         outcome = await finished(handle)
         trail = await audit(handle)
     assert outcome.action == "approved" and outcome.rule_hits == ["identity_document_expired"]
@@ -225,19 +231,19 @@ async def test_mismatched_date_of_birth_needs_two_different_reviewers_not_the_re
         assert status.pending_decision.request.approvals_required == 2
         assert "[date_of_birth_mismatch]" in " ".join(status.pending_decision.request.evidence)
 
-        assert await decide(handle, "approve", "dave") == (
+        assert await decide(handle, kyc, "approve", "dave") == (
             "refused: reviewer 'dave' started this run and cannot decide it"
         )
-        assert await decide(handle, "approve", "alice") == (
+        assert await decide(handle, kyc, "approve", "alice") == (
             "approval recorded; 1 more reviewer(s) needed"
         )
-        assert await decide(handle, "approve", "alice") == (
+        assert await decide(handle, kyc, "approve", "alice") == (
             "refused: reviewer 'alice' has already approved; 2 different reviewers are required"
         )
         # The plain signals (what the temporal CLI sends) are refused and recorded too.
-        await handle.signal("approve", {"reviewer": "alice"})
-        await handle.signal("approve", {"reviewer": "dave"})
-        assert await decide(handle, "approve", "bob") == "approved"
+        await handle.signal("approve", await signed_signal(handle, kyc, "alice"))
+        await handle.signal("approve", await signed_signal(handle, kyc, "dave"))
+        assert await decide(handle, kyc, "approve", "bob") == "approved"
         outcome = await finished(handle)
         trail = await audit(handle)
 
@@ -269,10 +275,10 @@ async def test_fuzzy_sanctions_hit_always_goes_to_two_humans(
         assert "'Jon Smyth' resembles listed 'John Smith'" in screening
         # 0.95 for the names, and the same date of birth as the listed John Smith.
         assert "entry sample-p-0001" in screening and "score 1.00" in screening
-        assert await decide(handle, "approve", "alice") == (
+        assert await decide(handle, kyc, "approve", "alice") == (
             "approval recorded; 1 more reviewer(s) needed"
         )
-        assert await decide(handle, "reject", "bob", reason="confirmed match") == "rejected"
+        assert await decide(handle, kyc, "reject", "bob", reason="confirmed match") == "rejected"
         outcome = await finished(handle)
     assert outcome.action == "rejected" and outcome.reason == "confirmed match"
     assert outcome.screening_hits == ["Jon Smyth ~ John Smith (sample-p-0001, 1.00)"]
@@ -286,9 +292,9 @@ async def test_rejection_needs_a_reason_and_the_record_keeps_it(
         handle = await start(client, kyc, application(proof={"text": moved}))
         status = await until_decision_needed(handle)
         assert status.risk_level == "medium"
-        assert await decide(handle, "reject", "alice") == "refused: a rejection needs a reason"
+        assert await decide(handle, kyc, "reject", "alice") == "refused: a rejection needs a reason"
         reason = "address on the bill is not the declared one"
-        assert await decide(handle, "reject", "alice", reason=reason) == "rejected"
+        assert await decide(handle, kyc, "reject", "alice", reason=reason) == "rejected"
         outcome = await finished(handle)
         trail = await audit(handle)
     assert outcome.action == "rejected" and outcome.rule_hits == ["address_mismatch"]
@@ -388,7 +394,7 @@ async def test_missing_document_provided_with_the_cli_end_to_end(
         assert sent.returncode == 0, sent.stderr
         assert f"{handle.id}: proof_of_address sent by onboarding-desk" in sent.stdout
         await until_decision_needed(handle)
-        assert await decide(handle, "approve", "alice") == "approved"
+        assert await decide(handle, kyc, "approve", "alice") == "approved"
         outcome = await finished(handle)
     assert outcome.action == "approved"
 
@@ -407,7 +413,7 @@ async def test_scanned_passport_goes_to_a_person_with_the_offline_provider(
 
         await handle.signal("provide_document", provided("identity_document", text=passport()))
         await until_decision_needed(handle)
-        assert await decide(handle, "approve", "alice") == "approved"
+        assert await decide(handle, kyc, "approve", "alice") == "approved"
         outcome = await finished(handle)
         trail = await audit(handle)
     assert outcome.action == "approved"

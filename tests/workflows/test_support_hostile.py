@@ -23,6 +23,7 @@ from activities.support.guards import LOCAL_COMPUTATION, check_text
 from activities.support.models import TextGuardReport, TextGuardRequest, Ticket
 from sluice.activity_policy import with_policy
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
 from tests.stubs.mistral_api import MistralStub
 from tests.stubs.obedient_model import obey_the_ticket
 from tests.support import status_until
@@ -36,7 +37,6 @@ from tests.workflows.test_support_triage import (
     ticketing_ledger,
     until_waiting,
 )
-from workflows.audit import AuditTrail
 
 CORPUS = sorted((Path(__file__).resolve().parents[1] / "hostile" / "support").glob("*.json"))
 
@@ -79,7 +79,9 @@ async def test_reply_dictated_by_the_ticket_waits_for_an_agent_who_sees_why(
             handle = await start(client, settings, Ticket.model_validate(case["ticket"]))
             status = await until_waiting(handle)
             assert replies(settings) == [] and refunds(settings) == []
-            await decide(handle, verdict="reject", reviewer="alice", reason="fraud attempt")
+            await decide(
+                handle, settings, verdict="reject", reviewer="alice", reason="fraud attempt"
+            )
             outcome = await finished(handle)
 
     assert status.pending_decision is not None
@@ -158,7 +160,9 @@ async def test_reply_a_template_would_not_write_waits_for_an_agent(
             handle = await start(client, settings, ticket_from("question"))
             status = await until_waiting(handle)
             assert replies(settings) == []
-            await decide(handle, verdict="reject", reviewer="bob", reason="not our wording")
+            await decide(
+                handle, settings, verdict="reject", reviewer="bob", reason="not our wording"
+            )
             outcome = await finished(handle)
             trail = await handle.query("audit", result_type=AuditTrail)
 
@@ -246,7 +250,7 @@ async def test_hostile_ticket_never_gets_an_automatic_action(
             evidence: list[str] = []
             if status.pending_decision is not None:
                 evidence = status.pending_decision.request.evidence
-                await decide(handle, verdict="reject", reviewer="alice", reason="hostile")
+                await decide(handle, settings, verdict="reject", reviewer="alice", reason="hostile")
             outcome = await finished(handle)
             trail = await handle.query("audit", result_type=AuditTrail)
 

@@ -38,13 +38,13 @@ from activities.support.models import Ticket
 from sluice import search_attributes as sa
 from sluice.activity_policy import with_policy
 from sluice.config import Settings
+from sluice.framework.approval import DecisionReceipt
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.conftest import approval_settings, example
 from tests.stubs.mistral_api import CHAT_PATH, MistralStub
 from tests.stubs.system_of_record import SystemOfRecordStub
-from tests.support import status_until
-from workflows.approval import ApproveSignal, DecisionInput, DecisionReceipt, RejectSignal
-from workflows.audit import AuditTrail
-from workflows.process import RunStatus
+from tests.support import signed, signed_signal, status_until
 from workflows.support_triage import SupportTriageOutcome, SupportTriageWorkflow
 
 
@@ -109,9 +109,13 @@ async def test_delivery_question_is_answered_automatically(
     assert refunds(settings) == [] and notices(settings, "page") == []
 
 
-async def decide(handle: WorkflowHandle, **decision: Any) -> DecisionReceipt:
+async def decide(handle: WorkflowHandle, settings: Settings, **decision: Any) -> DecisionReceipt:
+    """Decide through the ``decide`` update, signed with the reviewer's test key."""
+    reviewer, verdict = decision.pop("reviewer"), decision.pop("verdict")
     receipt: DecisionReceipt = await handle.execute_update(
-        "decide", DecisionInput(**decision), result_type=DecisionReceipt
+        "decide",
+        await signed(handle, settings, reviewer, verdict, **decision),
+        result_type=DecisionReceipt,
     )
     return receipt
 
@@ -133,7 +137,9 @@ async def test_refund_approved_with_edited_text_sends_the_edit(
         assert draft.startswith("[draft reply, en]") and "refunding 39.90 EUR" in draft
         assert refunds(settings) == [] and replies(settings) == []
 
-        receipt = await decide(handle, verdict="approve", reviewer="bob", final_text=edited)
+        receipt = await decide(
+            handle, settings, verdict="approve", reviewer="bob", final_text=edited
+        )
         assert receipt.accepted
         outcome = await finished(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
@@ -167,13 +173,15 @@ async def test_refund_above_threshold_needs_a_supervisor(
         assert status.pending_decision.allowed_reviewers == ["carol"]
 
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await decide(handle, verdict="approve", reviewer="bob")
+            await decide(handle, settings, verdict="approve", reviewer="bob")
         assert "not allowed to decide 'supervisor_refund_approval'" in str(refused.value.cause)
-        await handle.signal("approve", ApproveSignal(reviewer="alice"))
+        await handle.signal("approve", await signed_signal(handle, settings, "alice"))
         status = await handle.query("status", result_type=RunStatus)
         assert status.pending_decision is not None and refunds(settings) == []
 
-        await decide(handle, verdict="approve", reviewer="carol", comment="display defect")
+        await decide(
+            handle, settings, verdict="approve", reviewer="carol", comment="display defect"
+        )
         outcome = await finished(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
 
@@ -203,15 +211,23 @@ async def test_approver_lowers_the_refund_and_the_lower_amount_is_paid_with_the_
             ({"amount": Decimal("20.00")}, "needs the edited text that states it"),
         ):
             with pytest.raises(WorkflowUpdateFailedError) as refused:
-                await decide(handle, verdict="approve", reviewer="bob", **decision)
+                await decide(handle, settings, verdict="approve", reviewer="bob", **decision)
             assert why in str(refused.value.cause)
         await handle.signal(
-            "approve", ApproveSignal(reviewer="bob", amount=Decimal("45.00"), final_text=edited)
+            "approve",
+            await signed_signal(
+                handle, settings, "bob", amount=Decimal("45.00"), final_text=edited
+            ),
         )
         assert refunds(settings) == []
 
         receipt = await decide(
-            handle, verdict="approve", reviewer="bob", amount=Decimal("20.00"), final_text=edited
+            handle,
+            settings,
+            verdict="approve",
+            reviewer="bob",
+            amount=Decimal("20.00"),
+            final_text=edited,
         )
         assert receipt.accepted
         outcome = await finished(handle)
@@ -235,7 +251,10 @@ async def test_rejected_refund_goes_to_the_human_queue_unsent(
         handle = await start(client, settings, ticket_from("refund"))
         await until_waiting(handle)
         await handle.signal(
-            "reject", RejectSignal(reviewer="alice", reason="outside the return window")
+            "reject",
+            await signed_signal(
+                handle, settings, "alice", "reject", reason="outside the return window"
+            ),
         )
         outcome = await finished(handle)
 
@@ -256,7 +275,7 @@ async def test_unknown_customer_is_answered_as_a_new_contact(
         assert status.pending_decision is not None
         evidence = status.pending_decision.request.evidence
         assert "[customer] new contact: not in the CRM" in evidence
-        await decide(handle, verdict="approve", reviewer="alice")
+        await decide(handle, settings, verdict="approve", reviewer="alice")
         outcome = await finished(handle)
 
     assert outcome.action == "replied" and outcome.new_contact is True
@@ -284,7 +303,9 @@ async def test_low_confidence_classification_goes_to_a_human(
         (route,) = ticketing_ledger(settings).actions("route")
         assert route.detail["queue"] == "human-review"
         assert replies(settings) == []
-        await decide(handle, verdict="reject", reviewer="bob", reason="calling the customer")
+        await decide(
+            handle, settings, verdict="reject", reviewer="bob", reason="calling the customer"
+        )
         outcome = await finished(handle)
 
     assert outcome.action == "handed_to_human" and outcome.confidence is not None
@@ -322,7 +343,7 @@ async def test_reply_that_fails_after_a_refund_is_retried_and_both_are_audited(
     async with make_worker(client, replacements=[help_desk_down_twice]):
         handle = await start(client, settings, ticket_from("refund"))
         await until_waiting(handle)
-        await decide(handle, verdict="approve", reviewer="alice")
+        await decide(handle, settings, verdict="approve", reviewer="alice")
         outcome = await finished(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
         status = await handle.query("status", result_type=RunStatus)
@@ -389,7 +410,9 @@ async def test_prompt_injection_never_sends_or_refunds_on_its_own(
         assert status.risk_level == "high"
         assert "[suspected_prompt_injection]" in " ".join(status.pending_decision.request.evidence)
         assert refunds(settings) == [] and replies(settings) == []
-        await decide(handle, verdict="reject", reviewer="alice", reason="suspicious ticket")
+        await decide(
+            handle, settings, verdict="reject", reviewer="alice", reason="suspicious ticket"
+        )
         outcome = await finished(handle)
 
     assert outcome.action == "handed_to_human" and outcome.queue == "human-review"
@@ -405,7 +428,7 @@ async def test_approved_hostile_refund_pays_the_crm_amount_not_the_ticket_amount
         status = await until_waiting(handle)
         assert status.pending_decision is not None
         assert "74.50 EUR on order ORD-50470" in status.pending_decision.request.question
-        await decide(handle, verdict="approve", reviewer="bob")
+        await decide(handle, settings, verdict="approve", reviewer="bob")
         await finished(handle)
 
     (refund,) = refunds(settings)
@@ -441,7 +464,7 @@ async def test_steered_model_still_cannot_send_or_refund(
         async with make_worker(client):
             handle = await start(client, settings, ticket_from("hostile"))
             status = await until_waiting(handle)
-            await decide(handle, verdict="reject", reviewer="alice", reason="injection")
+            await decide(handle, settings, verdict="reject", reviewer="alice", reason="injection")
             outcome = await finished(handle)
         prompt = stub.requests[0].body["messages"][1]["content"]
 
@@ -535,7 +558,8 @@ async def test_escalated_refund_can_still_be_approved(
         await time_env.sleep(timedelta(minutes=61))
         status = await handle.query("status", result_type=RunStatus)
         assert status.approval_status == "Escalated"
-        await handle.signal("approve", ApproveSignal(reviewer="bob"))
+        now = await time_env.get_current_time()
+        await handle.signal("approve", await signed_signal(handle, settings, "bob", now=now))
         outcome = await handle.result()
 
     assert outcome.action == "replied" and outcome.decided_by == ["bob"]
@@ -554,7 +578,8 @@ async def test_reply_that_never_goes_out_after_a_refund_leaves_both_on_record(
     async with make_worker(client, replacements=[help_desk_down]):
         handle = await start(client, settings, ticket_from("refund"))
         await until_waiting(handle)
-        await handle.signal("approve", ApproveSignal(reviewer="alice"))
+        now = await time_env.get_current_time()
+        await handle.signal("approve", await signed_signal(handle, settings, "alice", now=now))
         with pytest.raises(WorkflowFailureError):
             await handle.result()
         status = await handle.query("status", result_type=RunStatus)

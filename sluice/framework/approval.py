@@ -5,10 +5,13 @@ condition, so a waiting run uses no worker compute. Decisions arrive as ``approv
 ``reject`` signals (what the plain ``temporal`` CLI sends) or as the validated ``decide``
 update (what ``starter.py`` sends, so a refused decision is answered at once).
 
-The gate enforces what a compliance officer expects: only allow-listed reviewers decide; the
-person who started a run does not approve it; four-eyes requests need distinct reviewers; a
-decided request is never decided again. When the SLA passes it escalates and keeps waiting;
-at the final timeout it takes the safe path (reject), never approve.
+The gate enforces what a compliance officer expects: a decision counts only when signed by a
+key the reviewer registry trusts for the reviewer (``sluice/framework/signatures.py``), for this run
+and this request; only allow-listed reviewers decide; the person who started a run does not
+approve it; four-eyes requests need distinct reviewers, compared by verified identity (one
+person's two keys are one reviewer); a decided request is never decided again. When the SLA
+passes it escalates and keeps waiting; at the final timeout it takes the safe path (reject),
+never approve.
 """
 
 from __future__ import annotations
@@ -31,12 +34,24 @@ from sluice.search_attributes import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicy
-    from activities.connectors.notifications import Notification, NotificationActivities
     from sluice.activity_policy import policy_of
-    from workflows.names import NameRefused, canonical_name, canonical_or_none
+    from sluice.framework.names import NameRefused, canonical_name, canonical_or_none
+    from sluice.framework.notifications import Notification, NotificationActivities
+    from sluice.framework.policy import ApprovalPolicy
+
+from sluice.framework.signatures import (
+    HOW_TO_SIGN,
+    MAX_TOKEN_CHARS,
+    Signature,
+    SignatureRefused,
+    same_person,
+    text_digest,
+    verify_decision,
+)
 
 SYSTEM_REVIEWER = "system"
+# Runs that were waiting before signed decisions keep taking decisions by name.
+SIGNED_DECISIONS_PATCH = "signed-decisions"
 
 
 class DecisionRequest(BaseModel):
@@ -65,6 +80,7 @@ class ApproveSignal(BaseModel):
     comment: str | None = Field(default=None, max_length=4000)
     final_text: str | None = Field(default=None, max_length=20000)
     amount: Decimal | None = Field(default=None, gt=0, max_digits=14, decimal_places=2)
+    token: str | None = Field(default=None, max_length=MAX_TOKEN_CHARS)
 
 
 class RejectSignal(BaseModel):
@@ -74,6 +90,7 @@ class RejectSignal(BaseModel):
 
     reviewer: str = Field(min_length=1, max_length=120)
     reason: str = Field(min_length=1, max_length=4000)
+    token: str | None = Field(default=None, max_length=MAX_TOKEN_CHARS)
 
 
 class DecisionInput(BaseModel):
@@ -87,6 +104,7 @@ class DecisionInput(BaseModel):
     reason: str | None = Field(default=None, max_length=4000)
     final_text: str | None = Field(default=None, max_length=20000)
     amount: Decimal | None = Field(default=None, gt=0, max_digits=14, decimal_places=2)
+    token: str | None = Field(default=None, max_length=MAX_TOKEN_CHARS)
 
 
 class Vote(BaseModel):
@@ -97,6 +115,9 @@ class Vote(BaseModel):
     reason: str | None = None
     final_text: str | None = None
     amount: Decimal | None = None
+    # The token as received; once verified, ``signature`` says who signed it.
+    token: str | None = Field(default=None, exclude=True)
+    signature: Signature | None = None
 
 
 class Decision(BaseModel):
@@ -121,6 +142,8 @@ class PendingDecision(BaseModel):
     """A request waiting for reviewers, as the ``status`` query and the CLI show it."""
 
     request: DecisionRequest
+    # "<run id>/<n>": the n-th request of this run; a signed decision names the one it answers.
+    request_id: str = ""
     requested_at: datetime
     sla_deadline: datetime
     final_deadline: datetime
@@ -156,6 +179,11 @@ class ApprovalGate:
         self.status: ApprovalStatus | None = None
         self._votes: list[Vote] = []
         self._escalation: workflow.ActivityHandle[Any] | None = None
+        self._asked = 0
+        self._signed = False
+        self._used_tokens: set[str] = set()
+        # The requester as their signed start request proves them, if it did.
+        self.verified_requester: str | None = None
 
     def not_required(self, reason: str) -> Decision:
         """Record that this run needs no human decision, and why."""
@@ -168,8 +196,13 @@ class ApprovalGate:
         """Wait for a decision on ``request`` under ``policy``; escalate, then fail safe."""
         now = workflow.now()
         self.policy = policy
+        self._asked += 1
+        self._signed = workflow.patched(SIGNED_DECISIONS_PATCH)
+        # A later request of the same run starts undecided.
+        self.decision, self._votes = None, []
         self.pending = PendingDecision(
             request=request,
+            request_id=f"{workflow.info().run_id}/{self._asked}",
             requested_at=now,
             sla_deadline=now + policy.sla,
             final_deadline=now + policy.final_timeout,
@@ -187,6 +220,7 @@ class ApprovalGate:
             model_rationale=request.model_rationale,
             approvals_required=request.approvals_required,
             sla_minutes=policy.sla.total_seconds() / 60,
+            request_id=self.pending.request_id,
         )
         if not await self._wait(policy.sla):
             await self._escalate(request, policy)
@@ -241,6 +275,10 @@ class ApprovalGate:
             return f"already decided: {self.decision.outcome} by {who}"
         if self.pending is None or self.policy is None:
             return "this run is not waiting for a decision"
+        authenticated = self.authenticate(vote)
+        if isinstance(authenticated, str):
+            return authenticated
+        vote = authenticated
         request = self.pending.request
         reviewer = vote.reviewer
 
@@ -249,7 +287,10 @@ class ApprovalGate:
 
         if reviewer not in named(self.pending.allowed_reviewers):
             return f"reviewer '{reviewer}' is not allowed to decide '{request.kind}'"
-        if reviewer in named(request.excluded_reviewers):
+        requester = self.verified_requester
+        if reviewer in named(request.excluded_reviewers) or (
+            requester is not None and same_person(reviewer, requester)
+        ):
             return f"reviewer '{reviewer}' started this run and cannot decide it"
         if any(earlier.reviewer == reviewer for earlier in self._votes):
             return (
@@ -261,6 +302,36 @@ class ApprovalGate:
             if refused:
                 return refused
         return vote
+
+    def authenticate(self, vote: Vote) -> Vote | str:
+        """The vote under the identity its signature proves, or why it cannot count. Runs
+        that began waiting before signed decisions take it by name, as they did then."""
+        if self.pending is None or self.policy is None or not self._signed:
+            return vote
+        if vote.token is None:
+            if self.policy.require_signed_decisions:
+                return f"unsigned decision: {HOW_TO_SIGN}"
+            return vote
+        try:
+            claims, signature = verify_decision(
+                vote.token,
+                self.policy.registry,
+                workflow_id=workflow.info().workflow_id,
+                request_id=self.pending.request_id,
+                now=workflow.now(),
+                verdict=vote.verdict,
+                comment=vote.comment,
+                reason=vote.reason,
+                amount=vote.amount,
+                final_text_sha256=text_digest(vote.final_text),
+            )
+        except SignatureRefused as err:
+            return f"signature refused: {err}"
+        if claims.jti in self._used_tokens:
+            return f"signature refused: token {claims.jti} was already used"
+        if not same_person(vote.reviewer, claims.sub):
+            return f"signature refused: the token is {claims.sub}'s, not {vote.reviewer}'s"
+        return vote.model_copy(update={"reviewer": claims.sub, "signature": signature})
 
     def vote(self, vote: Vote) -> DecisionReceipt:
         """Apply a reviewer's decision, or record why it was refused."""
@@ -274,13 +345,22 @@ class ApprovalGate:
             return DecisionReceipt(accepted=False, message=checked)
         vote = checked
         assert self.pending is not None
+        if vote.signature is not None:
+            self._used_tokens.add(vote.signature.token_id)
         self._votes.append(vote)
         self.pending.approvals = [v.reviewer for v in self._votes if v.verdict == "approve"]
         if vote.verdict == "reject":
             return self._decide("rejected", vote)
         if len(self.pending.approvals) >= self.pending.request.approvals_required:
             return self._decide("approved", vote)
-        self._record("vote", f"approval {len(self._votes)} recorded", actor=vote.reviewer)
+        self._record(
+            "vote",
+            f"approval {len(self._votes)} recorded",
+            actor=vote.reviewer,
+            comment=vote.comment,
+            **({"amount": str(vote.amount)} if vote.amount is not None else {}),
+            **signed_by(vote),
+        )
         self._on_change()
         needed = self.pending.request.approvals_required - len(self.pending.approvals)
         return DecisionReceipt(
@@ -314,6 +394,7 @@ class ApprovalGate:
             reason=last.reason,
             edited_text=last.final_text is not None,
             **({"amount": str(last.amount)} if last.amount is not None else {}),
+            **signed_by(last),
         )
         return DecisionReceipt(accepted=True, message=outcome, decision=self.decision)
 
@@ -374,9 +455,24 @@ class ApprovalGate:
         self._on_change()
 
 
+def signed_by(vote: Vote) -> dict[str, Any]:
+    """What the audit keeps of a vote's signature: enough to re-check it offline."""
+    if vote.signature is None:
+        return {"signed": False}
+    return {
+        "signed": True,
+        "signature": vote.signature.model_dump(mode="json"),
+        "final_text_sha256": text_digest(vote.final_text),
+    }
+
+
 def vote_from(payload: ApproveSignal | RejectSignal | DecisionInput) -> Vote:
     """A vote from any of the three ways a decision arrives."""
-    fields: dict[str, Any] = {"reviewer": payload.reviewer, "at": workflow.now()}
+    fields: dict[str, Any] = {
+        "reviewer": payload.reviewer,
+        "at": workflow.now(),
+        "token": payload.token,
+    }
     if isinstance(payload, ApproveSignal):
         return Vote(
             verdict="approve",

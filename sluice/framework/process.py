@@ -15,8 +15,7 @@ from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from sluice.search_attributes import DOMAIN, RISK_LEVEL, ApprovalStatus, RiskLevel
-from workflows.approval import (
+from sluice.framework.approval import (
     ApprovalGate,
     ApproveSignal,
     Decision,
@@ -27,22 +26,24 @@ from workflows.approval import (
     RejectSignal,
     vote_from,
 )
-from workflows.audit import REFUSALS, AuditEvent, AuditKind, AuditTrail, InputFingerprint
-from workflows.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
-from workflows.messages import MessageRefused, read_message, shown
-from workflows.names import NameRefused, canonical_name
+from sluice.framework.audit import REFUSALS, AuditEvent, AuditKind, AuditTrail, InputFingerprint
+from sluice.framework.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
+from sluice.framework.messages import MessageRefused, read_message, shown
+from sluice.framework.names import NameRefused, canonical_name
+from sluice.framework.signatures import REQUESTER_MEMO, SignatureRefused, same_person, verify_start
+from sluice.search_attributes import DOMAIN, RISK_LEVEL, ApprovalStatus, RiskLevel
 
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicy, ApprovalPolicyActivities
-    from activities.model_gateway import ModelRecord
     from sluice.activity_policy import policy_of
     from sluice.converter import INVALID_INPUT
+    from sluice.framework.policy import ApprovalPolicy, ApprovalPolicyActivities
+    from sluice.model_contracts import ModelRecord
     from sluice.model_queue import model_task_queue
     from sluice.telemetry import workflow_span
 
 R = TypeVar("R")
 
-# Since 2026-12 names are compared in canonical form (``workflows.names``) and a rejection
+# Since 2026-12 names are compared in canonical form (``sluice.framework.names``) and a rejection
 # needs a reason on every channel. Runs started before keep the old rules on replay
 # (``workflow.patched`` is False for them); once none is left, deprecate the patch.
 NAMES_PATCH = "canonical-names-2026-12"
@@ -129,6 +130,7 @@ class BusinessProcess:
         self.outcome: BaseModel | None = None
         self.failure: str | None = None
         self.inbox = InputInbox(self.record, self._refresh_details, self.gate)
+        self._requester_checked = False
 
     # --- the vocabulary domain workflows are written in ----------------------------------
 
@@ -157,8 +159,51 @@ class BusinessProcess:
             ApprovalPolicyActivities.load_approval_policy,
             self.domain,
         )
-        self.record("policy", f"approval policy {policy.version}", policy=policy.model_dump())
+        self.record(
+            "policy",
+            f"approval policy {policy.version}, reviewer registry {policy.registry.version}",
+            policy=policy.model_dump(),
+        )
+        if not self._requester_checked:
+            self._requester_checked = True
+            self.check_requester(policy)
         return policy
+
+    def check_requester(self, policy: ApprovalPolicy) -> None:
+        """Record whether the requester signed the start request (``starter.py start`` does
+        with their key). A verified requester is kept from deciding by identity, whatever
+        spelling the input uses; an unverified one (an upstream system, say) by name."""
+        named = self.trail.started_by
+        try:
+            token = workflow.memo_value(REQUESTER_MEMO, default=None, type_hint=str)
+            if token is None:
+                self.record("requester", f"requester {named} unverified: start not signed")
+                return
+            claims, signature = verify_start(
+                token, policy.registry, workflow_id=workflow.info().workflow_id, now=workflow.now()
+            )
+        except SignatureRefused as err:
+            self.record("requester", f"requester {named} unverified: {err}")
+            return
+        except Exception as err:  # an undecodable memo is the sender's problem, not the run's
+            self.record(
+                "requester", f"requester {named} unverified: unreadable ({type(err).__name__})"
+            )
+            return
+        self.gate.verified_requester = claims.sub
+        if not same_person(claims.sub, named):
+            self.record(
+                "requester",
+                f"start signed by {claims.sub}, but the input names {named}: both are kept "
+                "from deciding",
+                actor=claims.sub,
+                signature=signature,
+            )
+            return
+        self.trail.requester_verified = True
+        self.record(
+            "requester", f"requester {claims.sub} verified", actor=claims.sub, signature=signature
+        )
 
     async def step(
         self,

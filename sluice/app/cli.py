@@ -38,21 +38,25 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from sluice import reviewers, signing, timeline
 from sluice import search_attributes as sa
-from sluice import timeline
-from sluice.catalog import BY_COMMAND, PROCESSES, Process
+from sluice.app.catalog import BY_COMMAND, PROCESSES
+from sluice.audit_check import check_trail
 from sluice.client import TemporalUnreachable, connect
 from sluice.codec import codec_from_settings
 from sluice.config import ConfigError, Settings
 from sluice.connection_flags import add_connection_flags, settings_with_flags
+from sluice.framework import Process
+from sluice.framework.approval import Decision, DecisionInput, DecisionReceipt, PendingDecision
+from sluice.framework.audit import AuditTrail
+from sluice.framework.human_input import AwaitedInput, ProvidedInput
+from sluice.framework.process import RunStatus
+from sluice.framework.signatures import REQUESTER_MEMO
 from sluice.intake import IntakeRefusal, check_documents
 from sluice.payload_store import payload_storage
+from sluice.reviewers import RegistryError
 from sluice.telemetry import install_telemetry, read_spans
 from sluice.terminal import printable, printable_json, project_command
-from workflows.approval import Decision, DecisionInput, DecisionReceipt, PendingDecision
-from workflows.audit import AuditTrail
-from workflows.human_input import AwaitedInput, ProvidedInput
-from workflows.process import RunStatus
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 # An edited reply is at most 20,000 characters (DecisionInput): a file far larger is a mistake.
@@ -236,7 +240,7 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def decision_from(args: argparse.Namespace) -> DecisionInput:
+def decision_from(args: argparse.Namespace, verdict: str) -> DecisionInput:
     """The decision the command line asks for, checked before anything is sent: each problem
     named by the flag (and file) it came from, exit code 2."""
     final_text_file = getattr(args, "final_text_file", None)
@@ -249,7 +253,7 @@ def decision_from(args: argparse.Namespace) -> DecisionInput:
     }
     try:
         return DecisionInput(
-            verdict="approve" if args.command == "approve" else "reject",
+            verdict=verdict,
             reviewer=args.reviewer,
             comment=getattr(args, "comment", None),
             reason=getattr(args, "reason", None),
@@ -476,6 +480,7 @@ async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace
     subject = process.subject(payload)
     workflow_id = args.id or f"{process.command}-{subject}-{uuid.uuid4().hex[:6]}"
     digest = hashlib.sha256(Path(args.file).read_bytes()).hexdigest()[:16]
+    memo = requester_memo(settings, payload, workflow_id)
     try:
         handle = await client.start_workflow(
             process.workflow_type,
@@ -490,6 +495,7 @@ async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace
             search_attributes=TypedSearchAttributes(
                 [SearchAttributePair(sa.DOMAIN, process.domain)]
             ),
+            memo=memo,
         )
     except WorkflowAlreadyStartedError:
         raise CliError(
@@ -503,6 +509,26 @@ async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace
         show(f"  follow it: {project_command('starter.py')} status {shlex.quote(workflow_id)}")
         return 0
     return await watch(handle)
+
+
+def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> dict[str, str]:
+    """The requester's signed start request, when their key is on this machine; without it
+    the run records the requester as unverified."""
+    requester = getattr(payload, "requested_by", None)
+    if not isinstance(requester, str):
+        return {}
+    signer = signing.requester_signer(settings, requester)
+    if signer is None:
+        print(f"  requester {requester}: not signed (no key here), recorded as unverified")
+        return {}
+    token = signing.start_token(
+        signer,
+        requester=signer.issuer,
+        workflow_id=workflow_id,
+        lifetime=timedelta(minutes=settings.signatures.token_minutes),
+    )
+    print(f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…")
+    return {REQUESTER_MEMO: token}
 
 
 async def watch(handle: WorkflowHandle[Any, Any]) -> int:
@@ -554,9 +580,10 @@ async def cmd_decide(client: Client, settings: Settings, args: argparse.Namespac
             f"{args.workflow_id} has finished ({state.name.lower() if state else '?'}); "
             "it waits for no decision"
         )
+    decision = await decision_to_send(handle, settings, args.decision)
     try:
         receipt: DecisionReceipt = await handle.execute_update(
-            "decide", args.decision, result_type=DecisionReceipt, rpc_timeout=QUERY_TIMEOUT
+            "decide", decision, result_type=DecisionReceipt, rpc_timeout=QUERY_TIMEOUT
         )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
@@ -578,6 +605,47 @@ def visibility_literal(value: str) -> str:
             f"cannot query for {value!r}: it holds a quote, backslash or control", EXIT_INPUT
         )
     return "'" + value.replace("'", "''") + "'"
+
+
+async def decision_to_send(
+    handle: WorkflowHandle[Any, Any], settings: Settings, decision: DecisionInput
+) -> DecisionInput:
+    """The decision as typed, signed with the reviewer's own key for the request the run is
+    waiting on now (unsigned only where the configuration does not require signatures)."""
+    status: RunStatus = await _query(handle, "status", RunStatus)
+    pending = status.pending_decision
+    if pending is None:
+        raise CliError(f"{handle.id} is not waiting for a decision")
+    try:
+        return signing.signed_decision(
+            settings,
+            workflow_id=handle.id,
+            request_id=pending.request_id,
+            **decision.model_dump(
+                include={"verdict", "reviewer", "comment", "reason", "final_text", "amount"}
+            ),
+        )
+    except RegistryError as err:
+        if settings.signatures.require_signed_decisions:
+            raise CliError(f"cannot sign: {err}") from None
+        return decision
+
+
+async def cmd_sign(client: Client, settings: Settings, args: argparse.Namespace) -> int:
+    """Print a signed ``approve`` or ``reject`` signal payload for the plain temporal CLI."""
+    handle = client.get_workflow_handle(args.workflow_id)
+    state = (await _describe(handle)).status
+    if state != WorkflowExecutionStatus.RUNNING:
+        raise CliError(f"{args.workflow_id} has finished; it waits for no decision")
+    decision = await decision_to_send(handle, settings, decision_from(args, args.verdict))
+    print(signing.as_signal(decision).model_dump_json(exclude_none=True))
+    print(
+        f"valid for {settings.signatures.token_minutes:g} minutes, for this request only; send "
+        f"it with: temporal workflow signal --workflow-id {args.workflow_id} --name "
+        f"{args.verdict} --input-file FILE",
+        file=sys.stderr,
+    )
+    return 0
 
 
 async def cmd_refresh_policy(client: Client, settings: Settings, args: argparse.Namespace) -> int:
@@ -669,7 +737,19 @@ async def cmd_audit(client: Client, settings: Settings, args: argparse.Namespace
         print(printable_json(trail.model_dump_json(indent=2)))
     else:
         print_audit(trail)
+    if getattr(args, "verify", False):
+        return print_verified(trail, settings)
     return 0
+
+
+def print_verified(trail: AuditTrail, settings: Settings) -> int:
+    """Re-check each recorded decision's signature offline; non-zero if any does not hold."""
+    checks = check_trail(trail, settings.reviewer_registry_file)
+    print(f"signatures of {trail.workflow_id}: {len(checks)} decision(s)")
+    for check in checks:
+        mark = "holds" if check.holds else "FAILS"
+        print(f"  {_when(check.event.at)}  {mark:<5} [{check.event.actor}] {check.note}")
+    return 0 if all(check.holds for check in checks) else EXIT_FAILURE
 
 
 async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
@@ -753,6 +833,7 @@ COMMANDS = {
     "refresh-policy": cmd_refresh_policy,
     "status": cmd_status,
     "audit": cmd_audit,
+    "sign": cmd_sign,
 }
 
 
@@ -814,6 +895,11 @@ def parser() -> argparse.ArgumentParser:
             "--run-id", type=_run_id, help="an earlier run with this workflow id (default: latest)"
         )
         command.add_argument("--json", action="store_true")
+        if name == "audit":
+            command.add_argument(
+                "--verify", action="store_true", help="re-check every decision's signature"
+            )
+    add_signing_parsers(commands)
 
     trace = commands.add_parser("trace", help="a run's steps, model calls and waits as a tree")
     trace.add_argument("workflow_id")
@@ -821,9 +907,30 @@ def parser() -> argparse.ArgumentParser:
     trace.add_argument("--file", help="span file (default: <data_dir>/traces/spans.jsonl)")
     # Before or after the subcommand, as with the temporal CLI.
     add_connection_flags(root)
-    for command in commands.choices.values():
-        add_connection_flags(command, after_subcommand=True)
+    for name, command in commands.choices.items():
+        if name != "reviewers":  # handed over whole to python -m sluice.reviewers
+            add_connection_flags(command, after_subcommand=True)
     return root
+
+
+def add_signing_parsers(commands: Any) -> None:
+    """``sign approve|reject`` and ``reviewers ...`` (handed to ``python -m sluice.reviewers``)."""
+    sign = commands.add_parser("sign", help="print a signed decision for the temporal CLI")
+    verdicts = sign.add_subparsers(dest="verdict", required=True, parser_class=_Parser)
+    approve = verdicts.add_parser("approve", help="a signed approve signal payload")
+    approve.add_argument("workflow_id")
+    approve.add_argument("--reviewer", required=True)
+    approve.add_argument("--comment")
+    approve.add_argument("--final-text-file", help="the edited text to act on (support replies)")
+    approve.add_argument("--amount", type=_amount, help="approve a lower amount (refunds)")
+    reject = verdicts.add_parser("reject", help="a signed reject signal payload")
+    reject.add_argument("workflow_id")
+    reject.add_argument("--reviewer", required=True)
+    reject.add_argument("--reason", required=True)
+    keys = commands.add_parser(
+        "reviewers", help="reviewers and their keys (python -m sluice.reviewers)", add_help=False
+    )
+    keys.add_argument("rest", nargs=argparse.REMAINDER)
 
 
 async def run(argv: Sequence[str]) -> int:
@@ -833,9 +940,11 @@ async def run(argv: Sequence[str]) -> int:
             flag = argv[index - 1] if index and argv[index - 1].startswith("--") else None
             raise CliError(f"{flag or 'argument ' + value}: not UTF-8 text", EXIT_INPUT)
     args = parser().parse_args(argv)
+    if args.command == "reviewers":
+        return reviewers.main([*(["--config", args.config] if args.config else []), *args.rest])
     settings = settings_with_flags(args)
     if args.command in ("approve", "reject"):
-        args.decision = decision_from(args)
+        args.decision = decision_from(args, args.command)
     if args.command == "start":
         # Validate before connecting: a bad file never reaches the server.
         args.payload = read_input(BY_COMMAND[args.process], Path(args.file))
@@ -867,7 +976,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as err:
         show(f"error: {err}", file=sys.stderr)
         return err.code
-    except (ConfigError, TemporalUnreachable) as err:
+    except (ConfigError, TemporalUnreachable, RegistryError) as err:
         show(f"error: {err}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

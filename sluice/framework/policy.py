@@ -1,4 +1,5 @@
-"""Approval policy, read from the worker's configuration.
+"""Approval policy, read from the worker's configuration: allow-lists, deadlines, and the
+reviewer registry whose keys decisions must be signed with.
 
 Workflow code must not read configuration files (replay would see today's file, not the one
 the run saw), so a run asks for its policy through this activity once, at start, and the
@@ -16,6 +17,7 @@ from temporalio.common import RetryPolicy
 
 from sluice.activity_policy import ActivityPolicy, with_policy
 from sluice.config import Settings
+from sluice.reviewers import ReviewerRegistry, load_registry
 
 ANY_DECISION = "*"
 
@@ -37,6 +39,9 @@ class ApprovalPolicy(BaseModel):
     # Defaults keep policies recorded before these fields existed readable on replay.
     auto_approve_low_risk: bool = False
     input_timeout: timedelta = timedelta(days=7)
+    # A policy recorded before signed decisions has no registry and requires no signature.
+    require_signed_decisions: bool = False
+    registry: ReviewerRegistry = Field(default_factory=ReviewerRegistry)
 
     def allowed_reviewers(self, decision_kind: str) -> list[str]:
         """Reviewers allowed for this kind of decision (the ``*`` entry covers every kind)."""
@@ -54,6 +59,8 @@ def policy_from_settings(settings: Settings, domain: str) -> ApprovalPolicy:
         escalation_contact=approvals.escalation_contact,
         auto_approve_low_risk=approvals.auto_approve_low_risk,
         input_timeout=approvals.input_timeout,
+        require_signed_decisions=settings.signatures.require_signed_decisions,
+        registry=load_registry(settings.reviewer_registry_file).trust_anchors(),
     )
     digest = hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:12]
     return policy.model_copy(update={"version": f"approval-policy/{digest}"})

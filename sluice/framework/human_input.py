@@ -20,13 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
+from sluice.framework.approval import ApprovalGate
 from sluice.search_attributes import (
     APPROVAL_STATUS,
     DECISION_NEEDED,
     DECISION_REQUESTED_AT,
     ApprovalStatus,
 )
-from workflows.approval import ApprovalGate
 
 Recorder = Callable[..., None]
 

@@ -23,8 +23,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from sluice import search_attributes
-from sluice.catalog import PROCESSES
-from sluice.cli import (
+from sluice.app.catalog import PROCESSES
+from sluice.app.cli import (
     CliError,
     approve_command,
     next_reviewer,
@@ -32,18 +32,19 @@ from sluice.cli import (
     read_input,
     show,
 )
+from sluice.app.wiring import build_worker
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.codec_server import start_for_dev, usage_lines
 from sluice.config import ConfigError, Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
+from sluice.framework.process import RunStatus
 from sluice.logs import Silence, announce
 from sluice.payload_store import payload_storage, store_location
+from sluice.reviewers import ensure_sample_reviewers
 from sluice.telemetry import install_telemetry
 from sluice.terminal import project_command
-from sluice.wiring import build_worker
-from workflows.process import RunStatus
 
 log = logging.getLogger("sluice.worker")
 
@@ -72,6 +73,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
     server = None
     codec_server = None
     if options.dev:
+        sample_reviewer_keys(settings)
         database = settings.data_dir / "temporal.sqlite"
         refuse_taken_ports({"--port": options.port, "--ui-port": options.ui_port})
         if codec is not None:
@@ -158,6 +160,21 @@ def refuse_taken_ports(ports: dict[str, int]) -> None:
                     f"127.0.0.1:{port} is in use: is the main job (`bash scripts/run.sh`) or "
                     f"another Temporal server already running? Stop it, or choose {flag}"
                 ) from None
+
+
+def sample_reviewer_keys(settings: Settings) -> None:
+    """The demo signs decisions too: on first run every sample reviewer (and everyone the
+    allow-lists name) gets a key in the data folder, registered in the reviewer registry."""
+    named = [
+        n for a in settings.approvals.values() for names in a.reviewers.values() for n in names
+    ]
+    created = ensure_sample_reviewers(settings.data_dir, settings.reviewer_registry_file, named)
+    if created:
+        announce(
+            f"sample reviewer keys for {', '.join(created)} in "
+            f"{settings.data_dir / 'reviewer-keys'} (development only: in production each "
+            "reviewer holds their own key)"
+        )
 
 
 async def start_examples(client: Client, settings: Settings) -> None:

@@ -8,7 +8,7 @@ Latin letters, a right-to-left override) is refused instead of being a new perso
 
 Workflow code replays this function: a change to what it accepts or how it folds a name
 changes decisions already recorded, so it needs ``workflow.patched`` (see ``NAMES_PATCH`` in
-``workflows.process``).
+``sluice.framework.process``).
 """
 
 from __future__ import annotations

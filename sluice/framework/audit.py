@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 AuditKind = Literal[
     "started",
+    "requester",
     "policy",
     "model_output",
     "model_failure",
@@ -64,6 +65,8 @@ class AuditTrail(BaseModel):
     domain: str
     subject: str = ""
     started_by: str = "unknown"
+    # True once the requester's signed start request checked out against the registry.
+    requester_verified: bool = False
     started_at: datetime | None = None
     inputs: list[InputFingerprint] = Field(default_factory=list)
     events: list[AuditEvent] = Field(default_factory=list)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Creates .venv and installs the project into it (with the test tools when called with "dev").
+# Creates .venv and installs the project into it, with the embedded Temporal dev server
+# ([dev-server]); with the test tools too when called with "dev".
 # Re-running is cheap: nothing is reinstalled unless pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras="${1:-}"
+extras="${1:-dev-server}"
 python_bin="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     echo "creating .venv with $($python_bin --version)"

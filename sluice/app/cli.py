@@ -38,7 +38,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from sluice import reviewers, signing, timeline
+from sluice import __version__, reviewers, samples, signing, timeline
 from sluice import search_attributes as sa
 from sluice.app.catalog import BY_COMMAND, PROCESSES
 from sluice.audit_check import check_trail
@@ -56,7 +56,7 @@ from sluice.intake import IntakeRefusal, check_documents
 from sluice.payload_store import payload_storage
 from sluice.reviewers import RegistryError
 from sluice.telemetry import install_telemetry, read_spans
-from sluice.terminal import printable, printable_json, project_command
+from sluice.terminal import printable, printable_json, project_command, typed_path
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 # An edited reply is at most 20,000 characters (DecisionInput): a file far larger is a mistake.
@@ -844,7 +844,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    root = _Parser(prog="starter.py", description="Start, decide and inspect Sluice runs.")
+    root = _Parser(
+        prog=project_command("starter.py"), description="Start, decide and inspect Sluice runs."
+    )
+    root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     root.add_argument("--config", help="configuration file (default: sluice.toml)")
     commands = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -900,6 +903,7 @@ def parser() -> argparse.ArgumentParser:
                 "--verify", action="store_true", help="re-check every decision's signature"
             )
     add_signing_parsers(commands)
+    add_init_parser(commands)
 
     trace = commands.add_parser("trace", help="a run's steps, model calls and waits as a tree")
     trace.add_argument("workflow_id")
@@ -911,6 +915,30 @@ def parser() -> argparse.ArgumentParser:
         if name != "reviewers":  # handed over whole to python -m sluice.reviewers
             add_connection_flags(command, after_subcommand=True)
     return root
+
+
+def add_init_parser(commands: Any) -> None:
+    """``init``: the starter configuration and sample documents, into the current folder."""
+    commands.add_parser(
+        "init",
+        help="write a starter sluice.toml (sample reviewers) and sample documents here",
+        description="Write sluice.toml, with the sample reviewers and approval policies, and "
+        "the sample KYC documents (intake/) into the current folder; nothing is overwritten.",
+        epilog=f"example: {project_command('starter.py')} init && "
+        f"{project_command('worker.py')} --dev --examples",
+    )
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write the starter files, or say what is in the way."""
+    try:
+        written = samples.init(Path.cwd())
+    except samples.InitRefused as err:
+        raise CliError(str(err), EXIT_INPUT) from None
+    show([f"wrote {typed_path(path)}" for path in written[:1]])
+    show(f"wrote {len(written) - 1} sample documents into {typed_path(Path.cwd() / 'intake')}")
+    show(f"next: {project_command('worker.py')} --dev --examples")
+    return 0
 
 
 def add_signing_parsers(commands: Any) -> None:
@@ -942,6 +970,8 @@ async def run(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     if args.command == "reviewers":
         return reviewers.main([*(["--config", args.config] if args.config else []), *args.rest])
+    if args.command == "init":
+        return cmd_init(args)
     settings = settings_with_flags(args)
     if args.command in ("approve", "reject"):
         args.decision = decision_from(args, args.command)

@@ -43,12 +43,13 @@ from sluice.framework.process import RunStatus
 from sluice.logs import Silence, announce
 from sluice.payload_store import payload_storage, store_location
 from sluice.reviewers import ensure_sample_reviewers
+from sluice.samples import examples_folder
 from sluice.telemetry import install_telemetry
-from sluice.terminal import project_command
+from sluice.terminal import project_command, typed_path
 
 log = logging.getLogger("sluice.worker")
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = examples_folder()
 
 
 @dataclass
@@ -230,7 +231,7 @@ async def start_examples(client: Client, settings: Settings) -> None:
             awaiting = status.awaiting_input
             line += f", waiting for {awaiting.request.kind} ({', '.join(awaiting.outstanding)})"
             sample = deliveries[workflow_id]
-            shown = str(sample.relative_to(EXAMPLES.parent)) if sample.exists() else "FILE.json"
+            shown = typed_path(sample) if sample.exists() else "FILE.json"
             show([line, f"      provide: {provide_command(workflow_id, shown)}"])
             continue
         if status.outcome:

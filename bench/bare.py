@@ -161,6 +161,7 @@ class CargoDesk:
         # Imported here, not with the module: the workflow sandbox re-imports this module
         # for every run, and the wiring pulls in every Sluice workflow.
         from activities.cargo.factory import terminal_from
+        from activities.cargo.models import CargoSettings
         from activities.shared import notifier_from
         from sluice.app.wiring import every_offline_rule, offline_rules
         from sluice.config import Settings
@@ -172,7 +173,7 @@ class CargoDesk:
         self.documents = CargoDocumentActivities(
             ModelGateway(offline_rules(), prices=settings.model.prices)
         )
-        self.rules = CargoRuleActivities(settings.cargo)
+        self.rules = CargoRuleActivities(settings.section("cargo", CargoSettings))
         self.screening = ScreeningActivities(
             sanctions_list_from_config(None, None, None), settings.connectors.sanctions_threshold
         )

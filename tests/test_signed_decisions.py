@@ -21,6 +21,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from sluice.app.plugin import workflow_runner
 from sluice.config import Settings
 from sluice.framework.approval import ApproveSignal, DecisionReceipt, RejectSignal
 from sluice.framework.audit import AuditTrail
@@ -214,6 +215,7 @@ async def test_token_for_the_first_request_is_refused_on_the_second(
         task_queue=queue,
         workflows=[TwoRequestsWorkflow],
         activities=[policies.load_approval_policy],
+        workflow_runner=workflow_runner(),
     ):
         handle = await dev_env.client.start_workflow(
             TwoRequestsWorkflow.run,

@@ -23,41 +23,39 @@ from typing import Literal, cast
 from pydantic import BaseModel
 from temporalio import workflow
 
-# Passed through the sandbox: none of these holds state between runs, and the sandbox would
-# otherwise import them (and build their pydantic classes) again for every new run.
-with workflow.unsafe.imports_passed_through():
-    from activities.connectors.sanctions import QueryEvidence, ScreeningResult, normalise_name
-    from activities.kyc.documents import (
-        ADDRESS_TASK,
-        IDENTITY_TASK,
-        KycDocumentActivities,
-        offline_address_proof,
-        offline_identity,
-    )
-    from activities.kyc.factory import kyc_activities
-    from activities.kyc.models import (
-        REQUIRED_DOCUMENTS,
-        DocumentSource,
-        DocumentText,
-        ExtractedKycDocument,
-        ExtractionRequest,
-        KycApplication,
-        KycCheckRequest,
-        KycCheckResult,
-        KycDocument,
-        KycDocumentKind,
-        TranscriptionRequest,
-    )
-    from activities.kyc.rules import KycRuleActivities
-    from activities.screening import ScreeningActivities, ScreeningRequest
-    from sluice.config import KycSettings
-    from sluice.framework import EXAMPLES, Process
-    from sluice.framework.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
-    from sluice.framework.human_input import InputRequest, ProvidedInput
-    from sluice.framework.notifications import Notification, NotificationActivities
-    from sluice.framework.policy import ApprovalPolicy
-    from sluice.framework.process import BusinessProcess, StepFailed
-    from sluice.search_attributes import RiskLevel
+from activities.connectors.sanctions import QueryEvidence, ScreeningResult
+from activities.kyc.documents import (
+    ADDRESS_TASK,
+    IDENTITY_TASK,
+    KycDocumentActivities,
+    offline_address_proof,
+    offline_identity,
+)
+from activities.kyc.factory import kyc_activities
+from activities.kyc.models import (
+    REQUIRED_DOCUMENTS,
+    DocumentSource,
+    DocumentText,
+    ExtractedKycDocument,
+    ExtractionRequest,
+    KycApplication,
+    KycCheckRequest,
+    KycCheckResult,
+    KycDocument,
+    KycDocumentKind,
+    KycSettings,
+    TranscriptionRequest,
+)
+from activities.kyc.rules import KycRuleActivities
+from activities.screening import ScreeningActivities, ScreeningRequest
+from sluice.framework import EXAMPLES, Process
+from sluice.framework.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
+from sluice.framework.human_input import InputRequest, ProvidedInput
+from sluice.framework.name_keys import normalise_name
+from sluice.framework.notifications import Notification, NotificationActivities
+from sluice.framework.policy import ApprovalPolicy
+from sluice.framework.process import BusinessProcess, StepFailed
+from sluice.search_attributes import RiskLevel
 
 PROVIDE_DOCUMENT = "provide_document"
 
@@ -124,8 +122,8 @@ class KycReviewWorkflow(BusinessProcess):
                 documents=documents,
                 as_of=workflow.now().date(),
             ),
+            recorded=self.record_findings,
         )
-        self.record_findings(findings)
 
         # 4. Screen the applicant.
         screening: ScreeningResult = await self.step(
@@ -138,8 +136,8 @@ class KycReviewWorkflow(BusinessProcess):
                 if workflow.patched(SCREENING_EVIDENCE_CHANGE)
                 else None,
             ),
+            recorded=self.record_screening,
         )
-        self.record_screening(screening)
 
         # 5. Decide: the riskier the application, the more people look at it.
         risk = assess_risk(findings, screening)
@@ -236,6 +234,7 @@ class KycReviewWorkflow(BusinessProcess):
                     f"Transcribe {label}",
                     KycDocumentActivities.transcribe_document,
                     TranscriptionRequest(application_id=application_id, document=document),
+                    handled=True,
                 )
             if text.ocr is not None:
                 self.record_model(text.ocr, f"OCR of the {label}")
@@ -248,10 +247,11 @@ class KycReviewWorkflow(BusinessProcess):
                     text=text.text,
                     document_sha256=text.document_sha256,
                 ),
+                recorded=lambda read: self.record_model(read.model, f"read the {label}"),
+                handled=True,
             )
         except StepFailed as failure:
             return failure.message
-        self.record_model(extracted.model, f"read the {label}")
         return extracted.unreadable_because() or extracted
 
     async def reach_decision(
@@ -300,9 +300,9 @@ class KycReviewWorkflow(BusinessProcess):
 
     async def notify_desk(self, application: KycApplication, outcome: KycOutcome) -> None:
         """The outcome goes to the desk that asked, once; the details stay in the audit."""
-        run_id = workflow.info().workflow_id
+        workflow_id = workflow.info().workflow_id
         risk = f" (risk {outcome.risk.value})" if outcome.risk else ""
-        notice = await self.step(
+        await self.step(
             "Notify onboarding desk",
             NotificationActivities.send_notification,
             Notification(
@@ -311,12 +311,14 @@ class KycReviewWorkflow(BusinessProcess):
                 subject=f"KYC application {application.application_id}: {outcome.action}",
                 body=(
                     f"Application {application.application_id} was {outcome.action}{risk}. "
-                    f"The decision record: starter.py audit {run_id}"
+                    f"The decision record: starter.py audit {workflow_id}"
                 ),
-                idempotency_key=f"{run_id}:notify-outcome",
+                idempotency_key=f"{workflow_id}:notify-outcome",
+            ),
+            recorded=lambda notice: self.record(
+                "action", f"onboarding desk notified ({notice.reference})"
             ),
         )
-        self.record("action", f"onboarding desk notified ({notice.reference})")
 
     def record_findings(self, findings: KycCheckResult) -> None:
         self.record(

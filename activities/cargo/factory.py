@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from activities.cargo.extraction import CargoDocumentActivities
+from activities.cargo.models import CargoSettings
 from activities.cargo.rules import CargoRuleActivities
 from activities.connectors.terminal import (
     HttpTerminal,
@@ -14,7 +15,6 @@ from activities.connectors.terminal import (
     TerminalActivities,
 )
 from activities.shared import model_gateway, sanctions_screening
-from sluice.config import CargoSettings
 from sluice.framework import Services
 
 

@@ -20,8 +20,9 @@ from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, S
 from opentelemetry.trace import SpanKind, StatusCode
 from temporalio.exceptions import ApplicationError
 
+from sluice.activity_policy import SYSTEM_REJECTED
+
 SYSTEM_UNAVAILABLE = "SystemOfRecordUnavailable"
-SYSTEM_REJECTED = "SystemOfRecordRejected"
 
 
 async def post_idempotent(

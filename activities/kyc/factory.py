@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from activities.kyc.documents import KycDocumentActivities
+from activities.kyc.models import KycSettings
 from activities.kyc.rules import KycRuleActivities
 from activities.shared import model_gateway, sanctions_screening
-from sluice.config import KycSettings
 from sluice.framework import Services
 
 

@@ -23,6 +23,7 @@ from sluice.model_contracts import (
     ModelProvider,
     ModelRecord,
 )
+from sluice.validation import validation_problems
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -99,9 +100,7 @@ class ModelGateway:
         try:
             parsed = schema.model_validate_json(answer.content)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in err.errors()[:5]
-            )
+            problems = validation_problems(err)
             raise ApplicationError(
                 f"{answer.provider} {answer.model} output for '{call.task}' does not match "
                 f"{schema.__name__}: {problems}",

@@ -5,16 +5,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from activities.connectors.crm import CrmActivities, crm_from_settings
-from activities.connectors.payments import PaymentActivities, payments_from_settings
-from activities.connectors.ticketing import TicketingActivities, ticketing_from_settings
+from activities.connectors.crm import Crm, CrmActivities, crm_from_settings
+from activities.connectors.payments import PaymentActivities, Payments, payments_from_settings
+from activities.connectors.ticketing import (
+    Ticketing,
+    TicketingActivities,
+    ticketing_from_settings,
+)
 from activities.shared import model_gateway
 from activities.support.classification import TicketClassificationActivities
 from activities.support.drafting import ReplyDraftingActivities
 from activities.support.guards import TextGuardActivities
-from activities.support.ladder import SupportLadderActivities
-from sluice.config import SupportSettings
+from activities.support.ladder import SupportLadderActivities, SupportSettings
 from sluice.framework import Services
+
+
+def crm_from(services: Services) -> Crm:
+    """The CRM when a URL is configured, otherwise the embedded demo CRM."""
+    return crm_from_settings(services.settings.connectors, services.settings.data_dir)
+
+
+def ticketing_from(services: Services) -> Ticketing:
+    """The help desk when a URL is configured, otherwise the embedded ledger."""
+    return ticketing_from_settings(services.settings.connectors, services.settings.data_dir)
+
+
+def payments_from(services: Services) -> Payments:
+    """The payment provider when a URL is configured, otherwise the embedded ledger."""
+    return payments_from_settings(services.settings.connectors, services.settings.data_dir)
 
 
 def support_activities(section: SupportSettings, services: Services) -> list[Callable[..., Any]]:
@@ -22,19 +40,15 @@ def support_activities(section: SupportSettings, services: Services) -> list[Cal
     payment provider."""
     settings = services.settings
     gateway = services.shared(model_gateway)
-    ladder = SupportLadderActivities(settings)
-    guards = TextGuardActivities(settings)
-    crm = CrmActivities(crm_from_settings(settings.connectors, settings.data_dir))
-    ticketing = TicketingActivities(ticketing_from_settings(settings.connectors, settings.data_dir))
-    payments = PaymentActivities(payments_from_settings(settings.connectors, settings.data_dir))
+    ticketing = TicketingActivities(services.shared(ticketing_from))
     return [
-        ladder.load_support_ladder,
+        SupportLadderActivities(settings).load_support_ladder,
         TicketClassificationActivities(gateway).classify_ticket,
         ReplyDraftingActivities(gateway).draft_reply,
-        guards.check_text,
-        crm.look_up_customer,
+        TextGuardActivities(settings).check_text,
+        CrmActivities(services.shared(crm_from)).look_up_customer,
         ticketing.route_ticket,
         ticketing.hand_over_ticket,
         ticketing.send_ticket_reply,
-        payments.issue_refund,
+        PaymentActivities(services.shared(payments_from)).issue_refund,
     ]

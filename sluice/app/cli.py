@@ -57,6 +57,7 @@ from sluice.payload_store import payload_storage
 from sluice.reviewers import RegistryError
 from sluice.telemetry import install_telemetry, read_spans
 from sluice.terminal import printable, printable_json, project_command, typed_path
+from sluice.validation import validation_problems
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 # An edited reply is at most 20,000 characters (DecisionInput): a file far larger is a mistake.
@@ -176,14 +177,9 @@ def read_input(process: Process, path: Path) -> BaseModel:
     try:
         return process.input_model.model_validate(document)
     except ValidationError as err:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-            for e in err.errors()[:8]
-        ]
-        more = f" (and {err.error_count() - 8} more)" if err.error_count() > 8 else ""
+        problems = validation_problems(err, whole="(top level)", limit=8)
         raise CliError(
-            f"{path}: not a valid {process.command} input: " + "; ".join(problems) + more,
-            EXIT_INPUT,
+            f"{path}: not a valid {process.command} input: {problems}", EXIT_INPUT
         ) from None
 
 

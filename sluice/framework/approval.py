@@ -25,20 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from sluice.search_attributes import (
-    APPROVAL_STATUS,
-    DECISION_NEEDED,
-    DECISION_REQUESTED_AT,
-    ApprovalStatus,
-    RiskLevel,
-)
-
-with workflow.unsafe.imports_passed_through():
-    from sluice.activity_policy import policy_of
-    from sluice.framework.names import NameRefused, canonical_name, canonical_or_none
-    from sluice.framework.notifications import Notification, NotificationActivities
-    from sluice.framework.policy import ApprovalPolicy
-
+from sluice.activity_policy import policy_of
+from sluice.framework.names import NameRefused, canonical_name, canonical_or_none
+from sluice.framework.notifications import Notification, NotificationActivities
+from sluice.framework.policy import ApprovalPolicy
 from sluice.framework.signatures import (
     HOW_TO_SIGN,
     MAX_TOKEN_CHARS,
@@ -47,6 +37,13 @@ from sluice.framework.signatures import (
     same_person,
     text_digest,
     verify_decision,
+)
+from sluice.search_attributes import (
+    APPROVAL_STATUS,
+    DECISION_NEEDED,
+    DECISION_REQUESTED_AT,
+    ApprovalStatus,
+    RiskLevel,
 )
 
 SYSTEM_REVIEWER = "system"

@@ -15,12 +15,10 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
-from temporalio import workflow
 from temporalio.common import RawValue
 
-with workflow.unsafe.imports_passed_through():
-    from sluice.codec import refusal_of
-    from sluice.converter import conversion_problem
+from sluice.codec import refusal_of
+from sluice.converter import conversion_problem
 
 M = TypeVar("M", bound=BaseModel)
 

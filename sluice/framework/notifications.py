@@ -10,22 +10,15 @@ from typing import Protocol
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.common import RetryPolicy
 
-from sluice.activity_policy import ActivityPolicy, with_policy
+from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.framework.receipts import ActionReceipt
 
 # Notifications can wait out a longer outage than a release: nothing is blocked on them
 # but the run's completion, and a lost notice is worse than a late one.
 NOTIFICATION_SEND = ActivityPolicy(
     start_to_close=timedelta(seconds=30),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=1),
-        maximum_attempts=8,
-        non_retryable_error_types=["SystemOfRecordRejected"],
-    ),
+    retry=system_of_record_retry(8, longest_wait=timedelta(minutes=1)),
 )
 
 

@@ -15,6 +15,8 @@ from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from sluice.activity_policy import policy_of
+from sluice.converter import INVALID_INPUT
 from sluice.framework.approval import (
     ApprovalGate,
     ApproveSignal,
@@ -30,16 +32,12 @@ from sluice.framework.audit import REFUSALS, AuditEvent, AuditKind, AuditTrail, 
 from sluice.framework.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
 from sluice.framework.messages import MessageRefused, read_message, shown
 from sluice.framework.names import NameRefused, canonical_name
+from sluice.framework.policy import ApprovalPolicy, ApprovalPolicyActivities
 from sluice.framework.signatures import REQUESTER_MEMO, SignatureRefused, same_person, verify_start
+from sluice.model_contracts import ModelRecord
+from sluice.model_queue import model_task_queue
 from sluice.search_attributes import DOMAIN, RISK_LEVEL, ApprovalStatus, RiskLevel
-
-with workflow.unsafe.imports_passed_through():
-    from sluice.activity_policy import policy_of
-    from sluice.converter import INVALID_INPUT
-    from sluice.framework.policy import ApprovalPolicy, ApprovalPolicyActivities
-    from sluice.model_contracts import ModelRecord
-    from sluice.model_queue import model_task_queue
-    from sluice.telemetry import workflow_span
+from sluice.telemetry import workflow_span
 
 R = TypeVar("R")
 
@@ -212,8 +210,14 @@ class BusinessProcess:
         arg: Any,
         *,
         summary: str | None = None,
+        recorded: Callable[[R], object] | None = None,
+        handled: bool = False,
     ) -> R:
-        """Run one activity as a named step, under the policy declared on the activity."""
+        """Run one activity as a named step, under the policy declared on the activity.
+
+        ``recorded`` puts the result in the audit trail once the step succeeded. A step that
+        fails is on record; unless the process ``handled`` the failure itself (it catches
+        ``StepFailed`` and takes its safe path), the run is marked failed and ends with it."""
         rules = policy_of(activity)
         record = StepRecord(name=name, status="running", started_at=workflow.now())
         self.steps.append(record)
@@ -238,13 +242,18 @@ class BusinessProcess:
             message = f"{name} failed: {getattr(cause, 'message', None) or err.message}"
             record.status, record.finished_at, record.note = "failed", workflow.now(), message
             self.record("failure", message, error_type=cause_type, retry_state=str(attempts))
-            raise StepFailed(message, cause_type) from err
+            failure = StepFailed(message, cause_type)
+            if not handled:
+                self.fail(failure)
+            raise failure from err
         record.status, record.finished_at = "completed", workflow.now()
         attempt = attempts_of(result)
         if attempt > 1:
             record.attempts = attempt
             self.record("retry", f"{name} succeeded on attempt {attempt}")
         self._refresh_details()
+        if recorded is not None:
+            recorded(result)
         return result
 
     async def ask(self, request: DecisionRequest, policy: ApprovalPolicy) -> Decision:
@@ -330,7 +339,8 @@ class BusinessProcess:
         self._refresh_details()
 
     def fail(self, failure: StepFailed) -> None:
-        """Mark the run failed (the caller then re-raises): status and audit keep the reason."""
+        """Mark the run failed (``step`` does, for a failure the process does not handle):
+        status and audit keep the reason."""
         self.state, self.failure = "failed", failure.message
         self._refresh_details()
 

@@ -20,18 +20,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc import jws
+from joserfc.jwk import OKPKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from joserfc import jws
-    from joserfc.jwk import OKPKey
-
-    from sluice.reviewers import PublicKey, ReviewerRegistry
 
 from sluice.framework.names import canonical_or_none
+from sluice.reviewers import PublicKey, ReviewerRegistry
 
 ALGORITHM = "Ed25519"
 # The memo entry that carries the requester's signed start request.

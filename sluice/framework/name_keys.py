@@ -1,10 +1,13 @@
-"""The plain name normalisation of the first matcher (``sluice-fuzzy/1``): accents, case,
-punctuation, Cyrillic letters and legal forms folded into lower-case words.
+"""Name keys a workflow replays: the plain name normalisation of the first matcher
+(``sluice-fuzzy/1``): accents, case, punctuation, Cyrillic letters and legal forms folded into
+lower-case words.
 
-Kept unchanged on purpose: workflow code calls :func:`normalise_name` (the KYC review decides
-with it whether the name on a document differs from the declared one), so changing what it
-returns would change runs in flight. The screening itself compares names with the name-part
-matcher in :mod:`.matching`; this module only gives plain, stable comparison keys.
+Replayed logic, kept with the workflow framework (below both the workflows that replay it and
+the screening that shares it): the KYC review decides with :func:`normalise_name`
+whether the name on a document differs from the declared one, so changing what it returns
+changes runs in flight and needs ``workflow.patched``. The screening
+(``activities/connectors/sanctions``) uses the same keys and compares names with its name-part
+matcher; this module only gives plain, stable comparison keys.
 """
 
 from __future__ import annotations

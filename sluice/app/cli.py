@@ -41,6 +41,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from sluice import __version__, reviewers, samples, signing, timeline
 from sluice import search_attributes as sa
 from sluice.app.catalog import BY_COMMAND, PROCESSES
+from sluice.app.cli_help import (
+    EXIT_FAILURE,
+    EXIT_INPUT,
+    EXIT_RUN_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_WAITING,
+    add_completion_parser,
+    completion_script,
+    explain,
+    wants_json,
+)
 from sluice.audit_check import check_trail
 from sluice.client import TemporalUnreachable, connect
 from sluice.codec import codec_from_settings
@@ -68,8 +79,6 @@ MAX_JSON_DEPTH = 32
 MAX_NUMBER_DIGITS = 30
 MAX_WORKFLOW_ID_CHARS = 200
 QUERY_TIMEOUT = timedelta(seconds=10)
-EXIT_INPUT = 2
-EXIT_FAILURE = 1
 
 
 class CliError(Exception):
@@ -500,11 +509,16 @@ async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace
         ) from None
     except RPCError as err:
         raise CliError(f"could not start the run: {err.message}") from None
-    show(f"started {process.workflow_type} {workflow_id}")
+    started = {"workflow_id": workflow_id, "run_id": handle.first_execution_run_id}
+    if args.json and not args.wait:
+        print(json.dumps({**started, "workflow_type": process.workflow_type}))
+        return 0
+    if not args.json:
+        show(f"started {process.workflow_type} {workflow_id}")
     if not args.wait:
         show(f"  follow it: {project_command('starter.py')} status {shlex.quote(workflow_id)}")
         return 0
-    return await watch(handle)
+    return await watch(handle, as_json=args.json)
 
 
 def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> dict[str, str]:
@@ -515,7 +529,10 @@ def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> 
         return {}
     signer = signing.requester_signer(settings, requester)
     if signer is None:
-        print(f"  requester {requester}: not signed (no key here), recorded as unverified")
+        show(
+            f"  requester {requester}: not signed (no key here), recorded as unverified",
+            file=sys.stderr,
+        )
         return {}
     token = signing.start_token(
         signer,
@@ -523,30 +540,32 @@ def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> 
         workflow_id=workflow_id,
         lifetime=timedelta(minutes=settings.signatures.token_minutes),
     )
-    print(f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…")
+    show(
+        f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…",
+        file=sys.stderr,
+    )
     return {REQUESTER_MEMO: token}
 
 
-async def watch(handle: WorkflowHandle[Any, Any]) -> int:
-    """Show steps as they happen, say plainly when a decision is needed, then the outcome."""
+async def watch(handle: WorkflowHandle[Any, Any], *, as_json: bool = False) -> int:
+    """Show steps as they happen, then the outcome; at a human gate, say plainly what is
+    needed and how to give it, and stop following (the run waits on the server)."""
     shown: dict[tuple[str, datetime], str] = {}
-    announced_pending = False
-    announced_input = False
     while True:
         status: RunStatus = await _query(handle, "status", RunStatus)
         for step in status.steps:
             key = (step.name, step.started_at)
-            if shown.get(key) != step.status:
-                shown[key] = step.status
+            if shown.get(key) != step.status and not as_json:
                 show(f"  {step.status:<9} {step.name}" + (f"  [{step.note}]" if step.note else ""))
-        if status.pending_decision and not announced_pending:
-            announced_pending = True
-            show(f"  {line}" for line in describe_pending(handle.id, status.pending_decision))
-        if not status.pending_decision:
-            announced_pending = False
-        if status.awaiting_input and not announced_input:
-            show(f"  {line}" for line in describe_awaiting(handle.id, status.awaiting_input))
-        announced_input = status.awaiting_input is not None
+            shown[key] = step.status
+        if status.pending_decision or status.awaiting_input:
+            if as_json:
+                print(printable_json(status.model_dump_json()))
+            elif status.pending_decision:
+                show(f"  {line}" for line in describe_pending(handle.id, status.pending_decision))
+            elif status.awaiting_input:
+                show(f"  {line}" for line in describe_awaiting(handle.id, status.awaiting_input))
+            return EXIT_WAITING
         if status.state != "running":
             break
         description = await _describe(handle)
@@ -555,16 +574,24 @@ async def watch(handle: WorkflowHandle[Any, Any]) -> int:
             break
         await asyncio.sleep(0.5)
     if status.state == "completed" and status.outcome:
-        show(f"outcome: {json.dumps(status.outcome)}")
+        if as_json:
+            print(printable_json(status.model_dump_json()))
+        else:
+            show(f"outcome: {json.dumps(status.outcome)}")
         return 0
     try:
         await handle.result()
     except WorkflowFailureError as err:
         cause = err.cause.message if err.cause and hasattr(err.cause, "message") else str(err)
-        show(f"failed: {cause}")
-        return EXIT_FAILURE
+        if as_json:
+            print(json.dumps({"workflow_id": handle.id, "state": "failed", "failure": cause}))
+        else:
+            show(f"failed: {cause}")
+        return EXIT_RUN_FAILED
     except RPCError as err:
         raise _rpc_problem(err, handle.id) from None
+    if as_json:
+        print(printable_json(status.model_dump_json()))
     return 0
 
 
@@ -587,7 +614,14 @@ async def cmd_decide(client: Client, settings: Settings, args: argparse.Namespac
         raise CliError(f"refused: {message}") from None
     except RPCError as err:
         raise _rpc_problem(err, args.workflow_id) from None
-    show(f"{args.workflow_id}: {receipt.message}")
+    if args.json:
+        print(
+            printable_json(
+                json.dumps({"workflow_id": args.workflow_id, **receipt.model_dump(mode="json")})
+            )
+        )
+    else:
+        show(f"{args.workflow_id}: {receipt.message}")
     return 0 if receipt.accepted else EXIT_FAILURE
 
 
@@ -660,7 +694,10 @@ async def cmd_refresh_policy(client: Client, settings: Settings, args: argparse.
             show(f"  {execution.id}: not refreshed ({err.message})", file=sys.stderr)
             continue
         refreshed += 1
-    print(f"asked {refreshed} running run(s) to re-read their approval policy")
+    if args.json:
+        print(json.dumps({"refreshed": refreshed}))
+    else:
+        print(f"asked {refreshed} running run(s) to re-read their approval policy")
     return 0
 
 
@@ -753,6 +790,9 @@ async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
     (or an earlier run is asked for: the span file holds every run under the workflow id)."""
     path = Path(args.file) if args.file else settings.spans_file
     spans = [] if args.run_id else timeline.spans_of_run(read_spans(path), args.workflow_id)
+    if spans and args.json:
+        print(printable_json(json.dumps([span.model_dump(mode="json") for span in spans])))
+        return 0
     if spans:
         show(f"trace of {args.workflow_id} ({len(spans)} spans from {path})")
         show(timeline.draw_spans(spans, args.workflow_id))
@@ -775,6 +815,10 @@ async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
             if event.user_metadata.HasField("summary"):
                 [summary] = await codec.decode([event.user_metadata.summary])
                 event.user_metadata.summary.CopyFrom(summary)
+    if args.json:
+        # No spans were kept: the history is the record (events as the temporal CLI gives them).
+        print(printable_json(history.to_json()))
+        return 0
     show(
         f"run {args.run_id} of {args.workflow_id}: timings from its history "
         "(no model, token or cost detail)"
@@ -815,6 +859,10 @@ async def cmd_provide(client: Client, settings: Settings, args: argparse.Namespa
         await handle.signal(awaiting.request.signal, payload, rpc_timeout=QUERY_TIMEOUT)
     except RPCError as err:
         raise _rpc_problem(err, args.workflow_id) from None
+    if args.json:
+        sent = {"workflow_id": args.workflow_id, "item": payload.item}
+        print(printable_json(json.dumps({**sent, "provided_by": payload.provided_by})))
+        return 0
     show(f"{args.workflow_id}: {payload.item} sent by {payload.provided_by}")
     show(f"  follow it: {project_command('starter.py')} status {shlex.quote(args.workflow_id)}")
     return 0
@@ -853,7 +901,9 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--id", type=_workflow_id, help="workflow id (default: derived from the input)"
     )
-    start.add_argument("--wait", action="store_true", help="follow the run until it ends")
+    start.add_argument(
+        "--wait", action="store_true", help="follow the run until it ends or waits for a person"
+    )
 
     approve = commands.add_parser("approve", help="approve the pending decision")
     approve.add_argument("workflow_id")
@@ -900,6 +950,7 @@ def parser() -> argparse.ArgumentParser:
             )
     add_signing_parsers(commands)
     add_init_parser(commands)
+    add_completion_parser(commands)
 
     trace = commands.add_parser("trace", help="a run's steps, model calls and waits as a tree")
     trace.add_argument("workflow_id")
@@ -908,20 +959,17 @@ def parser() -> argparse.ArgumentParser:
     # Before or after the subcommand, as with the temporal CLI.
     add_connection_flags(root)
     for name, command in commands.choices.items():
-        if name != "reviewers":  # handed over whole to python -m sluice.reviewers
+        # reviewers is handed over whole to python -m sluice.reviewers; the others connect.
+        if name not in ("reviewers", "init", "completion"):
             add_connection_flags(command, after_subcommand=True)
+    explain(root)
     return root
 
 
 def add_init_parser(commands: Any) -> None:
     """``init``: the starter configuration and sample documents, into the current folder."""
     commands.add_parser(
-        "init",
-        help="write a starter sluice.toml (sample reviewers) and sample documents here",
-        description="Write sluice.toml, with the sample reviewers and approval policies, and "
-        "the sample KYC documents (intake/) into the current folder; nothing is overwritten.",
-        epilog=f"example: {project_command('starter.py')} init && "
-        f"{project_command('worker.py')} --dev --examples",
+        "init", help="write a starter sluice.toml (sample reviewers) and sample documents here"
     )
 
 
@@ -968,6 +1016,10 @@ async def run(argv: Sequence[str]) -> int:
         return reviewers.main([*(["--config", args.config] if args.config else []), *args.rest])
     if args.command == "init":
         return cmd_init(args)
+    if args.command == "completion":
+        print(completion_script(parser(), args.shell, project_command("starter.py")), end="")
+        return 0
+    args.json = wants_json(args)
     settings = settings_with_flags(args)
     if args.command in ("approve", "reject"):
         args.decision = decision_from(args, args.command)
@@ -1002,7 +1054,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as err:
         show(f"error: {err}", file=sys.stderr)
         return err.code
-    except (ConfigError, TemporalUnreachable, RegistryError) as err:
+    except TemporalUnreachable as err:
+        show(f"error: {err}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except (ConfigError, RegistryError) as err:
         show(f"error: {err}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sluice import __version__
+from sluice.app.cli_help import EXIT_FAILURE, EXIT_UNREACHABLE
 from sluice.app.runner import ServeOptions, serve
 from sluice.binaries import MissingBinaryError
 from sluice.client import TemporalUnreachable
@@ -46,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve until interrupted; every expected failure is one line and exit code 1."""
+    """Serve until interrupted; every expected failure is one line and an exit code (1, or 3
+    when the Temporal service cannot be reached, as for the CLI)."""
     args = parser().parse_args(argv)
     try:
         settings = settings_with_flags(args)
@@ -62,9 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             dev=args.dev, examples=args.examples, port=args.port, ui_port=args.ui_port
         )
         asyncio.run(serve(settings, options))
-    except (ConfigError, TemporalUnreachable, MissingBinaryError) as err:
+    except TemporalUnreachable as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_UNREACHABLE
+    except (ConfigError, MissingBinaryError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
     return 0

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -334,9 +335,17 @@ def sdk_metrics_config(
     target = otlp_target(settings, "metrics", environ)
     if target is None:
         return None
+    # As often as OpenTelemetry's own readers export (OTEL_METRIC_EXPORT_INTERVAL, 60 s by
+    # default), not the SDK core's every second: a collector that is down is one warning a
+    # minute, not one a second.
+    try:
+        interval_ms = int(_variable(environ, "OTEL_METRIC_EXPORT_INTERVAL") or 60_000)
+    except ValueError:
+        raise ConfigError("OTEL_METRIC_EXPORT_INTERVAL: milliseconds, a whole number") from None
     return OpenTelemetryConfig(
         url=target.endpoint,
         headers=dict(target.headers) or None,
+        metric_periodicity=timedelta(milliseconds=max(interval_ms, 100)),
         http=target.protocol == "http/protobuf",
         durations_as_seconds=True,
     )

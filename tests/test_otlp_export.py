@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,10 @@ async def test_spans_and_the_sdk_metrics_reach_the_collector_named_in_sluice_tom
         config.write_text(
             f'data_dir = "{tmp_path / "data"}"\n[telemetry]\notlp_endpoint = "{collector.url}"\n'
         )
-        env = clean_environment() | {"SLUICE_CODEC_PORT": str(free_port())}
+        env = clean_environment() | {
+            "SLUICE_CODEC_PORT": str(free_port()),
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",  # the SDK's metrics too, not once a minute
+        }
         command = [sys.executable, "worker.py", "--config", str(config), "--dev", "--examples"]
         command += ["--port", str(free_port()), "--ui-port", str(free_port())]
         log = (tmp_path / "worker.log").open("wb")
@@ -143,7 +147,7 @@ def test_grpc_and_the_variables_choose_endpoint_and_protocol() -> None:
         {"x-team": "desk 1"},
     )
     sdk = sdk_metrics_config(settings, {"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"})
-    assert sdk is not None and not sdk.http
+    assert sdk is not None and not sdk.http and sdk.metric_periodicity == timedelta(minutes=1)
     assert sdk_metrics_config(Settings(), {}) is None  # no collector: no SDK metrics either
     assert otlp_target(Settings(), "traces", {"OTEL_TRACES_EXPORTER": "otlp"}) is not None
     with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER='zipkin'"):

@@ -1017,7 +1017,8 @@ async def run(argv: Sequence[str]) -> int:
     if args.command == "init":
         return cmd_init(args)
     if args.command == "completion":
-        print(completion_script(parser(), args.shell, project_command("starter.py")), end="")
+        # For the installed command: a shell completes a command name, not "python starter.py".
+        print(completion_script(parser(), args.shell, "sluice"), end="")
         return 0
     args.json = wants_json(args)
     settings = settings_with_flags(args)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,11 @@ from pathlib import Path
 
 from tests.faults.processes import free_port
 from tests.support import ROOT
+
+SOURCES = [
+    *("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "sluice.toml"),
+    *("examples", "sluice", "workflows", "activities"),
+]
 
 
 def run(*command: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
@@ -33,8 +39,20 @@ def run(*command: str | Path, cwd: Path | None = None, env: dict[str, str] | Non
 async def test_the_wheel_installs_and_runs_the_samples_from_an_empty_folder(
     tmp_path: Path,
 ) -> None:
+    # Built from a copy of what the Dockerfile copies too: the build leaves build/ and
+    # *.egg-info behind, which must not land in the checkout (a stale build/lib would be
+    # packed into the next wheel).
+    source = tmp_path / "source"
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(
+                ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            source.mkdir(exist_ok=True)
+            shutil.copy(ROOT / name, source / name)
     wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, ROOT)
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, source)
     [wheel] = wheels.glob("sluice_workflows-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "sluice/examples/sluice.toml" in names

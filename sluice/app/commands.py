@@ -12,7 +12,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -96,7 +96,10 @@ async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace
     subject = process.subject(payload)
     workflow_id = args.id or f"{process.command}-{subject}-{uuid.uuid4().hex[:6]}"
     digest = hashlib.sha256(Path(args.file).read_bytes()).hexdigest()[:16]
-    memo = requester_memo(settings, payload, workflow_id)
+    # Under -o json, stdout is the JSON answer alone: these lines go to stderr.
+    memo = requester_memo(
+        settings, payload, workflow_id, out=sys.stderr if args.json else sys.stdout
+    )
     try:
         handle = await client.start_workflow(
             process.workflow_type,
@@ -132,7 +135,9 @@ async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace
     return await watch(handle, as_json=args.json)
 
 
-def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> dict[str, str]:
+def requester_memo(
+    settings: Settings, payload: BaseModel, workflow_id: str, *, out: TextIO = sys.stdout
+) -> dict[str, str]:
     """The requester's signed start request, when their key is on this machine; without it
     the run records the requester as unverified."""
     requester = getattr(payload, "requested_by", None)
@@ -140,10 +145,7 @@ def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> 
         return {}
     signer = signing.requester_signer(settings, requester)
     if signer is None:
-        show(
-            f"  requester {requester}: not signed (no key here), recorded as unverified",
-            file=sys.stderr,
-        )
+        show(f"  requester {requester}: not signed (no key here), recorded as unverified", out)
         return {}
     token = signing.start_token(
         signer,
@@ -151,10 +153,7 @@ def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> 
         workflow_id=workflow_id,
         lifetime=timedelta(minutes=settings.signatures.token_minutes),
     )
-    show(
-        f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…",
-        file=sys.stderr,
-    )
+    show(f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…", out)
     return {REQUESTER_MEMO: token}
 
 

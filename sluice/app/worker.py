@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sluice import __version__
+from sluice.app.catalog import check_sections
 from sluice.app.cli_help import EXIT_FAILURE, EXIT_UNREACHABLE
 from sluice.app.runner import ServeOptions, serve
 from sluice.binaries import MissingBinaryError
@@ -51,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     when the Temporal service cannot be reached, as for the CLI)."""
     args = parser().parse_args(argv)
     try:
-        settings = settings_with_flags(args)
+        # A bad process section is refused here, in one line, before anything starts.
+        settings = check_sections(settings_with_flags(args))
         if not args.config and not Path(DEFAULT_CONFIG_FILE).is_file():
             # Without one, no reviewer may decide anything: say how to get the sample one.
             print(

@@ -26,7 +26,7 @@ from sluice.app.cli_help import (
     EXIT_RUN_FAILED,
     EXIT_UNREACHABLE,
     EXIT_WAITING,
-    _subcommands,
+    subcommands,
 )
 from sluice.config import Settings
 from sluice.model_contracts import MODEL_CALL
@@ -34,14 +34,14 @@ from tests.conftest import EXAMPLES
 from tests.support import ROOT, cli_environment, starter
 
 ANOMALY = str(EXAMPLES / "cargo_release" / "anomaly.json")
-SUBCOMMANDS = sorted(_subcommands(parser()))
+SUBCOMMANDS = sorted(subcommands(parser()))
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
 def test_every_subcommand_explains_itself_with_an_example(
     name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sub = _subcommands(parser())[name]
+    sub = subcommands(parser())[name]
     if name != "reviewers":  # its --help is python -m sluice.reviewers' own
         with pytest.raises(SystemExit) as done:
             parser().parse_args([name, "--help"])

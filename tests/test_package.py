@@ -14,6 +14,10 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
+
+from sluice import samples
+from sluice.config import load_settings
 from tests.faults.processes import free_port
 from tests.support import ROOT
 
@@ -112,3 +116,15 @@ async def test_the_wheel_installs_and_runs_the_samples_from_an_empty_folder(
     assert "approve: sluice approve demo-" in shown
     assert "list waiting runs any time with: sluice pending" in shown
     assert worker.returncode == 0, shown
+
+
+def test_init_writes_a_configuration_that_loads_and_overwrites_nothing(tmp_path: Path) -> None:
+    written = samples.init(tmp_path)
+    settings = load_settings(tmp_path / "sluice.toml", {"HOME": str(tmp_path)})
+    assert settings.documents.intake_dir == Path("intake")
+    assert "alice" in str(settings.approvals_for("cargo_release"))
+    assert {p.name for p in written} >= {"sluice.toml", "kwabena_asante_passport.pdf"}
+    (tmp_path / "sluice.toml").write_text("# mine\n")
+    with pytest.raises(samples.InitRefused, match=r"sluice\.toml is already there"):
+        samples.init(tmp_path)
+    assert (tmp_path / "sluice.toml").read_text() == "# mine\n"

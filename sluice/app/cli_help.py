@@ -124,7 +124,7 @@ def explain(root: argparse.ArgumentParser) -> None:
     command = project_command("starter.py")
     root.epilog = EXIT_CODES
     root.formatter_class = argparse.RawDescriptionHelpFormatter
-    for name, sub in _subcommands(root).items():
+    for name, sub in subcommands(root).items():
         description, examples = MANUAL[name]
         sub.description = textwrap.fill(description, 88)
         sub.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -134,11 +134,12 @@ def explain(root: argparse.ArgumentParser) -> None:
         _explain_arguments(sub)
         if name not in ("reviewers", "sign"):
             _output_flag(sub)
-        for nested in _subcommands(sub).values():
+        for nested in subcommands(sub).values():
             _explain_arguments(nested)
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """A parser's subcommands by name (none: empty)."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
@@ -173,10 +174,10 @@ def completion_script(root: argparse.ArgumentParser, shell: str, command: str) -
     """A completion script for ``command``: subcommands, then each one's flags and choices,
     and file names where a file is expected. zsh runs the bash one through bashcompinit."""
     cases = []
-    for name, sub in _subcommands(root).items():
+    for name, sub in subcommands(root).items():
         words = sorted({o for a in sub._actions for o in a.option_strings} | _choices(sub))
         cases.append(f"    {shlex.quote(name)}) words={shlex.quote(' '.join(words))} ;;")
-    top = sorted(set(_subcommands(root)) | {o for a in root._actions for o in a.option_strings})
+    top = sorted(set(subcommands(root)) | {o for a in root._actions for o in a.option_strings})
     function = "_" + "".join(c if c.isalnum() else "_" for c in command.rsplit("/", 1)[-1])
     script = f"""{function}() {{
   local cur=${{COMP_WORDS[COMP_CWORD]}} sub="" word words

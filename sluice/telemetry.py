@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -317,8 +318,6 @@ def otlp_target(
 
 def _headers(listed: str) -> dict[str, str]:
     """``key1=value1,key2=value2`` as OpenTelemetry's variables write headers."""
-    from urllib.parse import unquote
-
     pairs = (part.split("=", 1) for part in listed.split(",") if "=" in part)
     return {unquote(key.strip()): unquote(value.strip()) for key, value in pairs}
 

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.connectors.http import post_idempotent
 from sluice.config import ConfigError, Settings
 from sluice.logs import JsonLogFormatter
-from sluice.telemetry import otlp_target, sdk_metrics_config
+from sluice.telemetry import _span_processor, otlp_target, sdk_metrics_config
 from tests.faults.processes import free_port
 from tests.stubs.otlp_collector import OtlpCollector
 from tests.stubs.system_of_record import SystemOfRecordStub
@@ -149,6 +149,10 @@ def test_grpc_and_the_variables_choose_endpoint_and_protocol() -> None:
     sdk = sdk_metrics_config(settings, {"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"})
     assert sdk is not None and not sdk.http and sdk.metric_periodicity == timedelta(minutes=1)
     assert sdk_metrics_config(Settings(), {}) is None  # no collector: no SDK metrics either
+    # The gRPC exporter is there and built for the endpoint (the collector is not called).
+    processor, destination = _span_processor(settings, {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    assert destination == "OTLP http://collector:4318/ (grpc)"
+    processor.shutdown()
     assert otlp_target(Settings(), "traces", {"OTEL_TRACES_EXPORTER": "otlp"}) is not None
     with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER='zipkin'"):
         otlp_target(Settings(), "traces", {"OTEL_TRACES_EXPORTER": "zipkin"})

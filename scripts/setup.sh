@@ -16,6 +16,11 @@ wanted="$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     echo "installing Sluice${extras:+ with [$extras] extras} into .venv (first run takes a minute)"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    # The distribution was called "sluice" before (a name taken on the package index): an
+    # install under the old name would sit beside the new one.
+    if .venv/bin/python -m pip show --quiet sluice >/dev/null 2>&1; then
+        .venv/bin/python -m pip uninstall --quiet --yes sluice
+    fi
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
     echo "$wanted" > "$stamp"
 fi

@@ -276,7 +276,7 @@ async def cmd_sign(client: Client, settings: Settings, args: argparse.Namespace)
         raise CliError(f"{args.workflow_id} has finished; it waits for no decision")
     decision = await decision_to_send(handle, settings, decision_from(args, args.verdict))
     print(signing.as_signal(decision).model_dump_json(exclude_none=True))
-    print(
+    show(
         f"valid for {settings.signatures.token_minutes:g} minutes, for this request only; send "
         f"it with: temporal workflow signal --workflow-id {args.workflow_id} --name "
         f"{args.verdict} --input-file FILE",

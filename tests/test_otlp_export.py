@@ -64,15 +64,19 @@ async def test_spans_and_the_sdk_metrics_reach_the_collector_named_in_sluice_tom
             start_new_session=True,
         )
         try:
+            # Stopped once the sample runs are started and listed (a stop before that waits
+            # for the listing), and spans and the SDK's metrics have arrived.
             await collector.wait_for(
                 lambda: (
                     any(n.startswith("RunWorkflow:") for n in collector.span_names())
                     and any(n.startswith("temporal_") for n in collector.metric_names())
-                )
+                    and "list waiting runs any time" in (tmp_path / "worker.log").read_text()
+                ),
+                seconds=120,
             )
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
-            await asyncio.wait_for(worker.wait(), 60)
+            await asyncio.wait_for(worker.wait(), 90)
             log.close()
     shown = (tmp_path / "worker.log").read_text()
     assert f"traces: OTLP {collector.url}/v1/traces (http/protobuf)" in shown

@@ -35,13 +35,13 @@ from sluice.codec_server import start_for_dev, usage_lines
 from sluice.config import ConfigError, Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
-from sluice.framework import EXAMPLES, Process
+from sluice.framework import Process
 from sluice.framework.process import RunStatus
 from sluice.logs import Silence, announce
 from sluice.payload_store import payload_storage, store_location
 from sluice.reviewers import ensure_sample_reviewers
 from sluice.telemetry import install_telemetry
-from sluice.terminal import project_command
+from sluice.terminal import project_command, typed_path
 
 log = logging.getLogger("sluice.worker")
 
@@ -227,12 +227,9 @@ async def start_examples(
             awaiting = status.awaiting_input
             line += f", waiting for {awaiting.request.kind} ({', '.join(awaiting.outstanding)})"
             sample = deliveries[workflow_id]
-            shown = (
-                str(sample.relative_to(EXAMPLES.parent))
-                if sample.is_relative_to(EXAMPLES.parent)
-                else str(sample)
-            )
-            shown = shown if sample.exists() else "FILE.json"
+            # As typed from here: relative under this folder, else absolute (an installed
+            # package's samples are in site-packages).
+            shown = typed_path(sample) if sample.exists() else "FILE.json"
             show([line, f"      provide: {provide_command(workflow_id, shown)}"])
             continue
         if status.outcome:

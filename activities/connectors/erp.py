@@ -9,7 +9,6 @@ reached is an error the retry policy rides out and then reports.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
@@ -18,7 +17,7 @@ from pydantic import BaseModel, Field
 from temporalio.exceptions import ApplicationError
 
 from activities.connectors.http import SYSTEM_REJECTED, get_json
-from sluice.private_files import private_database
+from activities.connectors.ledger import connection, open_seeded
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "erp_seed.sql"
 
@@ -65,16 +64,10 @@ class SqliteErp:
 
     def __init__(self, path: Path, seed: Path = SEED_FILE) -> None:
         self.path = path
-        private_database(path)
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.executescript(seed.read_text(encoding="utf-8"))
-        finally:
-            db.close()
+        open_seeded(path, seed)
 
     def _purchase(self, lookup: PurchaseLookup) -> PurchaseRecord:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
+        with connection(self.path) as db:
             order = db.execute(
                 "SELECT supplier_id, currency, status FROM purchase_orders WHERE po_number = ?",
                 (lookup.po_number,),
@@ -90,8 +83,6 @@ class SqliteErp:
                 "SELECT item, quantity FROM goods_receipts WHERE po_number = ?",
                 (lookup.po_number,),
             ).fetchall()
-        finally:
-            db.close()
         totals: dict[str, Decimal] = {}
         for item, quantity in received:
             totals[item] = totals.get(item, Decimal("0")) + Decimal(quantity)

@@ -8,7 +8,6 @@ HTTP API. A supplier it does not know is an answer (a finding), not an error.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +15,7 @@ from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
 from activities.connectors.http import SYSTEM_REJECTED, get_json
-from sluice.private_files import private_database
+from activities.connectors.ledger import connection, open_seeded
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "vendor_master_seed.sql"
 
@@ -44,21 +43,13 @@ class SqliteVendorMaster:
 
     def __init__(self, path: Path, seed: Path = SEED_FILE) -> None:
         self.path = path
-        private_database(path)
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.executescript(seed.read_text(encoding="utf-8"))
-        finally:
-            db.close()
+        open_seeded(path, seed)
 
     def _vendor(self, lookup: VendorLookup) -> VendorRecord:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
+        with connection(self.path) as db:
             row = db.execute(
                 "SELECT status, iban FROM suppliers WHERE supplier_id = ?", (lookup.supplier_id,)
             ).fetchone()
-        finally:
-            db.close()
         if row is None:
             return VendorRecord(supplier_id=lookup.supplier_id, known=False, source="vendor-master")
         return VendorRecord(

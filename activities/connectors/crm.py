@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import SYSTEM_REJECTED, get_json
+from activities.connectors.http import SYSTEM_REJECTED, HttpSystem, get_json
 from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.config import ConnectorSettings
 from sluice.private_files import private_database
@@ -149,12 +149,8 @@ class SqliteCrm:
         return await asyncio.to_thread(self._history, lookup)
 
 
-class HttpCrm:
+class HttpCrm(HttpSystem):
     """A CRM's HTTP API: ``GET /customers/{id}/history?order_id=...`` (404: unknown)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def history(self, lookup: CustomerLookup) -> CustomerHistory:
         answer = await get_json(

@@ -16,7 +16,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import SYSTEM_REJECTED, get_json
+from activities.connectors.http import SYSTEM_REJECTED, HttpSystem, get_json
 from activities.connectors.ledger import connection, open_seeded
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "erp_seed.sql"
@@ -106,12 +106,8 @@ class SqliteErp:
         return await asyncio.to_thread(self._purchase, lookup)
 
 
-class HttpErp:
+class HttpErp(HttpSystem):
     """An ERP's HTTP API: ``GET /purchase-orders/{po}`` with its receipts (404: unknown)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def purchase(self, lookup: PurchaseLookup) -> PurchaseRecord:
         answer = await get_json(

@@ -25,6 +25,15 @@ from sluice.activity_policy import SYSTEM_REJECTED
 SYSTEM_UNAVAILABLE = "SystemOfRecordUnavailable"
 
 
+class HttpSystem:
+    """What every HTTP connector holds: the system's base address and how long one call may
+    take before it counts as unavailable."""
+
+    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
+        self.base_url = base_url
+        self.timeout_seconds = timeout_seconds
+
+
 async def post_idempotent(
     base_url: str,
     path: str,

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from activities.connectors.http import post_idempotent
+from activities.connectors.http import HttpSystem, post_idempotent
 from activities.connectors.ledger import connection, open_seeded
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "invoice_register_seed.sql"
@@ -111,12 +111,8 @@ class SqliteInvoiceRegister:
         return await asyncio.to_thread(self._register, entry)
 
 
-class HttpInvoiceRegister:
+class HttpInvoiceRegister(HttpSystem):
     """An AP system's register: ``POST /invoices`` answers with the candidate duplicates."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def register(self, entry: RegisterEntry) -> RegisterAnswer:
         answer = await post_idempotent(

@@ -14,7 +14,7 @@ from typing import Protocol
 from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import SYSTEM_REJECTED, get_json
+from activities.connectors.http import SYSTEM_REJECTED, HttpSystem, get_json
 from activities.connectors.ledger import connection, open_seeded
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "vendor_master_seed.sql"
@@ -64,12 +64,8 @@ class SqliteVendorMaster:
         return await asyncio.to_thread(self._vendor, lookup)
 
 
-class HttpVendorMaster:
+class HttpVendorMaster(HttpSystem):
     """A vendor master's HTTP API: ``GET /suppliers/{id}`` (404: unknown supplier)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def vendor(self, lookup: VendorLookup) -> VendorRecord:
         answer = await get_json(

@@ -20,9 +20,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.connectors.http import SYSTEM_REJECTED, HttpSystem, get_json
+from activities.connectors.ledger import open_seeded
 from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.config import ConnectorSettings
-from sluice.private_files import private_database
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "crm_seed.sql"
 RECENT = 10
@@ -95,12 +95,7 @@ class SqliteCrm:
 
     def __init__(self, path: Path, seed: Path = SEED_FILE) -> None:
         self.path = path
-        private_database(path)
-        db = self._connection()
-        try:
-            db.executescript(seed.read_text(encoding="utf-8"))
-        finally:
-            db.close()
+        open_seeded(path, seed)
 
     def _connection(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)

@@ -7,7 +7,7 @@ its work inside the run's trace."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 from opentelemetry import propagate, trace
@@ -77,6 +77,15 @@ async def get_bytes(url: str, *, timeout_seconds: float) -> bytes:
     response = await _send("GET", url, timeout_seconds)
     _refuse_failures(url, response)
     return response.content
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without user info, query or fragment, safe for logs and audit records."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _url(base_url: str, path: str) -> str:

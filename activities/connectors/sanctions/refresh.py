@@ -22,11 +22,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import get_bytes
+from activities.connectors.http import get_bytes, redacted_url
 from activities.connectors.sanctions.index import ListIndex
 from activities.connectors.sanctions.lists import check_arguments, clean_names, parse_list
 from activities.connectors.sanctions.matching import MATCHER_VERSION
@@ -59,11 +59,7 @@ def _label(source: str) -> str:
     """What the audit trail names: a file's name, or the URL without credentials or query."""
     if not _is_url(source):
         return Path(source).name
-    parts = urlsplit(source)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return redacted_url(source)
 
 
 class RefreshingSanctionsList:

@@ -107,16 +107,16 @@ class EmbeddedSanctionsList:
     ) -> ScreeningResult:
         """Synchronous :meth:`screen`, for scripts and tests."""
         check_arguments(kind, threshold)
-        cleaned = clean_names(names)
-        hits = self._index.screen(cleaned, kind, threshold, evidence, self._max_hits)
-        return ScreeningResult(
+        return screen_index(
+            self._index,
+            clean_names(names),
+            kind,
+            threshold,
+            evidence,
+            self._max_hits,
             list_source=self.list_source,
             list_version=self.list_version,
             list_date=self.list_date,
-            matcher_version=MATCHER_VERSION,
-            threshold=threshold,
-            screened_names=cleaned,
-            hits=hits,
         )
 
 
@@ -283,6 +283,31 @@ def clean_names(names: Sequence[str]) -> list[str]:
         if stripped not in cleaned:
             cleaned.append(stripped)
     return cleaned
+
+
+def screen_index(
+    index: ListIndex,
+    cleaned: list[str],
+    kind: ScreeningKind,
+    threshold: float,
+    evidence: QueryEvidence | None,
+    max_hits: int,
+    *,
+    list_source: str,
+    list_version: str,
+    list_date: str | None,
+) -> ScreeningResult:
+    """Screen names already checked by :func:`clean_names` against one loaded index, and say
+    which list (source, version, date) and which matcher answered."""
+    return ScreeningResult(
+        list_source=list_source,
+        list_version=list_version,
+        list_date=list_date,
+        matcher_version=MATCHER_VERSION,
+        threshold=threshold,
+        screened_names=cleaned,
+        hits=index.screen(cleaned, kind, threshold, evidence, max_hits),
+    )
 
 
 def check_arguments(kind: str, threshold: float) -> None:

@@ -28,8 +28,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.connectors.http import get_bytes, redacted_url
 from activities.connectors.sanctions.index import ListIndex
-from activities.connectors.sanctions.lists import check_arguments, clean_names, parse_list
-from activities.connectors.sanctions.matching import MATCHER_VERSION
+from activities.connectors.sanctions.lists import (
+    check_arguments,
+    clean_names,
+    parse_list,
+    screen_index,
+)
 from activities.connectors.sanctions.models import (
     DEFAULT_MAX_HITS_PER_NAME,
     DEFAULT_THRESHOLD,
@@ -168,15 +172,15 @@ class RefreshingSanctionsList:
         check_arguments(kind, threshold)
         cleaned = clean_names(names)
         loaded = await self._current()
-        hits = await asyncio.to_thread(
-            loaded.index.screen, cleaned, kind, threshold, evidence, self._max_hits
-        )
-        return ScreeningResult(
+        return await asyncio.to_thread(
+            screen_index,
+            loaded.index,
+            cleaned,
+            kind,
+            threshold,
+            evidence,
+            self._max_hits,
             list_source=self.list_source,
             list_version=loaded.version,
             list_date=loaded.date,
-            matcher_version=MATCHER_VERSION,
-            threshold=threshold,
-            screened_names=cleaned,
-            hits=hits,
         )

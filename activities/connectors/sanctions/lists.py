@@ -72,9 +72,8 @@ class EmbeddedSanctionsList:
         self._max_hits = max_hits_per_name
         raw = self._path.read_bytes()
         self._entries, list_date = parse_list(raw, self._path.name)
-        digest = hashlib.sha256(raw).hexdigest()[:16]
         self.list_source = self._path.name
-        self.list_version = f"sha256:{digest};rows:{len(self._entries)}"
+        self.list_version = list_version(content_digest(raw), self._entries)
         self.list_date = list_date
         self._index = ListIndex(self._entries)
 
@@ -283,6 +282,16 @@ def clean_names(names: Sequence[str]) -> list[str]:
         if stripped not in cleaned:
             cleaned.append(stripped)
     return cleaned
+
+
+def content_digest(raw: bytes) -> str:
+    """What tells two exports apart: the start of their content's SHA-256."""
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def list_version(digest: str, entries: Sequence[ListEntry]) -> str:
+    """The version recorded with every screening: the content's digest and its rows."""
+    return f"sha256:{digest};rows:{len(entries)}"
 
 
 def screen_index(

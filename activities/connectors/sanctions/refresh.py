@@ -16,7 +16,6 @@ so a reviewer sees when a hit came from a list refreshed in the middle of a run.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -31,6 +30,8 @@ from activities.connectors.sanctions.index import ListIndex
 from activities.connectors.sanctions.lists import (
     check_arguments,
     clean_names,
+    content_digest,
+    list_version,
     parse_list,
     screen_index,
 )
@@ -104,7 +105,7 @@ class RefreshingSanctionsList:
         """Fetch and index the list again; True when its content changed. The index is
         swapped in one assignment, so a screening sees the old list or the new, never half."""
         raw = await self._fetch()
-        digest = hashlib.sha256(raw).hexdigest()[:16]
+        digest = content_digest(raw)
         if self._loaded is not None and self._loaded.digest == digest:
             self._loaded = replace(self._loaded, loaded_at=time.monotonic())
             return False
@@ -115,8 +116,9 @@ class RefreshingSanctionsList:
 
     def _build(self, raw: bytes, digest: str) -> _Loaded:
         entries, date = parse_list(raw, self.list_source)
-        version = f"sha256:{digest};rows:{len(entries)}"
-        return _Loaded(digest, version, date, ListIndex(entries), time.monotonic())
+        return _Loaded(
+            digest, list_version(digest, entries), date, ListIndex(entries), time.monotonic()
+        )
 
     async def _fetch(self) -> bytes:
         if not _is_url(self._source):

@@ -17,9 +17,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import SYSTEM_REJECTED, HttpSystem, get_json
+from activities.connectors.http import HttpSystem, get_json, refuse_other_record
 from activities.connectors.ledger import open_seeded
 from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.config import ConnectorSettings
@@ -157,12 +156,7 @@ class HttpCrm(HttpSystem):
         if answer is None:
             return CustomerHistory(customer_id=lookup.customer_id, known=False, source="crm-http")
         history = CustomerHistory.model_validate({**answer, "known": True, "source": "crm-http"})
-        if history.customer_id != lookup.customer_id:
-            raise ApplicationError(
-                f"the CRM answered for customer {history.customer_id}, not {lookup.customer_id}",
-                type=SYSTEM_REJECTED,
-                non_retryable=True,
-            )
+        refuse_other_record("the CRM", lookup.customer_id, history.customer_id, kind="customer")
         # Only the order the ticket names can be the one a refund is computed from.
         referenced = history.referenced_order
         if referenced and referenced.order_id != lookup.order_id:

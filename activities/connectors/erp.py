@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, Field
-from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import SYSTEM_REJECTED, HttpSystem, get_json
+from activities.connectors.http import HttpSystem, get_json, refuse_other_record
 from activities.connectors.ledger import connection, open_seeded
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "erp_seed.sql"
@@ -118,10 +117,5 @@ class HttpErp(HttpSystem):
         if answer is None:
             return PurchaseRecord(po_number=lookup.po_number, source="erp-http")
         order = PurchaseOrder.model_validate(answer)
-        if order.po_number != lookup.po_number:
-            raise ApplicationError(
-                f"the ERP answered for {order.po_number}, not {lookup.po_number}",
-                type=SYSTEM_REJECTED,
-                non_retryable=True,
-            )
+        refuse_other_record("the ERP", lookup.po_number, order.po_number)
         return PurchaseRecord(po_number=lookup.po_number, order=order, source="erp-http")

@@ -79,6 +79,19 @@ async def get_bytes(url: str, *, timeout_seconds: float) -> bytes:
     return response.content
 
 
+def refuse_other_record(system: str, asked: str, answered: str, *, kind: str = "") -> None:
+    """Refuse for good an answer about another record than the one asked for: acting on it
+    would be acting on someone else's data, and asking again would not change it. ``system``
+    names who answered; ``kind`` (``"customer"``, say) is put before the record it named."""
+    if answered != asked:
+        named = f"{kind} {answered}" if kind else answered
+        raise ApplicationError(
+            f"{system} answered for {named}, not {asked}",
+            type=SYSTEM_REJECTED,
+            non_retryable=True,
+        )
+
+
 def redacted_url(url: str) -> str:
     """``url`` without user info, query or fragment, safe for logs and audit records."""
     parts = urlsplit(url)

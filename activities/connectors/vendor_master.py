@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel
-from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import SYSTEM_REJECTED, HttpSystem, get_json
+from activities.connectors.http import HttpSystem, get_json, refuse_other_record
 from activities.connectors.ledger import connection, open_seeded
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "vendor_master_seed.sql"
@@ -74,10 +73,5 @@ class HttpVendorMaster(HttpSystem):
         if answer is None:
             return VendorRecord(supplier_id=lookup.supplier_id, known=False, source="vendor-http")
         record = VendorRecord.model_validate({**answer, "known": True, "source": "vendor-http"})
-        if record.supplier_id != lookup.supplier_id:
-            raise ApplicationError(
-                f"the vendor master answered for {record.supplier_id}, not {lookup.supplier_id}",
-                type=SYSTEM_REJECTED,
-                non_retryable=True,
-            )
+        refuse_other_record("the vendor master", lookup.supplier_id, record.supplier_id)
         return record

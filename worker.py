@@ -54,6 +54,9 @@ def main() -> int:
     parser.add_argument("--examples", action="store_true", help="start the sample runs")
     parser.add_argument("--port", type=int, default=7233, help="dev server gRPC port")
     parser.add_argument("--ui-port", type=int, default=8233, help="dev server Web UI port")
+    parser.add_argument(
+        "--inbox-port", type=int, default=8234, help="approval inbox port with --dev (0: none)"
+    )
     connection = parser.add_argument_group("connection (override TEMPORAL_* variables)")
     connection.add_argument("--address", help="Temporal frontend host:port")
     connection.add_argument("--namespace")
@@ -70,7 +73,11 @@ def main() -> int:
         apply_connection_flags(settings, args)
         configure_logging(settings.log_format)
         options = ServeOptions(
-            dev=args.dev, examples=args.examples, port=args.port, ui_port=args.ui_port
+            dev=args.dev,
+            examples=args.examples,
+            port=args.port,
+            ui_port=args.ui_port,
+            inbox_port=args.inbox_port or None,
         )
         asyncio.run(serve(settings, options))
     except (ConfigError, TemporalUnreachable) as err:

@@ -263,7 +263,14 @@ def create_app(inbox: Inbox) -> Starlette:
     async def decision_page(request: Request) -> Response:
         session = signed_in(request)
         view = await visible_run(request, session)
-        return page(request, "decision.html", session, view=view, documents=documents_of(view))
+        return page(
+            request,
+            "decision.html",
+            session,
+            view=view,
+            documents=documents_of(view),
+            request_fields=input_fields(view),
+        )
 
     async def decide(request: Request) -> Response:
         session = signed_in(request)
@@ -320,6 +327,7 @@ def create_app(inbox: Inbox) -> Starlette:
             status=200 if receipt is not None and receipt.accepted else 422,
             view=view,
             documents=documents_of(view),
+            request_fields=input_fields(view),
             receipt=receipt,
             problem=problem,
         )
@@ -357,13 +365,14 @@ def create_app(inbox: Inbox) -> Starlette:
         session = signed_in(request)
         view = await visible_run(request, session)
         partial = request.headers.get("hx-request") == "true"
-        provide = forms.provide_fields(view.process) if view.status.awaiting_input else None
+        provide = view.process.provided_input is not None
         return page(
             request,
             "run_live.html" if partial else "run.html",
             session,
             view=view,
             documents=documents_of(view),
+            request_fields=input_fields(view),
             provide=provide,
         )
 
@@ -388,7 +397,8 @@ def create_app(inbox: Inbox) -> Starlette:
             status=422,
             view=view,
             documents=documents_of(view),
-            provide=forms.provide_fields(view.process),
+            request_fields=input_fields(view),
+            provide=True,
             problem=problem,
         )
 
@@ -532,6 +542,21 @@ def amount_field(form: FormData) -> Decimal | None:
     if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise FormRefused("amount: a positive amount with at most two decimals")
     return amount
+
+
+def input_fields(view: Any) -> list[tuple[str, str]]:
+    """The run's input as label and text, documents aside (they have their own section)."""
+    shown: list[tuple[str, str]] = []
+
+    def walk(value: Any, label: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{label} {key}".strip())
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            shown.append((label.replace("_", " "), str(value)))
+
+    walk({k: v for k, v in view.input.items() if k != "documents"}, "")
+    return shown
 
 
 def documents_of(view: Any) -> list[dict[str, Any]]:

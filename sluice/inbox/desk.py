@@ -136,7 +136,7 @@ class Desk:
         query = (
             "ExecutionStatus = 'Running' AND "
             f"{sa.APPROVAL_STATUS.name} IN ('{sa.ApprovalStatus.PENDING}', "
-            f"'{sa.ApprovalStatus.ESCALATED}') AND {_domains(processes)}"
+            f"'{sa.ApprovalStatus.ESCALATED}') AND {self._ours(processes)}"
         )
         if risk in {level.value for level in sa.RiskLevel}:
             query += f" AND {sa.RISK_LEVEL.name} = '{risk}'"
@@ -172,7 +172,7 @@ class Desk:
         processes = [p for p in self.processes_for(user) if process in (None, p)]
         if not processes:
             return []
-        query = _domains(processes)
+        query = self._ours(processes)
         if state in STATES:
             query += f" AND ExecutionStatus = '{STATES[state]}'"
         if approval in {a.value for a in sa.ApprovalStatus}:
@@ -196,6 +196,13 @@ class Desk:
                 )
             )
         return rows
+
+    def _ours(self, processes: list[Process]) -> str:
+        """Runs of these processes on this deployment's task queue (the one its workers
+        poll: a run elsewhere would not answer its status query)."""
+        names = ", ".join(f"'{p.domain}'" for p in processes)
+        queue = self.settings.temporal.task_queue.replace("'", "")
+        return f"{sa.DOMAIN.name} IN ({names}) AND TaskQueue = '{queue}'"
 
     # --- one run --------------------------------------------------------------------------
 
@@ -352,8 +359,3 @@ class Desk:
         handle = self.client.get_workflow_handle(workflow_id)
         await handle.signal(awaiting.request.signal, delivery, rpc_timeout=QUERY_TIMEOUT)
         log.info("inbox: %s provided %s to %s", user, delivery.item, workflow_id)
-
-
-def _domains(processes: list[Process]) -> str:
-    names = ", ".join(f"'{p.domain}'" for p in processes)
-    return f"{sa.DOMAIN.name} IN ({names})"

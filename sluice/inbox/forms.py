@@ -149,18 +149,6 @@ async def input_from(process: Process, form: FormData, settings: Settings, user:
     return _checked(process, document, settings)
 
 
-def provide_fields(process: Process) -> list[Field]:
-    """What a run of ``process`` can be sent when it waits for a document."""
-    if process.provided_input is None:
-        return []
-    schema = process.provided_input.model_json_schema()
-    kinds = _resolve(schema, schema["properties"]["kind"]).get("enum", [])
-    return [
-        Field("kind", "document", "select", True, list(kinds)),
-        Field("file", "file", "file", True),
-    ]
-
-
 async def delivery_from(process: Process, form: FormData, settings: Settings, user: str) -> Any:
     """A provided document from the run page's form."""
     if process.provided_input is None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ log = logging.getLogger("sluice.inbox")
 HERE = Path(__file__).resolve().parent
 LOGIN_METHOD = "pwd"
 # Form fields the decision form has; anything else (a "reviewer", say) is a forged form.
+AMOUNT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")
 DECISION_FIELDS = {"csrf", "verdict", "comment", "reason", "amount", "final_text"}
 
 
@@ -532,16 +534,13 @@ def create_app(inbox: Inbox) -> Starlette:
 
 
 def amount_field(form: FormData) -> Decimal | None:
+    """An amount as a person writes one: digits, at most two decimals, above zero."""
     text = text_field(form, "amount", max_chars=20)
     if text is None:
         return None
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise FormRefused(f"amount: '{text}' is not a number") from None
-    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise FormRefused("amount: a positive amount with at most two decimals")
-    return amount
+    if not AMOUNT.fullmatch(text) or Decimal(text) <= 0:
+        raise FormRefused("amount: a positive amount with at most two decimals, like 20.00")
+    return Decimal(text)
 
 
 def input_fields(view: Any) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio.client import (
     Client,
     WorkflowQueryFailedError,
@@ -293,15 +293,18 @@ class Desk:
             final_text=final_text,
             lifetime=timedelta(minutes=self.settings.signatures.token_minutes),
         )
-        decision = DecisionInput(
-            verdict=verdict,
-            reviewer=user,
-            comment=comment,
-            reason=reason,
-            amount=amount,
-            final_text=final_text,
-            token=token,
-        )
+        try:
+            decision = DecisionInput(
+                verdict=verdict,
+                reviewer=user,
+                comment=comment,
+                reason=reason,
+                amount=amount,
+                final_text=final_text,
+                token=token,
+            )
+        except ValidationError as err:
+            raise Refused(f"not a decision the run takes: {err.errors()[0]['msg']}") from None
         handle = self.client.get_workflow_handle(workflow_id)
         try:
             return await handle.execute_update(

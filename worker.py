@@ -55,7 +55,9 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=7233, help="dev server gRPC port")
     parser.add_argument("--ui-port", type=int, default=8233, help="dev server Web UI port")
     parser.add_argument(
-        "--inbox-port", type=int, default=8234, help="approval inbox port with --dev (0: none)"
+        "--inbox-port",
+        type=int,
+        help="approval inbox port with --dev (default [inbox] port, 8234; 0: no inbox)",
     )
     connection = parser.add_argument_group("connection (override TEMPORAL_* variables)")
     connection.add_argument("--address", help="Temporal frontend host:port")
@@ -77,7 +79,7 @@ def main() -> int:
             examples=args.examples,
             port=args.port,
             ui_port=args.ui_port,
-            inbox_port=args.inbox_port or None,
+            inbox_port=settings.inbox.port if args.inbox_port is None else args.inbox_port or None,
         )
         asyncio.run(serve(settings, options))
     except (ConfigError, TemporalUnreachable) as err:

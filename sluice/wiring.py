@@ -26,6 +26,7 @@ from activities.connectors.notifications import (
     SqliteOutbox,
 )
 from activities.connectors.payments import PaymentActivities, payments_from_settings
+from activities.connectors.reviewer_notices import ReviewerNoticeActivities
 from activities.connectors.sanctions import sanctions_list_from_config
 from activities.connectors.terminal import (
     HttpTerminal,
@@ -108,6 +109,7 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     screening = ScreeningActivities(sanctions, settings.connectors.sanctions_threshold)
     terminal = TerminalActivities(terminal_from(settings))
     notifications = NotificationActivities(notifier_from(settings))
+    reviewer_notices = ReviewerNoticeActivities(settings)
     kyc_documents = KycDocumentActivities(gateway, settings.documents)
     kyc_rules = KycRuleActivities(settings.kyc)
     ladder = SupportLadderActivities(settings)
@@ -125,6 +127,7 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         terminal.release_cargo,
         terminal.hold_cargo,
         notifications.send_notification,
+        reviewer_notices.notify_reviewers,
         kyc_documents.transcribe_document,
         kyc_documents.extract_document,
         kyc_rules.check_documents,

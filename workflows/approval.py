@@ -36,6 +36,11 @@ from sluice.search_attributes import (
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalPolicy
     from activities.connectors.notifications import Notification, NotificationActivities
+    from activities.connectors.reviewer_notices import (
+        DecisionNotice,
+        NoticeReceipt,
+        ReviewerNoticeActivities,
+    )
     from sluice.activity_policy import policy_of
     from workflows.names import NameRefused, canonical_name, canonical_or_none
 
@@ -52,6 +57,9 @@ from workflows.signatures import (
 SYSTEM_REVIEWER = "system"
 # Runs that were waiting before signed decisions keep taking decisions by name.
 SIGNED_DECISIONS_PATCH = "signed-decisions"
+# Since 2026-12 every allowed reviewer is told when a decision waits for them (inbox notices);
+# requests made before are not (replay); deprecate once none of them is left.
+REVIEWER_NOTICES_PATCH = "reviewer-notices-2026-12"
 
 
 class DecisionRequest(BaseModel):
@@ -179,6 +187,9 @@ class ApprovalGate:
         self.status: ApprovalStatus | None = None
         self._votes: list[Vote] = []
         self._escalation: workflow.ActivityHandle[Any] | None = None
+        self._notices: workflow.ActivityHandle[NoticeReceipt] | None = None
+        # The run's subject id (shipment, application, ticket): all a notice says of the case.
+        self.subject = ""
         self._asked = 0
         self._signed = False
         self._used_tokens: set[str] = set()
@@ -222,14 +233,55 @@ class ApprovalGate:
             sla_minutes=policy.sla.total_seconds() / 60,
             request_id=self.pending.request_id,
         )
+        self._notices = None
+        if workflow.patched(REVIEWER_NOTICES_PATCH):
+            self._notices = self._notify_reviewers(policy)
         if not await self._wait(policy.sla):
             await self._escalate(request, policy)
             if not await self._wait(policy.final_timeout - policy.sla):
                 self._time_out(request, policy)
         if self._escalation is not None:
             await self._settle_escalation()
+        if self._notices is not None:
+            await self._settle_notices(self._notices)
         assert self.decision is not None
         return self.decision
+
+    def _notify_reviewers(self, policy: ApprovalPolicy) -> workflow.ActivityHandle[NoticeReceipt]:
+        """Tell every allowed reviewer, alongside the wait: a slow relay delays no decision."""
+        assert self.pending is not None
+        pending, info = self.pending, workflow.info()
+        notice = DecisionNotice(
+            workflow_id=info.workflow_id,
+            request_id=pending.request_id,
+            process=policy.domain,
+            kind=pending.request.kind,
+            subject=self.subject,
+            risk=pending.request.risk.value,
+            final_deadline=pending.final_deadline,
+            reviewers=pending.allowed_reviewers,
+        )
+        send: Any = ReviewerNoticeActivities.notify_reviewers
+        rules = policy_of(send)
+        return workflow.start_activity(
+            send,
+            notice,
+            start_to_close_timeout=rules.start_to_close,
+            retry_policy=rules.retry,
+            summary=f"Tell the reviewers of {pending.request.kind}",
+        )
+
+    async def _settle_notices(self, notices: workflow.ActivityHandle[NoticeReceipt]) -> None:
+        try:
+            receipt = await notices
+        except ActivityError as err:
+            self._record("failure", f"decision-request notices not delivered: {err.cause or err}")
+            return
+        if receipt.unreachable:
+            self._record(
+                "failure",
+                f"no e-mail address for {', '.join(receipt.unreachable)}: not notified",
+            )
 
     async def _settle_escalation(self) -> None:
         assert self._escalation is not None

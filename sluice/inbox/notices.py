@@ -1,5 +1,5 @@
 """The notices the inbox shows: decision requests sent to a reviewer, from the embedded
-notifications ledger (``notifications.sqlite3``; a mail relay takes them in production)."""
+reviewer notices ledger (``reviewer-notices.sqlite3``; e-mail through a relay in production)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from activities.connectors.ledger import Ledger
+from activities.connectors.reviewer_notices import DECISION_REQUEST
 
-DECISION_REQUEST = "decision_request"
 SHOWN = 20
 
 

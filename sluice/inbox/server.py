@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 from temporalio.client import Client
 
+from activities.connectors.reviewer_notices import reviewer_notices_file
 from sluice.config import ConfigError, Settings
 from sluice.inbox.accounts import Accounts
 from sluice.inbox.app import Inbox, create_app, templates
@@ -108,7 +109,7 @@ def build_inbox(settings: Settings, client: Client) -> Inbox:
         sessions=Sessions(store, secret_key(folder(settings) / "secret")),
         desk=Desk(client, settings, inbox_signer(settings)),
         templates=templates(),
-        notices=NoticeBoard(settings.data_dir / "notifications.sqlite3"),
+        notices=NoticeBoard(reviewer_notices_file(settings)),
         oidc=OidcSignIn(settings) if oidc.issuer and oidc.client_id else None,
     )
 

@@ -259,7 +259,13 @@ class ApprovalGate:
             subject=self.subject,
             risk=pending.request.risk.value,
             final_deadline=pending.final_deadline,
-            reviewers=pending.allowed_reviewers,
+            # Not those who may not decide it: whoever started the run.
+            reviewers=[
+                reviewer
+                for reviewer in pending.allowed_reviewers
+                if reviewer not in pending.request.excluded_reviewers
+                and not (self.verified_requester and same_person(reviewer, self.verified_requester))
+            ],
         )
         send: Any = ReviewerNoticeActivities.notify_reviewers
         rules = policy_of(send)

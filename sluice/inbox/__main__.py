@@ -38,11 +38,14 @@ async def serve(settings: Settings) -> None:
     await inbox.stop()
 
 
-def add_user(settings: Settings, user: str, reset: bool) -> int:
-    password = getpass.getpass(f"new password for {user}: ")
-    if getpass.getpass("again: ") != password:
-        print("error: the passwords differ", file=sys.stderr)
-        return 1
+def add_user(settings: Settings, user: str, reset: bool, from_stdin: bool) -> int:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"new password for {user}: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 1
     accounts(settings).add_user(user, password, replace=reset)
     print(f"{user}: {'password set' if reset else 'account created'}")
     return 0
@@ -59,12 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     add = commands.add_parser("add-user", help="create a local account (a reviewer id)")
     add.add_argument("user")
     add.add_argument("--reset", action="store_true", help="set a new password for an existing one")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
         configure_logging(settings.log_format)
         if args.command == "add-user":
-            return add_user(settings, args.user, args.reset)
+            return add_user(settings, args.user, args.reset, args.password_stdin)
         asyncio.run(serve(settings))
     except (ConfigError, TemporalUnreachable, AccountError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -21,11 +21,13 @@ def unique(prefix: str) -> str:
 async def test_alice_approves_a_waiting_cargo_release_and_watches_it_complete(
     inbox: RunningInbox, context: BrowserContext
 ) -> None:
-    handle = await start_example(inbox, "cargo-release", "anomaly", unique("inbox-cargo"))
-    await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
     page = await sign_in(context, inbox, "alice")
+    await expect(page.locator("main")).to_contain_text("Nothing is waiting for you.")
+    handle = await start_example(inbox, "cargo-release", "anomaly", unique("inbox-cargo"))
 
+    # The list updates by itself (htmx polling, under the strict CSP): no reload here.
     row = page.get_by_role("row").filter(has_text="SHP-2026-0419")
+    await expect(row).to_have_count(1, timeout=20_000)
     await expect(row).to_contain_text("Release shipment SHP-2026-0419 to the consignee?")
     await expect(row).to_contain_text("medium")
     await expect(row).to_contain_text("0 of 1")
@@ -183,3 +185,26 @@ async def test_a_ticket_holding_script_and_html_shows_as_text_and_runs_nothing(
     await page.goto(f"{inbox.url}/runs/{handle.id}")
     assert await page.locator("#injected").count() == 0
     assert await page.evaluate("typeof window.pwned") == "undefined"
+
+
+async def test_a_missing_document_is_provided_from_the_run_page(
+    inbox: RunningInbox, context: BrowserContext
+) -> None:
+    handle = await start_example(
+        inbox, "kyc-review", "missing_proof_of_address", unique("inbox-provide")
+    )
+    await status_until(handle, lambda s: s.awaiting_input is not None, what="a missing document")
+    page = await sign_in(context, inbox, "alice")
+    await page.goto(f"{inbox.url}/runs/{handle.id}")
+    await expect(page.locator("#provide")).to_be_visible()
+    await page.get_by_label("Document").select_option("proof_of_address")
+    bill = inbox.settings.documents.intake_dir / "sofia_lindqvist_bank_statement.txt"
+    await page.get_by_label("File").set_input_files(str(bill))
+    await page.get_by_role("button", name="Send").click()
+    await page.wait_for_url(f"**/runs/{handle.id}")
+    await status_until(
+        handle, lambda s: s.pending_decision is not None, what="the review after the document"
+    )
+    await page.reload()
+    await expect(page.locator(".audit")).to_contain_text("proof_of_address")
+    await expect(page.locator(".audit")).to_contain_text("alice")

@@ -10,7 +10,7 @@ python starter.py audit WORKFLOW_ID --json
 import os
 import sys
 
-from sluice.cli import main
+from sluice.app.cli import main
 
 if __name__ == "__main__":
     code = main()

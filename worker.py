@@ -10,10 +10,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+from sluice.app.runner import ServeOptions, serve
 from sluice.client import TemporalUnreachable
 from sluice.config import ConfigError, Settings, load_settings
 from sluice.logs import configure_logging
-from sluice.runner import ServeOptions, serve
 from sluice.terminal import project_command
 
 

@@ -15,7 +15,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.connectors.http import SYSTEM_REJECTED, SYSTEM_UNAVAILABLE
@@ -26,19 +25,13 @@ from activities.connectors.sanctions import (
     ScreeningResult,
     ScreeningUnavailable,
 )
-from sluice.activity_policy import ActivityPolicy, with_policy
+from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 
 # A screening service outage must not let a party through unscreened: retry for a while,
 # then fail the step so the run stops rather than deciding without a screening.
 SCREENING_CALL = ActivityPolicy(
     start_to_close=timedelta(seconds=30),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=5,
-        non_retryable_error_types=[SYSTEM_REJECTED],
-    ),
+    retry=system_of_record_retry(5),
 )
 
 

@@ -27,7 +27,6 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicyActivities
     from activities.cargo.extraction import CargoDocumentActivities
     from activities.cargo.models import (
         CrossCheckRequest,
@@ -36,11 +35,6 @@ with workflow.unsafe.imports_passed_through():
         Shipment,
     )
     from activities.cargo.rules import CargoRuleActivities
-    from activities.connectors.notifications import (
-        Notification,
-        NotificationActivities,
-        Notifier,
-    )
     from activities.connectors.sanctions import sanctions_list_from_config
     from activities.connectors.terminal import (
         Terminal,
@@ -50,6 +44,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.model_gateway import ModelGateway
     from activities.screening import ScreeningActivities, ScreeningRequest
+    from sluice.framework.notifications import (
+        Notification,
+        NotificationActivities,
+        Notifier,
+    )
+    from sluice.framework.policy import ApprovalPolicyActivities
 
 BARE_WORKFLOW = "BareCargoRelease"
 # What a plain Temporal user writes once per call: a timeout, the SDK's default retries.
@@ -160,20 +160,25 @@ class CargoDesk:
     def __init__(self, data_dir: Path) -> None:
         # Imported here, not with the module: the workflow sandbox re-imports this module
         # for every run, and the wiring pulls in every Sluice workflow.
+        from activities.cargo.factory import terminal_from
+        from activities.cargo.models import CargoSettings
+        from activities.shared import notifier_from
+        from sluice.app.wiring import every_offline_rule, offline_rules
         from sluice.config import Settings
-        from sluice.wiring import notifier_from, offline_rules, terminal_from
+        from sluice.framework import Services
 
         settings = Settings(data_dir=data_dir)
+        services = Services(settings, every_offline_rule())
         self.policies = ApprovalPolicyActivities(settings)
         self.documents = CargoDocumentActivities(
             ModelGateway(offline_rules(), prices=settings.model.prices)
         )
-        self.rules = CargoRuleActivities(settings.cargo)
+        self.rules = CargoRuleActivities(settings.section("cargo", CargoSettings))
         self.screening = ScreeningActivities(
             sanctions_list_from_config(None, None, None), settings.connectors.sanctions_threshold
         )
-        self.terminal: Terminal = terminal_from(settings)
-        self.notifier: Notifier = notifier_from(settings)
+        self.terminal: Terminal = terminal_from(services)
+        self.notifier: Notifier = notifier_from(services)
 
     def activities(self) -> list[Any]:
         return [

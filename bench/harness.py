@@ -32,11 +32,11 @@ from sluice.binaries import temporal_cli
 from sluice.client import connect
 from sluice.codec import codec_from_settings, create_key_file
 from sluice.config import Settings
+from sluice.framework.approval import PendingDecision
 from sluice.reviewers import ensure_sample_reviewers
 from sluice.signing import as_signal, signed_decision
 from sluice.telemetry import install_telemetry
 from tests.faults.processes import ROOT, DevServer, Killable, WorkerProcess
-from workflows.approval import PendingDecision
 
 EXAMPLES = ROOT / "examples" / "cargo_release"
 CLEAN = EXAMPLES / "clean.json"

@@ -61,9 +61,9 @@ PARTS: dict[str, Callable[[Frame], bool]] = {
     "... of which building pydantic model classes": _named("ModelMetaclass.__new__"),
     "workflow sandbox: running workflow code": _named("_Instance.activate"),
     "audit trail, step timeline, details, search attributes": _in(
-        "workflows/audit.py",
-        "workflows/approval.py",
-        "workflows/process.py",
+        "sluice/framework/audit.py",
+        "sluice/framework/approval.py",
+        "sluice/framework/process.py",
         functions=_RECORD_KEEPING,
     ),
     # Temporal's tracing interceptors only pass each call on (inside them, the spans are made

@@ -282,7 +282,7 @@ The largest part is Temporal's workflow sandbox, not a Sluice feature as such: f
 run the sandbox imports the workflow's module afresh, with every module it imports that is
 not passed through, and pydantic builds each model class it defines again ("building
 pydantic model classes" above). Sluice's domain workflows import the shared modules
-(`workflows/process.py`, `approval.py`, `audit.py`, `human_input.py`) and the activities'
+(`sluice/framework/process.py`, `approval.py`, `audit.py`, `human_input.py`) and the activities'
 models passed through (`workflow.unsafe.imports_passed_through()`): a module imported
 without it, directly or through another, is re-imported for every run.
 """

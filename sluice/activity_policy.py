@@ -17,6 +17,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _ATTRIBUTE = "__sluice_activity_policy__"
 
+# The error type a system of record raises when it refuses a request (a 4xx other than 429):
+# asking again cannot help, so no retry policy retries it.
+SYSTEM_REJECTED = "SystemOfRecordRejected"
+
 
 @dataclass(frozen=True)
 class ActivityPolicy:
@@ -47,3 +51,24 @@ def policy_of(fn: Callable[..., Any]) -> ActivityPolicy:
     if policy is None:
         raise TypeError(f"activity {fn.__qualname__} has no @with_policy(...) declaration")
     return policy
+
+
+def system_of_record_retry(
+    attempts: int, *, longest_wait: timedelta = timedelta(seconds=30)
+) -> RetryPolicy:
+    """Retries for a call to a system of record: one second, doubling up to ``longest_wait``,
+    at most ``attempts``; a refusal by the system (``SYSTEM_REJECTED``) is never retried."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=longest_wait,
+        maximum_attempts=attempts,
+        non_retryable_error_types=[SYSTEM_REJECTED],
+    )
+
+
+# Pure computation (versioned rules, text checks): a failure is a bug, so retry little and
+# fail visibly.
+LOCAL_COMPUTATION = ActivityPolicy(
+    start_to_close=timedelta(seconds=10), retry=RetryPolicy(maximum_attempts=2)
+)

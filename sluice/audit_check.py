@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sluice.framework.audit import AuditEvent, AuditTrail
+from sluice.framework.signatures import Signature, SignatureRefused, verify_decision
 from sluice.reviewers import ReviewerRegistry, registry_version
-from workflows.audit import AuditEvent, AuditTrail
-from workflows.signatures import Signature, SignatureRefused, verify_decision
 
 
 @dataclass(frozen=True)

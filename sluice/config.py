@@ -12,11 +12,15 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sluice.validation import field_problems, validation_problems
 
 DEFAULT_CONFIG_FILE = Path("sluice.toml")
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -195,35 +199,6 @@ class SignatureSettings(BaseModel):
     token_minutes: float = Field(default=15.0, gt=0, le=7 * 24 * 60)
 
 
-class CargoSettings(BaseModel):
-    """Tolerances for the cargo document cross-check rules."""
-
-    weight_tolerance_percent: float = 2.0
-    package_count_tolerance: int = 0
-    value_tolerance_percent: float = 1.0
-
-
-class KycSettings(BaseModel):
-    """Limits of the KYC document checks."""
-
-    proof_of_address_max_age_days: int = Field(default=90, ge=1)
-    # Names on a document and on the form match at or above this score (0..1).
-    name_match_threshold: float = Field(default=0.85, gt=0, le=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _document_keys_moved(cls, raw: Any) -> Any:
-        # Ignored silently, an old document_root would leave documents unreadable unnoticed.
-        moved = (
-            sorted({"document_root", "max_document_bytes"} & set(raw))
-            if isinstance(raw, dict)
-            else []
-        )
-        if moved:
-            raise ValueError(f"{' and '.join(moved)} moved to [documents] (intake_dir, max_bytes)")
-        return raw
-
-
 class DocumentSettings(BaseModel):
     """Documents given by path (see ``sluice/intake.py``): read from the intake folder only."""
 
@@ -232,62 +207,6 @@ class DocumentSettings(BaseModel):
     intake_dir: Path = Path("intake")
     # The largest document read, by path or as a data URL.
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
-
-
-class SupportSettings(BaseModel):
-    """The support triage authority ladder: what the run may do alone, what needs an agent,
-    what needs a supervisor, and where tickets go. Read through an activity, never by the
-    workflow itself (see ``activities/support/ladder.py``)."""
-
-    queues: dict[str, str] = Field(
-        default_factory=lambda: {
-            "billing": "billing",
-            "refund_request": "billing",
-            "technical_issue": "tech-support",
-            "account_access": "account-security",
-            "complaint": "customer-care",
-            "legal_privacy": "privacy-office",
-            "delivery": "logistics",
-            "general_question": "general",
-            "other": "general",
-        }
-    )
-    human_queue: str = "human-review"
-    auto_reply_categories: list[str] = Field(
-        default_factory=lambda: ["general_question", "delivery", "technical_issue"]
-    )
-    auto_reply_min_confidence: float = Field(default=0.85, ge=0, le=1)
-    human_review_below_confidence: float = Field(default=0.6, ge=0, le=1)
-    agent_approval: dict[str, str] = Field(
-        default_factory=lambda: {
-            "refund_request": "refund_approval",
-            "account_access": "account_access_approval",
-            "legal_privacy": "legal_privacy_approval",
-        }
-    )
-    reply_approval: str = "reply_approval"
-    high_value_complaint_approval: str = "complaint_approval"
-    high_value_lifetime_spend: float = Field(default=2000.0, ge=0)
-    refund_supervisor_above: float = Field(default=250.0, ge=0)
-    supervisor_refund_approval: str = "supervisor_refund_approval"
-    currency: str = "EUR"
-    page_on_urgency: list[str] = Field(default_factory=lambda: ["urgent"])
-    on_call_contact: str = "support-on-call"
-    # What a reply may name without an agent (activities/support/reply_check.py): links to
-    # these domains and their subdomains only (none: no links), and this address.
-    company_domains: list[str] = Field(default_factory=list)
-    support_address: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-    @field_validator("company_domains")
-    @classmethod
-    def _domain_names(cls, domains: list[str]) -> list[str]:
-        for domain in domains:
-            labels = domain.split(".")
-            if len(labels) < 2 or not all(
-                label and label.isascii() and label.replace("-", "").isalnum() for label in labels
-            ):
-                raise ValueError(f"{domain!r} is not a domain name (write shop.example)")
-        return [domain.lower() for domain in domains]
 
 
 class TelemetrySettings(BaseModel):
@@ -366,7 +285,7 @@ class OidcSettings(BaseModel):
 
 
 class InboxSettings(BaseModel):
-    """The approval web inbox (``python -m sluice.inbox``)."""
+    """The approval web inbox (``python -m sluice.app.inbox``)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8234, ge=0, le=65535)
@@ -387,17 +306,18 @@ class InboxSettings(BaseModel):
 
 
 class Settings(BaseModel):
-    """Everything a Sluice worker or CLI needs to know."""
+    """Everything a Sluice worker or CLI needs to know. A process's own section (``[cargo]``,
+    or any section a declared process names) is read by ``section``."""
+
+    # Sections this model does not name belong to processes, read with ``section``.
+    model_config = ConfigDict(extra="allow")
 
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     connectors: ConnectorSettings = Field(default_factory=ConnectorSettings)
     approvals: dict[str, DomainApprovalSettings] = Field(default_factory=dict)
     signatures: SignatureSettings = Field(default_factory=SignatureSettings)
-    cargo: CargoSettings = Field(default_factory=CargoSettings)
-    kyc: KycSettings = Field(default_factory=KycSettings)
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
-    support: SupportSettings = Field(default_factory=SupportSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
     payloads: PayloadSettings = Field(default_factory=PayloadSettings)
@@ -421,6 +341,21 @@ class Settings(BaseModel):
                     "signatures": {**raw.get("signatures", {}), **scalars},
                 }
         return raw
+
+    def section(self, name: str, model: type[SectionT]) -> SectionT:
+        """The configuration section ``name`` read as ``model`` (its defaults when absent)."""
+        sections = self.__pydantic_extra__
+        assert sections is not None  # extra="allow"
+        value = sections.get(name, {})
+        if isinstance(value, model):
+            return value
+        try:
+            section = model.model_validate(value)
+        except ValidationError as err:
+            raise ConfigError(f"[{name}]: {validation_problems(err)}") from None
+        # Read once: every later reader (and a test that adjusts it) sees the same object.
+        sections[name] = section
+        return section
 
     @property
     def reviewer_registry_file(self) -> Path:
@@ -531,9 +466,7 @@ def load_settings(
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{path}: {field}: {first['msg']}") from err
+        raise ConfigError(f"{path}: {field_problems(err)[0]}") from err
     problem = intake_problem(settings, path if path.exists() else None)
     if problem:
         raise ConfigError(f"{path}: documents.intake_dir: {problem}")

@@ -34,6 +34,7 @@ from temporalio.converter import (
 from temporalio.exceptions import ApplicationError
 
 from sluice.codec import UNREADABLE, CodecError, refusal_of, unreadable
+from sluice.validation import validation_problems
 
 # The error type of a run whose own input was refused (see ``WorkerPayloadConverter``).
 INVALID_INPUT = "InvalidInput"
@@ -154,9 +155,6 @@ def conversion_problem(err: BaseException) -> str:
     while cause is not None and not isinstance(cause, ValidationError | CodecError):
         cause = cause.__cause__ or cause.__context__
     if isinstance(cause, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}"
-            for e in cause.errors()[:5]
-        )
+        return validation_problems(cause, whole="(payload)")
     shown = cause or err
     return str(shown).splitlines()[0][:300] if str(shown) else type(shown).__name__

@@ -45,11 +45,11 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from activities.model_gateway import MODEL_RATE_LIMITED
 from sluice.activity_policy import policy_of
 from sluice.config import RateLimitSettings
 from sluice.converter import INVALID_INPUT
 from sluice.metering import ModelCallReport, observing
+from sluice.model_contracts import MODEL_RATE_LIMITED
 from sluice.ratelimit import Admission, ModelLimiter, ProviderQuota, RateLimiter, Throttle
 from sluice.telemetry import TRACER_NAME, workflow_tracer
 

@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.plugin import SimplePlugin
 from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
 
 MODEL_QUEUE_SUFFIX = "-models"
@@ -29,8 +28,9 @@ def model_task_queue(task_queue: str) -> str:
     return f"{task_queue}{MODEL_QUEUE_SUFFIX}"
 
 
-class ModelWorkerPlugin(SimplePlugin):
-    """Runs the model worker for as long as the process worker it is attached to runs."""
+class ModelWorker:
+    """The activity-only worker on the model queue; the worker plugin runs it for as long as
+    the process worker runs (``sluice.app.plugin``)."""
 
     def __init__(
         self,
@@ -43,9 +43,6 @@ class ModelWorkerPlugin(SimplePlugin):
         graceful_shutdown_timeout: timedelta = timedelta(seconds=20),
         deployment_config: WorkerDeploymentConfig | None = None,
     ) -> None:
-        # Own attribute names: SimplePlugin's ``activities`` and ``interceptors`` would be
-        # added to the process worker.
-        super().__init__("sluice.ModelWorker", run_context=self._running)
         self.client = client
         self.model_queue = model_task_queue(task_queue)
         self.model_activities = list(activities)
@@ -67,6 +64,7 @@ class ModelWorkerPlugin(SimplePlugin):
         )
 
     @asynccontextmanager
-    async def _running(self) -> AsyncIterator[None]:
+    async def running(self) -> AsyncIterator[None]:
+        """Polls the model queue until the context ends."""
         async with self.worker():
             yield

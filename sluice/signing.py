@@ -1,6 +1,6 @@
 """Signing decisions and start requests on the signer's side.
 
-Two kinds of signer make the same token (``workflows/signatures.py`` says what it holds):
+Two kinds of signer make the same token (``sluice/framework/signatures.py`` says what it holds):
 a reviewer with their own key (``starter.py approve`` and ``starter.py sign``), and an
 attesting service, such as an approval inbox, that authenticated the person itself and signs
 for them with its own key and the login method it used (``amr``). The registry says which
@@ -21,6 +21,17 @@ from joserfc import jws
 from joserfc.jwk import OKPKey
 
 from sluice.config import Settings
+from sluice.framework.approval import ApproveSignal, DecisionInput, RejectSignal
+from sluice.framework.names import canonical_or_none
+from sluice.framework.signatures import (
+    ALGORITHM,
+    DECISION_TYPE,
+    START_TYPE,
+    DecisionClaims,
+    StartClaims,
+    amount_claim,
+    text_digest,
+)
 from sluice.reviewers import (
     KEY_ENV,
     REVIEWER_ID,
@@ -30,17 +41,6 @@ from sluice.reviewers import (
     public_half,
     read_private_key,
     sample_key_file,
-)
-from workflows.approval import ApproveSignal, DecisionInput, RejectSignal
-from workflows.names import canonical_or_none
-from workflows.signatures import (
-    ALGORITHM,
-    DECISION_TYPE,
-    START_TYPE,
-    DecisionClaims,
-    StartClaims,
-    amount_claim,
-    text_digest,
 )
 
 

@@ -20,6 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from sluice import search_attributes
+from sluice.app.catalog import PROCESSES
+from sluice.app.wiring import build_worker
 from sluice.binaries import temporal_test_server
 from sluice.codec import EncryptionCodec, create_key_file, load_key_ring
 from sluice.config import DomainApprovalSettings, Settings
@@ -28,7 +30,6 @@ from sluice.devserver import start_dev_server
 from sluice.payload_store import payload_storage
 from sluice.reviewers import ensure_sample_reviewers
 from sluice.telemetry import Telemetry, install_telemetry
-from sluice.wiring import build_worker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -131,8 +132,8 @@ def settings(
     settings.codec.keys_file = codec_keys
     settings.payloads.directory = payload_store_dir
     settings.documents.intake_dir = EXAMPLES / "kyc_review" / "intake"
-    for domain in ("cargo_release", "kyc_review", "support_triage"):
-        settings.approvals[domain] = approval_settings()
+    for process in PROCESSES:
+        settings.approvals[process.domain] = approval_settings()
     # Every test reviewer has a registered key in the data folder, as `worker.py --dev` makes.
     ensure_sample_reviewers(
         settings.data_dir, settings.reviewer_registry_file, ["alice", "bob", "carol", "dave"]

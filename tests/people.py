@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from sluice.config import Settings
+from sluice.framework.process import RunStatus
 from sluice.signing import as_signal, signed_decision
-from workflows.process import RunStatus
 
 
 async def act_on(

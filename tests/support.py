@@ -1,6 +1,8 @@
-"""What many tests do the same way: run our CLI and the plain ``temporal`` CLI as a user
-would, in their own processes against the test's dev server, and wait until a run gets
-somewhere (by the clock, so a slow, loaded machine only makes the wait longer)."""
+"""What many tests do the same way: the run driver (start a run of a declared process, wait
+for a decision, decide with a signed decision, read the outcome), the ledgers the worker's
+wiring writes, our CLI and the plain ``temporal`` CLI run as a user would, in their own
+processes against the test's dev server, and waits until a run gets somewhere (by the clock,
+so a slow, loaded machine only makes the wait longer)."""
 
 from __future__ import annotations
 
@@ -9,19 +11,22 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from temporalio.client import WorkflowHandle
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from sluice.binaries import temporal_cli
 from sluice.config import Settings
+from sluice.framework import Process, Services
+from sluice.framework.approval import ApproveSignal, DecisionInput, DecisionReceipt, RejectSignal
+from sluice.framework.process import RunStatus
 from sluice.signing import as_signal, signed_decision
 from tests.conftest import EXAMPLES
-from workflows.approval import ApproveSignal, DecisionInput, RejectSignal
-from workflows.process import RunStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -170,3 +175,62 @@ async def signed_signal(
 ) -> ApproveSignal | RejectSignal:
     """The same, as the payload of an ``approve`` or ``reject`` signal."""
     return as_signal(await signed(handle, settings, reviewer, verdict, **fields))
+
+
+# --- the run driver ------------------------------------------------------------------------
+
+
+async def start_run(
+    client: Client,
+    settings: Settings,
+    process: Process[Any],
+    payload: BaseModel,
+    *,
+    workflow_id: str | None = None,
+) -> WorkflowHandle[Any, Any]:
+    """A run of ``process`` on ``payload``, on the test's task queue, named by its subject
+    unless ``workflow_id`` names it."""
+    return await client.start_workflow(
+        process.workflow_type,
+        payload,
+        id=workflow_id or f"{process.command}-{process.subject(payload)}-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.temporal.task_queue,
+    )
+
+
+async def until_decision_needed(handle: WorkflowHandle[Any, Any]) -> RunStatus:
+    """The run's status once it waits for a decision."""
+    return await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
+
+
+async def decide(
+    handle: WorkflowHandle[Any, Any],
+    settings: Settings,
+    verdict: str,
+    reviewer: str,
+    **more: Any,
+) -> DecisionReceipt:
+    """Decide through the ``decide`` update, signed with the reviewer's test key, as
+    ``starter.py approve/reject`` does (a refusal raises ``WorkflowUpdateFailedError``)."""
+    receipt: DecisionReceipt = await handle.execute_update(
+        "decide",
+        await signed(handle, settings, reviewer, verdict, **more),
+        result_type=DecisionReceipt,
+    )
+    return receipt
+
+
+async def finished(handle: WorkflowHandle[Any, Any], *, seconds: float = 60) -> Any:
+    """The run's result, or a clear failure (with its status) instead of a hang if it took a
+    wrong path."""
+    try:
+        return await asyncio.wait_for(handle.result(), timeout=seconds)
+    except TimeoutError:
+        status = await handle.query("status", result_type=RunStatus)
+        raise AssertionError(f"run did not finish: {status.model_dump_json(indent=1)}") from None
+
+
+def wired(settings: Settings, maker: Callable[[Services], T]) -> T:
+    """What the worker's wiring builds with ``maker`` for this configuration (by default an
+    embedded ledger), so a test reads the very file the worker writes."""
+    return maker(Services(settings, {}))

@@ -14,9 +14,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.support import signed_signal, temporal, waiting_cargo_run
-from workflows.audit import AuditTrail
-from workflows.process import RunStatus
 
 MALFORMED_APPROVALS = [
     ('{"comment": "no reviewer"}', "reviewer: Field required"),

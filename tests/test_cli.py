@@ -16,6 +16,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.conftest import EXAMPLES
 from tests.support import (
     ROOT,
@@ -26,8 +28,6 @@ from tests.support import (
     temporal,
     waiting_cargo_run,
 )
-from workflows.audit import AuditTrail
-from workflows.process import RunStatus
 
 
 async def test_operator_starts_lists_refuses_approves_and_audits_a_run(

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from sluice.cli import MAX_FINAL_TEXT_BYTES, MAX_JSON_DEPTH, CliError, parse_json
+from sluice.app.cli import MAX_FINAL_TEXT_BYTES, MAX_JSON_DEPTH, CliError, parse_json
 from sluice.config import Settings
+from sluice.framework.process import RunStatus
 from tests.conftest import example
 from tests.support import ROOT, cli_environment, starter, waiting_cargo_run
-from workflows.process import RunStatus
 
 
 def assert_named_refusal(result: subprocess.CompletedProcess[str], *names: str) -> None:

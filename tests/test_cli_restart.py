@@ -20,15 +20,15 @@ import pytest
 from temporalio.converter import ExternalStorage
 from temporalio.testing import WorkflowEnvironment
 
+from sluice.app.runner import EXAMPLES, start_examples
 from sluice.codec import EncryptionCodec
 from sluice.config import Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
-from sluice.runner import EXAMPLES, start_examples
+from sluice.framework.approval import DecisionInput
 from tests.conftest import EXAMPLES as TEST_EXAMPLES
 from tests.conftest import example
 from tests.support import ROOT, cli_environment, starter, status_until
-from workflows.approval import DecisionInput
 
 ANOMALY = str(TEST_EXAMPLES / "cargo_release" / "anomaly.json")
 # How the tests call Python, as the CLI should print it from the project folder.
@@ -220,7 +220,7 @@ async def test_an_edited_sample_that_no_longer_validates_is_named_and_the_others
     marker = uuid.uuid4().hex[:8]
     (samples / f"clean_{marker}.json").write_text(json.dumps(example("cargo_release", "clean")))
     (samples / f"broken_{marker}.json").write_text('{"shipment_id": ')
-    monkeypatch.setattr("sluice.runner.EXAMPLES", tmp_path / "examples")
+    monkeypatch.setattr("sluice.app.runner.EXAMPLES", tmp_path / "examples")
     async with make_worker(dev_env.client):
         await start_examples(dev_env.client, settings)
     shown = capsys.readouterr().out

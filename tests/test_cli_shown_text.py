@@ -15,14 +15,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from sluice.cli import print_status
+from sluice.app.cli import print_status
 from sluice.config import Settings
+from sluice.framework.approval import DecisionRequest, PendingDecision
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from sluice.search_attributes import RiskLevel
 from tests.conftest import example
 from tests.support import eventually, starter, status_until, waiting_cargo_run
-from workflows.approval import DecisionRequest, PendingDecision
-from workflows.audit import AuditTrail
-from workflows.process import RunStatus
 
 # What an attacker would type: a line of its own that looks like the real decision line,
 # then an escape that erases the line on the terminal and one that reverses what follows.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sluice.app.wiring import build_worker
 from sluice.codec import codec_from_settings, create_key_file, keys_path
 from sluice.config import Settings
 from sluice.converter import sluice_data_converter
@@ -20,7 +21,6 @@ from sluice.devserver import start_dev_server
 from sluice.payload_store import payload_storage
 from sluice.private_files import private_file
 from sluice.telemetry import JsonLinesSpanExporter
-from sluice.wiring import build_worker
 from tests.conftest import SESSION_SPANS, example
 from workflows.cargo_release import CargoReleaseOutcome
 

@@ -12,16 +12,17 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.cargo.factory import terminal_from
 from activities.cargo.models import Shipment
-from activities.connectors.notifications import SqliteOutbox
-from activities.connectors.terminal import SqliteTerminal
+from activities.shared import notifier_from
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.conftest import example
 from tests.stubs.system_of_record import SystemOfRecordStub
-from tests.workflows.test_cargo_release import closed_port, finished
-from workflows.audit import AuditTrail
+from tests.support import finished, wired
+from tests.workflows.test_cargo_release import closed_port
 from workflows.cargo_release import CargoReleaseWorkflow
-from workflows.process import RunStatus
 
 RELEASE_PATH = "/shipments/SHP-2026-0418/release"
 
@@ -78,7 +79,7 @@ async def test_terminal_too_slow_fails_the_run_clearly_and_tells_nobody(
     assert "Release cargo failed" in str(failure.value.cause)
     assert "Timeout" in str(failure.value.cause)
     assert status.state == "failed"
-    assert SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions() == []
+    assert wired(settings, notifier_from).ledger.actions() == []
 
 
 async def test_release_recorded_but_notifier_down_finishes_with_the_notice_left_for_follow_up(
@@ -92,7 +93,7 @@ async def test_release_recorded_but_notifier_down_finishes_with_the_notice_left_
         trail = await handle.query("audit", result_type=AuditTrail)
     assert outcome.action == "released"
     assert outcome.undelivered_notices == ["consignee", "notify party"]
-    terminal = SqliteTerminal(settings.data_dir / "terminal.sqlite3").ledger.actions()
+    terminal = wired(settings, terminal_from).ledger.actions()
     assert [(t.action, t.subject) for t in terminal] == [("release", "SHP-2026-0418")]
     follow_ups = [e.summary for e in trail.of_kind("action") if "NOT notified" in e.summary]
     assert len(follow_ups) == 2

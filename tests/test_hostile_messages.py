@@ -31,12 +31,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from sluice.codec import ENCODING, KEY_ID, EncryptionCodec
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import REFUSALS_RECORDED, RunStatus
 from sluice.interceptor import TRACE_HEADER
 from sluice.telemetry import Telemetry
 from tests.conftest import example
 from tests.support import signed_signal, starter, status_until, temporal, waiting_cargo_run
-from workflows.audit import AuditTrail
-from workflows.process import REFUSALS_RECORDED, RunStatus
 
 SECONDS = 20
 

@@ -25,16 +25,16 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.cargo.models import Shipment
 from sluice.config import RateLimitSettings, Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from sluice.ratelimit import queue_dispatch_rate
 from sluice.telemetry import OncePerSpan, SpanRecord, Telemetry
 from sluice.timeline import spans_of_run
 from tests.conftest import SESSION_METRICS, SESSION_SPANS, example
 from tests.stubs.mistral_api import CHAT_PATH, MistralStub
 from tests.stubs.reading_model import read_like_a_model
-from tests.support import signed_signal
-from workflows.audit import AuditTrail
-from workflows.cargo_release import CargoReleaseWorkflow
-from workflows.process import RunStatus
+from tests.support import finished, signed_signal, start_run
+from workflows import cargo_release
 
 # What the clean example's documents say, as a model reading any of them would answer.
 CLEAN_FIELDS = {
@@ -81,20 +81,14 @@ def use_mistral(settings: Settings, stub: MistralStub, **limits: Any) -> None:
 
 
 async def start(client: Client, settings: Settings, name: str) -> WorkflowHandle[Any, Any]:
-    return await client.start_workflow(
-        CargoReleaseWorkflow.run,
-        Shipment.model_validate(example("cargo_release", name)),
-        id=f"traced-{name}-{uuid.uuid4().hex[:8]}",
-        task_queue=settings.temporal.task_queue,
+    shipment = Shipment.model_validate(example("cargo_release", name))
+    return await start_run(
+        client,
+        settings,
+        cargo_release.PROCESS,
+        shipment,
+        workflow_id=f"traced-{name}-{uuid.uuid4().hex[:8]}",
     )
-
-
-async def finished(handle: WorkflowHandle[Any, Any]) -> Any:
-    try:
-        return await asyncio.wait_for(handle.result(), timeout=90)
-    except TimeoutError:
-        status = await handle.query("status", result_type=RunStatus)
-        raise AssertionError(f"run did not finish: {status.model_dump_json(indent=1)}") from None
 
 
 def run_spans(workflow_id: str) -> list[SpanRecord]:
@@ -153,7 +147,7 @@ async def test_a_cargo_release_trace_reads_like_the_run_with_a_genai_span_per_mo
         )
     async with make_worker(traced):
         handle = await start(traced, settings, "clean")
-        outcome = await finished(handle)
+        outcome = await finished(handle, seconds=90)
         status = await handle.query("status", result_type=RunStatus)
         trail = await handle.query("audit", result_type=AuditTrail)
     assert outcome.action == "released"
@@ -236,7 +230,7 @@ async def test_model_calls_run_on_their_own_task_queue(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, "clean")
-        await finished(handle)
+        await finished(handle, seconds=90)
         history = await handle.fetch_history()
     queues = {
         event.activity_task_scheduled_event_attributes.activity_type.name: (
@@ -262,7 +256,7 @@ async def test_prompts_and_answers_are_recorded_only_when_switched_on(
     stub.default_chat = read_like_a_model
     async with make_worker(traced):
         handle = await start(traced, settings, "clean")
-        await finished(handle)
+        await finished(handle, seconds=90)
     calls = model_spans(run_spans(handle.id))
     assert len(calls) == 4
     for call in calls:
@@ -290,7 +284,7 @@ async def test_a_forced_replay_emits_every_span_once(
             "approve",
             await signed_signal(handle, settings, "alice", comment="short-shipped, agreed"),
         )
-        outcome = await finished(handle)
+        outcome = await finished(handle, seconds=90)
         status = await handle.query("status", result_type=RunStatus)
     assert outcome.action == "released"
 
@@ -442,7 +436,7 @@ async def test_an_exhausted_token_budget_hands_the_slot_back_and_every_run_still
     token_throttles = throttles("tokens")
     async with make_worker(traced):
         handle = await start(traced, settings, "clean")
-        outcome = await finished(handle)
+        outcome = await finished(handle, seconds=90)
     assert outcome.action == "released"
 
     calls = model_spans(run_spans(handle.id))

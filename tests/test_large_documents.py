@@ -25,19 +25,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.kyc.models import KycApplication
-from sluice.catalog import BY_COMMAND
-from sluice.cli import CliError, read_input
+from sluice.app.catalog import BY_COMMAND
+from sluice.app.cli import CliError, read_input
+from sluice.app.plugin import workflow_runner
+from sluice.app.wiring import WORKFLOWS
 from sluice.codec import ENCODING, EncryptionCodec
 from sluice.config import Settings
 from sluice.converter import sluice_data_converter
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from sluice.payload_store import LOCAL_DRIVER, LocalPayloadStore
-from sluice.wiring import WORKFLOWS
 from tests.conftest import approval_settings
 from tests.stubs.mistral_api import OCR_PATH, MistralStub
 from tests.support import starter
-from workflows.audit import AuditTrail
 from workflows.kyc_review import KycOutcome
-from workflows.process import RunStatus
 
 SCAN_BYTES = 5 * 1024 * 1024
 TODAY = datetime.now(UTC).date()
@@ -236,13 +237,17 @@ async def test_a_5_mb_scanned_passport_goes_through_the_review_and_replays(
     # The finished run replays from its history, reading the scan back from the store; without
     # the store, the history alone cannot be replayed.
     workflows = list(WORKFLOWS)
-    await Replayer(workflows=workflows, data_converter=client.data_converter).replay_workflow(
-        history
-    )
+    await Replayer(
+        workflows=workflows,
+        data_converter=client.data_converter,
+        workflow_runner=workflow_runner(),
+    ).replay_workflow(history)
     with pytest.raises(RuntimeError, match=r"TMPRL1105.*external storage is not configured"):
-        await Replayer(workflows=workflows, data_converter=sluice_data_converter()).replay_workflow(
-            history
-        )
+        await Replayer(
+            workflows=workflows,
+            data_converter=sluice_data_converter(),
+            workflow_runner=workflow_runner(),
+        ).replay_workflow(history)
 
 
 async def test_a_5_mb_scan_provided_while_the_run_waits_goes_through(

@@ -26,15 +26,15 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from activities.cargo.models import Shipment
+from sluice.app.catalog import BY_COMMAND
 from sluice.binaries import temporal_cli
-from sluice.catalog import BY_COMMAND
 from sluice.client import connect
 from sluice.codec import EncryptionCodec
 from sluice.codec_server import CodecServer
 from sluice.config import Settings, TemporalSettings
+from sluice.framework.process import RunStatus
 from tests.conftest import EXAMPLES, example
 from workflows.cargo_release import CargoReleaseOutcome, CargoReleaseWorkflow
-from workflows.process import RunStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "codec-token-for-tests"

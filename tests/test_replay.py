@@ -11,9 +11,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from sluice.catalog import PROCESSES
+from sluice.app.catalog import PROCESSES
+from sluice.app.plugin import workflow_runner
 from sluice.converter import sluice_data_converter
-from sluice.wiring import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 RECORDED = sorted(HISTORIES.glob("*/*.json"))
@@ -27,7 +27,11 @@ def test_every_process_has_recorded_histories() -> None:
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: f"{p.parent.name}/{p.stem}")
 async def test_recorded_history_replays_against_current_code(path: Path) -> None:
     history = WorkflowHistory.from_json(f"{path.parent.name}-{path.stem}", path.read_text())
-    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=sluice_data_converter())
+    replayer = Replayer(
+        workflows=[process.workflow for process in PROCESSES],
+        data_converter=sluice_data_converter(),
+        workflow_runner=workflow_runner(),
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 
@@ -39,7 +43,11 @@ async def test_the_same_change_without_a_patch_would_break_runs_in_flight() -> N
 
     path = HISTORIES / "cargo-release" / "clean.json"
     history = WorkflowHistory.from_json("cargo-release-clean", path.read_text())
-    replayer = Replayer(workflows=[UnguardedCargoRelease], data_converter=sluice_data_converter())
+    replayer = Replayer(
+        workflows=[UnguardedCargoRelease],
+        data_converter=sluice_data_converter(),
+        workflow_runner=workflow_runner(),
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert (

@@ -16,10 +16,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.names import NameRefused, canonical_name
 from tests.conftest import example
 from tests.support import signed, signed_signal, status_until
-from workflows.audit import AuditTrail
-from workflows.names import NameRefused, canonical_name
 
 SECONDS = 20
 M = TypeVar("M", bound=BaseModel)

@@ -21,8 +21,12 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.approvals import ApprovalPolicyActivities
+from sluice.app.plugin import workflow_runner
 from sluice.config import Settings
+from sluice.framework.approval import ApproveSignal, DecisionReceipt, RejectSignal
+from sluice.framework.audit import AuditTrail
+from sluice.framework.policy import ApprovalPolicyActivities
+from sluice.framework.process import RunStatus
 from sluice.reviewers import (
     AttestingService,
     load_registry,
@@ -46,9 +50,6 @@ from tests.support import (
     waiting_cargo_run,
 )
 from tests.two_requests import TwoRequestsWorkflow
-from workflows.approval import ApproveSignal, DecisionReceipt, RejectSignal
-from workflows.audit import AuditTrail
-from workflows.process import RunStatus
 
 pytestmark = pytest.mark.asyncio
 
@@ -214,6 +215,7 @@ async def test_token_for_the_first_request_is_refused_on_the_second(
         task_queue=queue,
         workflows=[TwoRequestsWorkflow],
         activities=[policies.load_approval_policy],
+        workflow_runner=workflow_runner(),
     ):
         handle = await dev_env.client.start_workflow(
             TwoRequestsWorkflow.run,
@@ -354,13 +356,12 @@ async def test_one_persons_two_keys_are_one_reviewer_for_four_eyes(
     make_worker: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
-    from tests.workflows.test_kyc_review import REPO, application, passport
+    from tests.workflows.test_kyc_review import application, passport
     from tests.workflows.test_kyc_review import start as start_kyc
 
     settings.approvals["kyc_review"] = approval_settings(
         reviewers={"kyc_approval": ["alice", "bob", "dave"]}
     )
-    settings.kyc.document_root = REPO
     second = tmp_path / "alice-laptop.key"
     registry = load_registry(settings.reviewer_registry_file)
     save_registry(

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from sluice.framework.approval import DecisionRequest
+from sluice.framework.process import BusinessProcess
 from sluice.search_attributes import RiskLevel
-from workflows.approval import DecisionRequest
-from workflows.process import BusinessProcess
 
 
 @workflow.defn(name="TwoRequestsWorkflow")

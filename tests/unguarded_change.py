@@ -7,7 +7,7 @@ from typing import Literal
 
 from temporalio import workflow
 
-from workflows.approval import Decision
+from sluice.framework.approval import Decision
 from workflows.cargo_release import CargoReleaseOutcome, CargoReleaseWorkflow
 
 with workflow.unsafe.imports_passed_through():

@@ -18,27 +18,27 @@ from typing import Literal
 from pydantic import BaseModel
 from temporalio import workflow
 
-# Passed through the sandbox: none of these holds state between runs, and the sandbox would
-# otherwise import them (and build their pydantic classes) again for every new run.
-with workflow.unsafe.imports_passed_through():
-    from activities.cargo.extraction import CargoDocumentActivities
-    from activities.cargo.models import (
-        CrossCheckRequest,
-        CrossCheckResult,
-        ExtractedDocument,
-        ExtractionRequest,
-        Shipment,
-        ShipmentDocument,
-    )
-    from activities.cargo.rules import CargoRuleActivities
-    from activities.connectors.notifications import Notification, NotificationActivities
-    from activities.connectors.sanctions import ScreeningResult
-    from activities.connectors.terminal import TerminalActivities, TerminalOrder, TerminalReceipt
-    from activities.screening import ScreeningActivities, ScreeningRequest
-    from sluice.search_attributes import RiskLevel
-    from workflows.approval import Decision, DecisionRequest
-    from workflows.process import BusinessProcess, StepFailed
-
+from activities.cargo.extraction import TASK as EXTRACT_TASK
+from activities.cargo.extraction import CargoDocumentActivities, offline_extract
+from activities.cargo.factory import cargo_activities
+from activities.cargo.models import (
+    CargoSettings,
+    CrossCheckRequest,
+    CrossCheckResult,
+    ExtractedDocument,
+    ExtractionRequest,
+    Shipment,
+    ShipmentDocument,
+)
+from activities.cargo.rules import CargoRuleActivities
+from activities.connectors.sanctions import ScreeningResult
+from activities.connectors.terminal import TerminalActivities, TerminalOrder, TerminalReceipt
+from activities.screening import ScreeningActivities, ScreeningRequest
+from sluice.framework import EXAMPLES, Process
+from sluice.framework.approval import Decision, DecisionRequest
+from sluice.framework.notifications import Notification, NotificationActivities
+from sluice.framework.process import BusinessProcess, StepFailed
+from sluice.search_attributes import RiskLevel
 
 # Since 2026-11 the notify party (often the customs broker) is told too. Runs started before
 # the change replay without the step: ``workflow.patched`` is False for them. Once none of
@@ -82,16 +82,16 @@ class CargoReleaseWorkflow(BusinessProcess):
             "Cross-check documents",
             CargoRuleActivities.cross_check_documents,
             CrossCheckRequest(shipment=shipment, extracted=extracted),
+            recorded=self.record_findings,
         )
-        self.record_findings(findings)
 
         # 3. Screen the parties.
         screening: ScreeningResult = await self.step(
             "Screen parties",
             ScreeningActivities.screen_names,
             ScreeningRequest(names=shipment.parties(), kind="organization"),
+            recorded=self.record_screening,
         )
-        self.record_screening(screening)
 
         # 4. Decide: automatically only when there is nothing to look at.
         risk = assess_risk(findings, screening, unreadable)
@@ -114,11 +114,7 @@ class CargoReleaseWorkflow(BusinessProcess):
             )
 
         # 5. Act at the terminal.
-        try:
-            receipt = await self.instruct_terminal(shipment, decision)
-        except StepFailed as failure:
-            self.fail(failure)
-            raise
+        receipt = await self.instruct_terminal(shipment, decision)
         action: Literal["released", "held"] = "released" if receipt.action == "release" else "held"
         self.record(
             "action",
@@ -165,7 +161,7 @@ class CargoReleaseWorkflow(BusinessProcess):
     ) -> bool:
         """Send one notice; False (and a follow-up on record) if it could not be delivered."""
         try:
-            notice = await self.step(
+            await self.step(
                 f"Notify {role}",
                 NotificationActivities.send_notification,
                 Notification(
@@ -176,11 +172,14 @@ class CargoReleaseWorkflow(BusinessProcess):
                         f"{workflow.info().workflow_id}:notify-{role.replace(' ', '-')}"
                     ),
                 ),
+                recorded=lambda notice: self.record(
+                    "action", f"{role} notified ({notice.reference})"
+                ),
+                handled=True,
             )
         except StepFailed:
             self.record("action", f"{role} NOT notified: left for follow-up by the desk")
             return False
-        self.record("action", f"{role} notified ({notice.reference})")
         return True
 
     async def read_documents(self, shipment: Shipment) -> tuple[list[ExtractedDocument], list[str]]:
@@ -192,10 +191,13 @@ class CargoReleaseWorkflow(BusinessProcess):
                     f"Read {document.kind.value.replace('_', ' ')}",
                     CargoDocumentActivities.extract_document,
                     ExtractionRequest(shipment_id=shipment.shipment_id, document=document),
+                    recorded=lambda read: self.record_model(
+                        read.model, f"read {document.kind.value}"
+                    ),
+                    handled=True,
                 )
             except StepFailed:
                 return None
-            self.record_model(extracted.model, f"read {document.kind.value}")
             return extracted
 
         results = await asyncio.gather(*(read(doc) for doc in shipment.documents))
@@ -281,3 +283,18 @@ def consignee_message(
         f"Shipment {shipment.shipment_id} is on hold at {shipment.port_of_discharge} pending "
         f"a customs review. Reason: {decision.reason or 'review required'}."
     )
+
+
+PROCESS = Process(
+    title="Cargo release",
+    command="cargo-release",
+    domain="cargo_release",
+    workflow=CargoReleaseWorkflow,
+    input_model=Shipment,
+    subject=lambda shipment: shipment.shipment_id,
+    activities=cargo_activities,
+    settings_section="cargo",
+    settings_model=CargoSettings,
+    offline_rules={EXTRACT_TASK: offline_extract},
+    examples=EXAMPLES / "cargo_release",
+)

@@ -23,32 +23,39 @@ from typing import Literal, cast
 from pydantic import BaseModel
 from temporalio import workflow
 
-# Passed through the sandbox: none of these holds state between runs, and the sandbox would
-# otherwise import them (and build their pydantic classes) again for every new run.
-with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicy
-    from activities.connectors.notifications import Notification, NotificationActivities
-    from activities.connectors.sanctions import QueryEvidence, ScreeningResult, normalise_name
-    from activities.kyc.documents import KycDocumentActivities
-    from activities.kyc.models import (
-        REQUIRED_DOCUMENTS,
-        DocumentSource,
-        DocumentText,
-        ExtractedKycDocument,
-        ExtractionRequest,
-        KycApplication,
-        KycCheckRequest,
-        KycCheckResult,
-        KycDocument,
-        KycDocumentKind,
-        TranscriptionRequest,
-    )
-    from activities.kyc.rules import KycRuleActivities
-    from activities.screening import ScreeningActivities, ScreeningRequest
-    from sluice.search_attributes import RiskLevel
-    from workflows.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
-    from workflows.human_input import InputRequest, ProvidedInput
-    from workflows.process import BusinessProcess, StepFailed
+from activities.connectors.sanctions import QueryEvidence, ScreeningResult
+from activities.kyc.documents import (
+    ADDRESS_TASK,
+    IDENTITY_TASK,
+    KycDocumentActivities,
+    offline_address_proof,
+    offline_identity,
+)
+from activities.kyc.factory import kyc_activities
+from activities.kyc.models import (
+    REQUIRED_DOCUMENTS,
+    DocumentSource,
+    DocumentText,
+    ExtractedKycDocument,
+    ExtractionRequest,
+    KycApplication,
+    KycCheckRequest,
+    KycCheckResult,
+    KycDocument,
+    KycDocumentKind,
+    KycSettings,
+    TranscriptionRequest,
+)
+from activities.kyc.rules import KycRuleActivities
+from activities.screening import ScreeningActivities, ScreeningRequest
+from sluice.framework import EXAMPLES, Process
+from sluice.framework.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
+from sluice.framework.human_input import InputRequest, ProvidedInput
+from sluice.framework.name_keys import normalise_name
+from sluice.framework.notifications import Notification, NotificationActivities
+from sluice.framework.policy import ApprovalPolicy
+from sluice.framework.process import BusinessProcess, StepFailed
+from sluice.search_attributes import RiskLevel
 
 PROVIDE_DOCUMENT = "provide_document"
 
@@ -115,8 +122,8 @@ class KycReviewWorkflow(BusinessProcess):
                 documents=documents,
                 as_of=workflow.now().date(),
             ),
+            recorded=self.record_findings,
         )
-        self.record_findings(findings)
 
         # 4. Screen the applicant.
         screening: ScreeningResult = await self.step(
@@ -129,8 +136,8 @@ class KycReviewWorkflow(BusinessProcess):
                 if workflow.patched(SCREENING_EVIDENCE_CHANGE)
                 else None,
             ),
+            recorded=self.record_screening,
         )
-        self.record_screening(screening)
 
         # 5. Decide: the riskier the application, the more people look at it.
         risk = assess_risk(findings, screening)
@@ -227,6 +234,7 @@ class KycReviewWorkflow(BusinessProcess):
                     f"Transcribe {label}",
                     KycDocumentActivities.transcribe_document,
                     TranscriptionRequest(application_id=application_id, document=document),
+                    handled=True,
                 )
             if text.ocr is not None:
                 self.record_model(text.ocr, f"OCR of the {label}")
@@ -239,10 +247,11 @@ class KycReviewWorkflow(BusinessProcess):
                     text=text.text,
                     document_sha256=text.document_sha256,
                 ),
+                recorded=lambda read: self.record_model(read.model, f"read the {label}"),
+                handled=True,
             )
         except StepFailed as failure:
             return failure.message
-        self.record_model(extracted.model, f"read the {label}")
         return extracted.unreadable_because() or extracted
 
     async def reach_decision(
@@ -291,9 +300,9 @@ class KycReviewWorkflow(BusinessProcess):
 
     async def notify_desk(self, application: KycApplication, outcome: KycOutcome) -> None:
         """The outcome goes to the desk that asked, once; the details stay in the audit."""
-        run_id = workflow.info().workflow_id
+        workflow_id = workflow.info().workflow_id
         risk = f" (risk {outcome.risk.value})" if outcome.risk else ""
-        notice = await self.step(
+        await self.step(
             "Notify onboarding desk",
             NotificationActivities.send_notification,
             Notification(
@@ -302,12 +311,14 @@ class KycReviewWorkflow(BusinessProcess):
                 subject=f"KYC application {application.application_id}: {outcome.action}",
                 body=(
                     f"Application {application.application_id} was {outcome.action}{risk}. "
-                    f"The decision record: starter.py audit {run_id}"
+                    f"The decision record: starter.py audit {workflow_id}"
                 ),
-                idempotency_key=f"{run_id}:notify-outcome",
+                idempotency_key=f"{workflow_id}:notify-outcome",
+            ),
+            recorded=lambda notice: self.record(
+                "action", f"onboarding desk notified ({notice.reference})"
             ),
         )
-        self.record("action", f"onboarding desk notified ({notice.reference})")
 
     def record_findings(self, findings: KycCheckResult) -> None:
         self.record(
@@ -408,3 +419,19 @@ def evidence_for(findings: KycCheckResult, screening: ScreeningResult) -> list[s
         for hit in screening.hits
     ]
     return evidence
+
+
+PROCESS = Process(
+    title="KYC review",
+    command="kyc-review",
+    domain="kyc_review",
+    workflow=KycReviewWorkflow,
+    input_model=KycApplication,
+    subject=lambda application: application.application_id,
+    activities=kyc_activities,
+    settings_section="kyc",
+    settings_model=KycSettings,
+    offline_rules={IDENTITY_TASK: offline_identity, ADDRESS_TASK: offline_address_proof},
+    examples=EXAMPLES / "kyc_review",
+    provided_input=DocumentDelivery,
+)

@@ -27,42 +27,47 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from temporalio import workflow
 
-# Passed through the sandbox: none of these holds state between runs, and the sandbox would
-# otherwise import them (and build their pydantic classes) again for every new run.
+from activities.connectors.crm import CrmActivities, CustomerHistory, CustomerLookup
+from activities.connectors.payments import PaymentActivities, RefundOrder, RefundReceipt
+from activities.connectors.ticketing import QueueAssignment, TicketingActivities, TicketReply
+from activities.support.classification import TASK as CLASSIFY_TASK
+from activities.support.classification import TicketClassificationActivities, offline_classify
+from activities.support.drafting import TASK as DRAFT_TASK
+from activities.support.drafting import ReplyDraftingActivities, offline_draft
+from activities.support.factory import support_activities
+from activities.support.guards import TextGuardActivities
+from activities.support.ladder import AuthorityLadder, SupportLadderActivities, SupportSettings
+from activities.support.models import (
+    Category,
+    DraftedReply,
+    DraftRequest,
+    GuardContext,
+    RefundOffer,
+    TextGuardReport,
+    TextGuardRequest,
+    Ticket,
+    TicketClassification,
+    Urgency,
+)
+from sluice.framework import EXAMPLES, Process
+from sluice.framework.approval import Decision, DecisionRequest
+from sluice.framework.notifications import Notification, NotificationActivities
+from sluice.framework.policy import ApprovalPolicy
+from sluice.framework.process import BusinessProcess, StepFailed
+from sluice.search_attributes import RiskLevel
+
+# The ladder's decisions are imported once, outside the sandbox: they hold no state,
+# and the sandbox would otherwise rebuild their pydantic classes for every run (the
+# worker's runner passes through ``activities`` and ``sluice`` already).
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalPolicy
-    from activities.connectors.crm import CrmActivities, CustomerHistory, CustomerLookup
-    from activities.connectors.notifications import Notification, NotificationActivities
-    from activities.connectors.payments import PaymentActivities, RefundOrder, RefundReceipt
-    from activities.connectors.ticketing import QueueAssignment, TicketingActivities, TicketReply
-    from activities.support.classification import TicketClassificationActivities
-    from activities.support.drafting import ReplyDraftingActivities
-    from activities.support.guards import TextGuardActivities
-    from activities.support.ladder import (
+    from workflows.support_ladder import (
         Authority,
-        AuthorityLadder,
         LadderFacts,
-        SupportLadderActivities,
         pages_on_call,
         queue_for,
         refund_offer,
         required_authority,
     )
-    from activities.support.models import (
-        Category,
-        DraftedReply,
-        DraftRequest,
-        GuardContext,
-        RefundOffer,
-        TextGuardReport,
-        TextGuardRequest,
-        Ticket,
-        TicketClassification,
-        Urgency,
-    )
-    from sluice.search_attributes import RiskLevel
-    from workflows.approval import Decision, DecisionRequest
-    from workflows.process import BusinessProcess, StepFailed
 
 
 class SupportTriageOutcome(BaseModel):
@@ -121,12 +126,15 @@ class SupportTriageWorkflow(BusinessProcess):
         # 2. Classify. A model that cannot give a valid answer hands the ticket to a person.
         try:
             classified = await self.step(
-                "Classify ticket", TicketClassificationActivities.classify_ticket, ticket
+                "Classify ticket",
+                TicketClassificationActivities.classify_ticket,
+                ticket,
+                recorded=lambda answer: self.record_model(answer.model, "classified ticket"),
+                handled=True,
             )
         except StepFailed as failure:
             return await self.hand_over(ticket, ladder, f"not classified: {failure.message}")
         triage = self.triage = classified.classification
-        self.record_model(classified.model, "classified ticket")
 
         # 3. Route and, when urgent, page on-call: neither needs an approval.
         guard_hits = [hit.rule for hit in ticket_check.hits]
@@ -135,15 +143,11 @@ class SupportTriageWorkflow(BusinessProcess):
             await self.page_on_call(ticket, ladder)
 
         # 4. Read the customer's history. Without it no reply is drafted: the run stops.
-        try:
-            history = self.history = await self.step(
-                "Look up customer",
-                CrmActivities.look_up_customer,
-                CustomerLookup(customer_id=ticket.customer_id, order_id=ticket.order_id),
-            )
-        except StepFailed as failure:
-            self.fail(failure)
-            raise
+        history = self.history = await self.step(
+            "Look up customer",
+            CrmActivities.look_up_customer,
+            CustomerLookup(customer_id=ticket.customer_id, order_id=ticket.order_id),
+        )
 
         # 5. Draft the reply, and check it says nothing a template would not. A reply that
         # could not be checked goes to a person with the draft.
@@ -153,10 +157,11 @@ class SupportTriageWorkflow(BusinessProcess):
                 "Draft reply",
                 ReplyDraftingActivities.draft_reply,
                 DraftRequest(ticket=ticket, classification=triage, history=history, refund=refund),
+                recorded=lambda draft: self.record_model(draft.model, "drafted reply"),
+                handled=True,
             )
         except StepFailed as failure:
             return await self.hand_over(ticket, ladder, f"no draft: {failure.message}")
-        self.record_model(drafted.model, "drafted reply")
         try:
             reply_check = await self.check_reply(triage, history, drafted)
         except StepFailed as failure:
@@ -185,11 +190,7 @@ class SupportTriageWorkflow(BusinessProcess):
             why = decision.reason or decision.outcome
             return await self.hand_over(ticket, ladder, why, drafted.draft.body, decision)
         reply = (decision.final_text or "").strip() or drafted.draft.body
-        try:
-            refunded = await self.issue_refund(ticket, refund, decision) if refund else None
-        except StepFailed as failure:
-            self.fail(failure)
-            raise
+        refunded = await self.issue_refund(ticket, refund, decision) if refund else None
         sent = await self.send_reply(ticket, reply, drafted, decision, refunded)
 
         outcome = self.outcome_of(ticket, "replied", decision=decision, reply_reference=sent)
@@ -240,7 +241,10 @@ class SupportTriageWorkflow(BusinessProcess):
         )
 
     async def check_text(self, name: str, request: TextGuardRequest) -> TextGuardReport:
-        report: TextGuardReport = await self.step(name, TextGuardActivities.check_text, request)
+        # Both checks are handled by the caller: an unchecked text goes to a person.
+        report: TextGuardReport = await self.step(
+            name, TextGuardActivities.check_text, request, handled=True
+        )
         # A reply was checked against the company's domains: the audit says which.
         domains: dict[str, Any] = (
             {"allowed_domains": report.allowed_domains} if request.target == "reply" else {}
@@ -274,7 +278,7 @@ class SupportTriageWorkflow(BusinessProcess):
     async def page_on_call(self, ticket: Ticket, ladder: AuthorityLadder) -> None:
         # The page carries ids and labels only: pagers and SMS are no place for ticket text.
         assert self.triage is not None
-        run_id = workflow.info().workflow_id
+        workflow_id = workflow.info().workflow_id
         notice = await self.step(
             "Page on-call",
             NotificationActivities.send_notification,
@@ -282,8 +286,8 @@ class SupportTriageWorkflow(BusinessProcess):
                 recipient=ladder.on_call_contact,
                 channel="page",
                 subject=f"Urgent ticket {ticket.ticket_id}: {self.triage.category.value}",
-                body=f"Ticket {ticket.ticket_id} is in queue {self.queue}; run {run_id}.",
-                idempotency_key=f"{run_id}:page-on-call",
+                body=f"Ticket {ticket.ticket_id} is in queue {self.queue}; run {workflow_id}.",
+                idempotency_key=f"{workflow_id}:page-on-call",
             ),
         )
         self.paged = True
@@ -399,14 +403,13 @@ class SupportTriageWorkflow(BusinessProcess):
                     approved_by=decision.reviewers or ["sluice-auto-reply"],
                 ),
             )
-        except StepFailed as failure:
+        except StepFailed:
             if refunded:
                 self.record(
                     "failure",
                     f"refund {refunded.reference} was issued but the reply was not sent",
                     refund_reference=refunded.reference,
                 )
-            self.fail(failure)
             raise
         self.record(
             "action",
@@ -425,21 +428,17 @@ class SupportTriageWorkflow(BusinessProcess):
         decision: Decision | None = None,
     ) -> SupportTriageOutcome:
         """Give the ticket to the human queue, draft attached; nothing goes to the customer."""
-        try:
-            receipt = await self.step(
-                "Hand over to a person",
-                TicketingActivities.hand_over_ticket,
-                QueueAssignment(
-                    ticket_id=ticket.ticket_id,
-                    queue=ladder.human_queue,
-                    reason=reason,
-                    draft=draft,
-                    idempotency_key=f"{workflow.info().workflow_id}:handoff",
-                ),
-            )
-        except StepFailed as failure:
-            self.fail(failure)
-            raise
+        receipt = await self.step(
+            "Hand over to a person",
+            TicketingActivities.hand_over_ticket,
+            QueueAssignment(
+                ticket_id=ticket.ticket_id,
+                queue=ladder.human_queue,
+                reason=reason,
+                draft=draft,
+                idempotency_key=f"{workflow.info().workflow_id}:handoff",
+            ),
+        )
         self.queue = ladder.human_queue
         self.record(
             "action",
@@ -514,3 +513,18 @@ def evidence_for(
         evidence.append("[customer] new contact: not in the CRM")
     evidence.append(f"[draft reply, {drafted.draft.language}]\n{drafted.draft.body}")
     return evidence
+
+
+PROCESS = Process(
+    title="Support triage",
+    command="support-triage",
+    domain="support_triage",
+    workflow=SupportTriageWorkflow,
+    input_model=Ticket,
+    subject=lambda ticket: ticket.ticket_id,
+    activities=support_activities,
+    settings_section="support",
+    settings_model=SupportSettings,
+    offline_rules={CLASSIFY_TASK: offline_classify, DRAFT_TASK: offline_draft},
+    examples=EXAMPLES / "support_triage",
+)

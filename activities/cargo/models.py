@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from activities.model_gateway import ModelRecord
+from sluice.model_contracts import ModelRecord
 
 
 class DocumentKind(StrEnum):
@@ -122,6 +122,10 @@ class CrossCheckResult(BaseModel):
     rules_applied: list[str]
     hits: list[RuleHit]
 
-    @property
-    def clean(self) -> bool:
-        return not self.hits
+
+class CargoSettings(BaseModel):
+    """Tolerances for the cargo document cross-check rules."""
+
+    weight_tolerance_percent: float = 2.0
+    package_count_tolerance: int = 0
+    value_tolerance_percent: float = 1.0

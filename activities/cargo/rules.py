@@ -18,14 +18,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from datetime import timedelta
 
 from temporalio import activity
-from temporalio.common import RetryPolicy
 
 from activities.cargo.extraction import conflicting_fields
 from activities.cargo.models import (
     REQUIRED_DOCUMENTS,
+    CargoSettings,
     CrossCheckRequest,
     CrossCheckResult,
     DocumentFields,
@@ -41,8 +40,7 @@ from activities.text_screening import (
     quote_value,
     screen_text,
 )
-from sluice.activity_policy import ActivityPolicy, with_policy
-from sluice.config import CargoSettings
+from sluice.activity_policy import LOCAL_COMPUTATION, with_policy
 
 RULESET = "cargo-crosscheck/2026.12.1"
 
@@ -78,11 +76,6 @@ REQUIRED_FIELDS: dict[DocumentKind, tuple[str, ...]] = {
 }
 READ_FIELDS = tuple(name for name in DocumentFields.model_fields if name != "document_kind")
 
-# Pure computation: a failure here is a bug, so retry little and fail visibly.
-LOCAL_COMPUTATION = ActivityPolicy(
-    start_to_close=timedelta(seconds=10),
-    retry=RetryPolicy(maximum_attempts=2),
-)
 
 Rule = Callable[[Shipment, list[ExtractedDocument], CargoSettings], list[RuleHit]]
 

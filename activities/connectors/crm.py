@@ -17,11 +17,10 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.connectors.http import SYSTEM_REJECTED, get_json
-from sluice.activity_policy import ActivityPolicy, with_policy
+from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.config import ConnectorSettings
 from sluice.private_files import private_database
 
@@ -32,13 +31,7 @@ RECENT = 10
 # visibly instead of drafting a reply without the customer's history.
 CRM_READ = ActivityPolicy(
     start_to_close=timedelta(seconds=20),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=10),
-        maximum_attempts=4,
-        non_retryable_error_types=[SYSTEM_REJECTED],
-    ),
+    retry=system_of_record_retry(4, longest_wait=timedelta(seconds=10)),
 )
 
 

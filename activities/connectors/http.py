@@ -9,8 +9,9 @@ from typing import Any
 import httpx2
 from temporalio.exceptions import ApplicationError
 
+from sluice.activity_policy import SYSTEM_REJECTED
+
 SYSTEM_UNAVAILABLE = "SystemOfRecordUnavailable"
-SYSTEM_REJECTED = "SystemOfRecordRejected"
 
 
 async def post_idempotent(

@@ -10,58 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-from pydantic import BaseModel
-
+from sluice.framework.receipts import LedgerEntry
 from sluice.private_files import private_database
-
-
-class LedgerEntry(BaseModel):
-    """One recorded action."""
-
-    idempotency_key: str
-    action: str
-    subject: str
-    reference: str
-    recorded_at: datetime
-    detail: dict[str, Any]
-    duplicate: bool = False
-
-
-class ActionReceipt(BaseModel):
-    """What a system of record answers to a business action, whichever system: its
-    reference, the idempotency key the action was recorded under, whether it had been
-    recorded before (a retry or a replay), and the activity attempt that got the answer."""
-
-    reference: str
-    idempotency_key: str
-    duplicate: bool
-    attempt: int = 1
-
-    @classmethod
-    def recorded(cls, entry: LedgerEntry, **fields: Any) -> Self:
-        """From the embedded ledger's record of the action."""
-        return cls(
-            reference=entry.reference,
-            idempotency_key=entry.idempotency_key,
-            duplicate=entry.duplicate,
-            **fields,
-        )
-
-    @classmethod
-    def answered(cls, answer: Mapping[str, Any], key: str, **fields: Any) -> Self:
-        """From a system's HTTP answer (its ``reference`` and ``duplicate``)."""
-        return cls(
-            reference=str(answer.get("reference", "")),
-            idempotency_key=key,
-            duplicate=bool(answer.get("duplicate", False)),
-            **fields,
-        )
 
 
 class Ledger:

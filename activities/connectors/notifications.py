@@ -6,48 +6,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
-
-from pydantic import BaseModel
-from temporalio import activity
-from temporalio.common import RetryPolicy
 
 from activities.connectors.http import post_idempotent
-from activities.connectors.ledger import ActionReceipt, Ledger
-from sluice.activity_policy import ActivityPolicy, with_policy
-
-# Notifications can wait out a longer outage than a release: nothing is blocked on them
-# but the run's completion, and a lost notice is worse than a late one.
-NOTIFICATION_SEND = ActivityPolicy(
-    start_to_close=timedelta(seconds=30),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=1),
-        maximum_attempts=8,
-        non_retryable_error_types=["SystemOfRecordRejected"],
-    ),
-)
-
-
-class Notification(BaseModel):
-    """One message to one recipient."""
-
-    recipient: str
-    channel: str = "email"
-    subject: str
-    body: str
-    idempotency_key: str
-
-
-class NotificationReceipt(ActionReceipt):
-    recipient: str
-
-
-class Notifier(Protocol):
-    async def send(self, notification: Notification) -> NotificationReceipt: ...
+from activities.connectors.ledger import Ledger
+from sluice.framework.notifications import Notification, NotificationReceipt
 
 
 class SqliteOutbox:
@@ -84,15 +47,3 @@ class HttpNotifier:
         return NotificationReceipt.answered(
             answer, notification.idempotency_key, recipient=notification.recipient
         )
-
-
-class NotificationActivities:
-    def __init__(self, notifier: Notifier) -> None:
-        self.notifier = notifier
-
-    @activity.defn(name="send_notification")
-    @with_policy(NOTIFICATION_SEND)
-    async def send_notification(self, notification: Notification) -> NotificationReceipt:
-        """Send one notification (once per idempotency key)."""
-        receipt = await self.notifier.send(notification)
-        return receipt.model_copy(update={"attempt": activity.info().attempt})

@@ -14,24 +14,18 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.common import RetryPolicy
 
-from activities.connectors.http import SYSTEM_REJECTED, post_idempotent
-from activities.connectors.ledger import ActionReceipt, Ledger
-from sluice.activity_policy import ActivityPolicy, with_policy
+from activities.connectors.http import post_idempotent
+from activities.connectors.ledger import Ledger
+from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.config import ConnectorSettings
+from sluice.framework.receipts import ActionReceipt
 
 # Money moves once whatever the retries (the key sees to that); a provider that still fails
 # after four attempts leaves the run failed and the reply unsent, for a human to pick up.
 PAYMENT_WRITE = ActivityPolicy(
     start_to_close=timedelta(seconds=30),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=4,
-        non_retryable_error_types=[SYSTEM_REJECTED],
-    ),
+    retry=system_of_record_retry(4),
 )
 
 

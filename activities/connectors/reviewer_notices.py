@@ -15,19 +15,15 @@ Message-ID is the same, so mail systems that deduplicate drop the copy.)
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import quote
 
 import aiosmtplib
-from pydantic import BaseModel, Field
-from temporalio import activity
 
 from activities.connectors.ledger import Ledger
-from activities.connectors.notifications import NOTIFICATION_SEND
-from sluice.activity_policy import with_policy
 from sluice.config import Settings
+from sluice.framework.reviewer_notices import DecisionNotice, NoticeReceipt
 from sluice.reviewers import load_registry
 
 DECISION_REQUEST = "decision_request"
@@ -39,34 +35,14 @@ def reviewer_notices_file(settings: Settings) -> Path:
     return settings.data_dir / "reviewer-notices.sqlite3"
 
 
-class DecisionNotice(BaseModel):
-    """What the reviewers of one pending request are told."""
+class ReviewerNotices:
+    """Notices in the inbox's ledger, or e-mails through the configured relay."""
 
-    workflow_id: str
-    request_id: str = Field(description="the pending request: one notice per reviewer each")
-    process: str
-    kind: str
-    subject: str = Field(description="the run's subject id: the only case detail a notice has")
-    risk: str
-    final_deadline: datetime
-    reviewers: list[str]
-
-
-class NoticeReceipt(BaseModel):
-    """Who was told, and who could not be (no e-mail address in the registry)."""
-
-    notified: list[str] = Field(default_factory=list)
-    unreachable: list[str] = Field(default_factory=list)
-
-
-class ReviewerNoticeActivities:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ledger = Ledger(reviewer_notices_file(settings), "notice")
 
-    @activity.defn(name="notify_reviewers")
-    @with_policy(NOTIFICATION_SEND)
-    async def notify_reviewers(self, notice: DecisionNotice) -> NoticeReceipt:
+    async def notify(self, notice: DecisionNotice) -> NoticeReceipt:
         """Tell every reviewer of the request, once each."""
         inbox = self.settings.inbox
         link = f"{inbox.public_url.rstrip('/')}/decisions/{quote(notice.workflow_id, safe='')}"

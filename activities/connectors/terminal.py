@@ -12,23 +12,17 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.common import RetryPolicy
 
 from activities.connectors.http import post_idempotent
-from activities.connectors.ledger import ActionReceipt, Ledger
-from sluice.activity_policy import ActivityPolicy, with_policy
+from activities.connectors.ledger import Ledger
+from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
+from sluice.framework.receipts import ActionReceipt
 
 # A terminal outage of a few seconds is common and worth riding out; after four attempts
 # the run fails visibly rather than leaving an officer's decision silently unexecuted.
 TERMINAL_WRITE = ActivityPolicy(
     start_to_close=timedelta(seconds=30),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=4,
-        non_retryable_error_types=["SystemOfRecordRejected"],
-    ),
+    retry=system_of_record_retry(4),
 )
 
 

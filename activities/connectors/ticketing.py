@@ -14,24 +14,18 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.common import RetryPolicy
 
-from activities.connectors.http import SYSTEM_REJECTED, post_idempotent
-from activities.connectors.ledger import ActionReceipt, Ledger
-from sluice.activity_policy import ActivityPolicy, with_policy
+from activities.connectors.http import post_idempotent
+from activities.connectors.ledger import Ledger
+from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.config import ConnectorSettings
+from sluice.framework.receipts import ActionReceipt
 
 # A help desk outage of a minute is common; a reply is worth waiting for (the key makes the
 # retries safe), and after six attempts the run reports the failure rather than hide it.
 TICKETING_WRITE = ActivityPolicy(
     start_to_close=timedelta(seconds=30),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=6,
-        non_retryable_error_types=[SYSTEM_REJECTED],
-    ),
+    retry=system_of_record_retry(6),
 )
 
 AssignmentAction = Literal["route", "handoff"]

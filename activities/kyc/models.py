@@ -7,13 +7,13 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from activities.model_gateway import ModelRecord
 from activities.text_screening import TextScreening, describe
 from sluice.intake import INTAKE_PATH
+from sluice.model_contracts import ModelRecord
 
 # A data URL above the payload store's threshold leaves the run's history (only a claim stays,
 # see sluice/payload_store.py), so a scan may be as large as the default document limit:
@@ -237,3 +237,24 @@ class KycCheckResult(BaseModel):
     rules_applied: list[str]
     settings: dict[str, float | int]
     hits: list[KycRuleHit]
+
+
+class KycSettings(BaseModel):
+    """Limits of the KYC document checks."""
+
+    proof_of_address_max_age_days: int = Field(default=90, ge=1)
+    # Names on a document and on the form match at or above this score (0..1).
+    name_match_threshold: float = Field(default=0.85, gt=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _document_keys_moved(cls, raw: Any) -> Any:
+        # Ignored silently, an old document_root would leave documents unreadable unnoticed.
+        moved = (
+            sorted({"document_root", "max_document_bytes"} & set(raw))
+            if isinstance(raw, dict)
+            else []
+        )
+        if moved:
+            raise ValueError(f"{' and '.join(moved)} moved to [documents] (intake_dir, max_bytes)")
+        return raw

@@ -17,11 +17,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 
 from rapidfuzz import fuzz
 from temporalio import activity
-from temporalio.common import RetryPolicy
 
 from activities.connectors.sanctions import normalise_name, score_names
 from activities.kyc.models import (
@@ -33,10 +32,10 @@ from activities.kyc.models import (
     KycCheckResult,
     KycDocumentKind,
     KycRuleHit,
+    KycSettings,
 )
 from activities.text_screening import describe, quote_value
-from sluice.activity_policy import ActivityPolicy, with_policy
-from sluice.config import KycSettings
+from sluice.activity_policy import LOCAL_COMPUTATION, with_policy
 
 RULESET = "kyc-checks/2026.12.1"
 
@@ -48,11 +47,6 @@ REQUIRED_FIELDS: dict[KycDocumentKind, tuple[str, ...]] = {
     KycDocumentKind.PROOF_OF_ADDRESS: ("holder_name",),
 }
 
-# Pure computation: a failure here is a bug, so retry little and fail visibly.
-LOCAL_COMPUTATION = ActivityPolicy(
-    start_to_close=timedelta(seconds=10),
-    retry=RetryPolicy(maximum_attempts=2),
-)
 
 # Two addresses are the same when they hold the same numbers (house, flat, postcode digits)
 # and their words agree at least this much (0..100).

@@ -13,24 +13,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import timedelta
 
 from temporalio import activity
-from temporalio.common import RetryPolicy
 
+from activities.support.ladder import SupportSettings
 from activities.support.models import GuardContext, GuardHit, TextGuardReport, TextGuardRequest
 from activities.support.reply_check import REPLY_RULES, REPLY_RULESET, ReplyPolicy, check_reply
 from activities.support.text_scan import card_numbers, ibans, plain
-from sluice.activity_policy import ActivityPolicy, with_policy
+from sluice.activity_policy import LOCAL_COMPUTATION, with_policy
 from sluice.config import Settings
 
 RULESET = "support-guards/2026.12.1"
 
-# Pure computation: a failure here is a bug, so retry little and fail visibly.
-LOCAL_COMPUTATION = ActivityPolicy(
-    start_to_close=timedelta(seconds=10),
-    retry=RetryPolicy(maximum_attempts=2),
-)
 
 _Rule = tuple[str, str, tuple[re.Pattern[str], ...]]
 
@@ -185,9 +179,10 @@ class TextGuardActivities:
     """The guards, with the company's reply policy from the configuration."""
 
     def __init__(self, settings: Settings) -> None:
+        support = settings.section("support", SupportSettings)
         self.policy = ReplyPolicy(
-            company_domains=settings.support.company_domains,
-            support_address=settings.support.support_address,
+            company_domains=support.company_domains,
+            support_address=support.support_address,
         )
 
     @activity.defn(name="check_support_text")

@@ -1,12 +1,7 @@
-"""The authority ladder of support triage: what a run may do on its own, what an agent must
-approve, and what only a supervisor may approve.
-
-The ladder is data (``[support]`` in ``sluice.toml``), fetched once per run by an activity so
-the run keeps the ladder it started with and the audit shows which one applied. The workflow
-applies it with the pure functions below to validated fields only: the model's category and
-confidence (schema-checked), the CRM's order amounts and customer spend, and the names of the
-text guard rules that fired. Nothing the customer wrote decides an action; a model that was
-talked into anything can at most ask a human.
+"""The authority ladder of support triage, as data: who may let which action happen and where
+tickets go (``[support]`` in ``sluice.toml``). It is fetched once per run by an activity, so the
+run keeps the ladder it started with and the audit shows which one applied. The workflow
+applies it with the decisions in ``workflows/support_ladder.py``.
 """
 
 from __future__ import annotations
@@ -15,25 +10,71 @@ import hashlib
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from temporalio import activity
 
-from activities.approvals import CONFIG_READ
-from activities.connectors.crm import CustomerHistory
-from activities.support.models import (
-    Category,
-    RefundOffer,
-    TicketClassification,
-    Urgency,
-)
+from activities.support.models import Category, Urgency
 from sluice.activity_policy import with_policy
 from sluice.config import ConfigError, Settings
-
-# Version of the rules below; the ladder's own version (a hash of its data) is separate.
-LADDER_RULES = "support-ladder/2026.11.1"
+from sluice.framework.policy import CONFIG_READ
 
 Level = Literal["auto", "agent", "supervisor"]
-_RANK: dict[Level, int] = {"auto": 0, "agent": 1, "supervisor": 2}
+
+
+class SupportSettings(BaseModel):
+    """The support triage authority ladder: what the run may do alone, what needs an agent,
+    what needs a supervisor, and where tickets go. Read through an activity, never by the
+    workflow itself (see ``activities/support/ladder.py``)."""
+
+    queues: dict[str, str] = Field(
+        default_factory=lambda: {
+            "billing": "billing",
+            "refund_request": "billing",
+            "technical_issue": "tech-support",
+            "account_access": "account-security",
+            "complaint": "customer-care",
+            "legal_privacy": "privacy-office",
+            "delivery": "logistics",
+            "general_question": "general",
+            "other": "general",
+        }
+    )
+    human_queue: str = "human-review"
+    auto_reply_categories: list[str] = Field(
+        default_factory=lambda: ["general_question", "delivery", "technical_issue"]
+    )
+    auto_reply_min_confidence: float = Field(default=0.85, ge=0, le=1)
+    human_review_below_confidence: float = Field(default=0.6, ge=0, le=1)
+    agent_approval: dict[str, str] = Field(
+        default_factory=lambda: {
+            "refund_request": "refund_approval",
+            "account_access": "account_access_approval",
+            "legal_privacy": "legal_privacy_approval",
+        }
+    )
+    reply_approval: str = "reply_approval"
+    high_value_complaint_approval: str = "complaint_approval"
+    high_value_lifetime_spend: float = Field(default=2000.0, ge=0)
+    refund_supervisor_above: float = Field(default=250.0, ge=0)
+    supervisor_refund_approval: str = "supervisor_refund_approval"
+    currency: str = "EUR"
+    page_on_urgency: list[str] = Field(default_factory=lambda: ["urgent"])
+    on_call_contact: str = "support-on-call"
+    # What a reply may name without an agent (activities/support/reply_check.py): links to
+    # these domains and their subdomains only (none: no links), and this address.
+    company_domains: list[str] = Field(default_factory=list)
+    support_address: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+    @field_validator("company_domains")
+    @classmethod
+    def _domain_names(cls, domains: list[str]) -> list[str]:
+        for domain in domains:
+            labels = domain.split(".")
+            if len(labels) < 2 or not all(
+                label and label.isascii() and label.replace("-", "").isalnum() for label in labels
+            ):
+                raise ValueError(f"{domain!r} is not a domain name (write shop.example)")
+        return [domain.lower() for domain in domains]
 
 
 class AuthorityLadder(BaseModel):
@@ -57,43 +98,9 @@ class AuthorityLadder(BaseModel):
     version: str = ""
 
 
-class LadderFacts(BaseModel):
-    """The validated facts the ladder reads: nothing here is free text."""
-
-    classification: TicketClassification
-    ticket_guard_hits: list[str] = Field(default_factory=list)
-    reply_guard_hits: list[str] = Field(default_factory=list)
-    customer_known: bool
-    lifetime_spend: Decimal = Decimal("0")
-    refund: RefundOffer | None = None
-
-
-class Rung(BaseModel):
-    """One rule of the ladder that applied to this ticket."""
-
-    rule: str
-    level: Level
-    decision_kind: str | None = None
-    reason: str
-
-
-class Authority(BaseModel):
-    """What the ladder requires for this ticket: the highest rung that applied wins."""
-
-    ruleset: str
-    ladder_version: str
-    level: Level
-    decision_kind: str | None
-    rungs: list[Rung]
-
-    @property
-    def automatic(self) -> bool:
-        return self.level == "auto"
-
-
 def ladder_from_settings(settings: Settings, domain: str) -> AuthorityLadder:
     """The ladder in the configuration, checked and stamped with a hash of its content."""
-    support = settings.support
+    support = settings.section("support", SupportSettings)
     try:
         ladder = AuthorityLadder(
             domain=domain,
@@ -120,164 +127,6 @@ def ladder_from_settings(settings: Settings, domain: str) -> AuthorityLadder:
         raise ConfigError(f"[support]: {names} both needs an agent and is answered automatically")
     digest = hashlib.sha256(ladder.model_dump_json().encode()).hexdigest()[:12]
     return ladder.model_copy(update={"version": f"support-ladder/{digest}"})
-
-
-def queue_for(
-    ladder: AuthorityLadder, classification: TicketClassification, ticket_guard_hits: list[str]
-) -> str:
-    """The category's queue, or the human queue when the ticket cannot be trusted to it."""
-    if ticket_guard_hits or classification.confidence < ladder.human_review_below_confidence:
-        return ladder.human_queue
-    return ladder.queues.get(classification.category, ladder.human_queue)
-
-
-def pages_on_call(
-    ladder: AuthorityLadder, classification: TicketClassification, ticket_guard_hits: list[str]
-) -> bool:
-    """Urgent tickets page on-call, unless the text tried to steer the model: an attacker
-    must not be able to wake someone up by writing "urgent"."""
-    return classification.urgency in ladder.page_on_urgency and not ticket_guard_hits
-
-
-def refund_offer(
-    classification: TicketClassification, history: CustomerHistory
-) -> RefundOffer | None:
-    """A refund can only be proposed for the order the ticket names, if the CRM holds it for
-    this customer, and only up to what has not been refunded yet."""
-    order = history.referenced_order
-    if classification.category != Category.REFUND_REQUEST or order is None:
-        return None
-    if order.refundable <= 0:
-        return None
-    return RefundOffer(order_id=order.order_id, amount=order.refundable, currency=order.currency)
-
-
-def required_authority(ladder: AuthorityLadder, facts: LadderFacts) -> Authority:
-    """Every rung that applies, and the highest level among them."""
-    triage = facts.classification
-    rungs: list[Rung] = []
-    refund = facts.refund
-    if refund is not None:
-        if refund.currency != ladder.currency or refund.amount > ladder.refund_supervisor_above:
-            rungs.append(
-                Rung(
-                    rule="refund_above_supervisor_threshold",
-                    level="supervisor",
-                    decision_kind=ladder.supervisor_refund_approval,
-                    reason=(
-                        f"refund of {refund.amount} {refund.currency} is above "
-                        f"{ladder.refund_supervisor_above} {ladder.currency}"
-                    ),
-                )
-            )
-        rungs.append(
-            Rung(
-                rule="refund_needs_agent",
-                level="agent",
-                decision_kind=ladder.agent_approval.get(Category.REFUND_REQUEST)
-                or ladder.reply_approval,
-                reason=f"refund of {refund.amount} {refund.currency} on order {refund.order_id}",
-            )
-        )
-    if triage.category in ladder.agent_approval:
-        rungs.append(
-            Rung(
-                rule="category_needs_agent",
-                level="agent",
-                decision_kind=ladder.agent_approval[triage.category],
-                reason=f"{triage.category.value} tickets are answered only with an agent",
-            )
-        )
-    if (
-        triage.category == Category.COMPLAINT
-        and facts.customer_known
-        and facts.lifetime_spend >= ladder.high_value_lifetime_spend
-    ):
-        rungs.append(
-            Rung(
-                rule="high_value_complaint",
-                level="agent",
-                decision_kind=ladder.high_value_complaint_approval,
-                reason=(
-                    f"complaint from a customer with lifetime spend of at least "
-                    f"{ladder.high_value_lifetime_spend} {ladder.currency}"
-                ),
-            )
-        )
-    generic = ladder.reply_approval
-    if facts.ticket_guard_hits:
-        rungs.append(
-            Rung(
-                rule="suspected_prompt_injection",
-                level="agent",
-                decision_kind=generic,
-                reason=f"ticket text trips guard rules: {', '.join(facts.ticket_guard_hits)}",
-            )
-        )
-    if facts.reply_guard_hits:
-        rungs.append(
-            Rung(
-                rule="reply_makes_commitment",
-                level="agent",
-                decision_kind=generic,
-                reason=(
-                    "the drafted reply says what a template would not: "
-                    + ", ".join(facts.reply_guard_hits)
-                ),
-            )
-        )
-    if triage.confidence < ladder.human_review_below_confidence:
-        rungs.append(
-            Rung(
-                rule="low_confidence",
-                level="agent",
-                decision_kind=generic,
-                reason=(
-                    f"classification confidence {triage.confidence:.2f} is below "
-                    f"{ladder.human_review_below_confidence:.2f}"
-                ),
-            )
-        )
-    elif triage.category not in ladder.auto_reply_categories:
-        rungs.append(
-            Rung(
-                rule="not_an_auto_reply_category",
-                level="agent",
-                decision_kind=generic,
-                reason=f"{triage.category.value} replies are reviewed by an agent",
-            )
-        )
-    elif triage.confidence < ladder.auto_reply_min_confidence:
-        rungs.append(
-            Rung(
-                rule="confidence_below_auto_reply",
-                level="agent",
-                decision_kind=generic,
-                reason=(
-                    f"confidence {triage.confidence:.2f} is below the "
-                    f"{ladder.auto_reply_min_confidence:.2f} needed to reply automatically"
-                ),
-            )
-        )
-    if not rungs:
-        rungs.append(
-            Rung(
-                rule="auto_reply",
-                level="auto",
-                reason=(
-                    f"{triage.category.value} with confidence {triage.confidence:.2f}: "
-                    "low risk, answered automatically"
-                ),
-            )
-        )
-    top = max(rungs, key=lambda rung: _RANK[rung.level])
-    return Authority(
-        ruleset=LADDER_RULES,
-        ladder_version=ladder.version,
-        level=top.level,
-        decision_kind=top.decision_kind,
-        rungs=rungs,
-    )
 
 
 class SupportLadderActivities:

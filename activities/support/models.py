@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from activities.connectors.crm import CustomerHistory
-from activities.model_gateway import ModelRecord
+from sluice.model_contracts import ModelRecord
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 LANGUAGE_PATTERN = r"^[a-z]{2}$"

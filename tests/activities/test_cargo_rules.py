@@ -7,14 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activities.cargo.models import (
+    CargoSettings,
     DocumentFields,
     DocumentKind,
     ExtractedDocument,
     Shipment,
 )
 from activities.cargo.rules import RULES, RULESET, cross_check
-from activities.model_gateway import ModelRecord
-from sluice.config import CargoSettings
+from sluice.model_contracts import ModelRecord
 
 TOLERANCES = CargoSettings()
 RULE_NAMES = {rule.__name__ for rule in RULES}

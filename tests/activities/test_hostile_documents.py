@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from activities.cargo.models import DocumentFields, ExtractedDocument, Shipment
+from activities.cargo.models import CargoSettings, DocumentFields, ExtractedDocument, Shipment
 from activities.cargo.rules import cross_check
 from activities.connectors.sanctions import ScreeningResult
 from activities.kyc.documents import conflicting_fields
@@ -24,11 +24,11 @@ from activities.kyc.models import (
     IdentityFields,
     KycApplication,
     KycDocumentKind,
+    KycSettings,
 )
 from activities.kyc.rules import check_application
-from activities.model_gateway import ModelRecord
 from activities.text_screening import screen_text
-from sluice.config import CargoSettings, KycSettings
+from sluice.model_contracts import ModelRecord
 from sluice.search_attributes import RiskLevel
 from tests.hostile import HostileDocument
 from tests.hostile import cargo as cargo_corpus

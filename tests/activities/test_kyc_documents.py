@@ -22,8 +22,8 @@ from activities.kyc.documents import (
 )
 from activities.kyc.models import DocumentText, KycDocument, TranscriptionRequest
 from activities.model_gateway import DOCUMENT_NEEDS_HUMAN, ModelCall, ModelGateway
+from sluice.app.wiring import offline_rules
 from sluice.config import DocumentSettings
-from sluice.wiring import offline_rules
 from tests.conftest import EXAMPLES
 
 DOCUMENTS = EXAMPLES / "kyc_review" / "intake"

@@ -15,10 +15,10 @@ from activities.kyc.models import (
     ExtractedKycDocument,
     IdentityFields,
     KycDocumentKind,
+    KycSettings,
 )
 from activities.kyc.rules import RULESET, addresses_match, check_application
-from activities.model_gateway import ModelRecord
-from sluice.config import KycSettings
+from sluice.model_contracts import ModelRecord
 
 AS_OF = date(2026, 11, 21)
 SETTINGS = KycSettings(proof_of_address_max_age_days=90)

@@ -15,8 +15,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.cargo.extraction import PROMPT, TASK, offline_extract
+from activities.cargo.factory import terminal_from
 from activities.cargo.models import DocumentFields, Shipment
-from activities.connectors.terminal import SqliteTerminal
 from activities.model_gateway import (
     MODEL_OUTPUT_INVALID,
     MODEL_RATE_LIMITED,
@@ -26,9 +26,10 @@ from activities.model_gateway import (
     ModelGateway,
 )
 from sluice.config import ModelSettings, Settings
+from sluice.framework.audit import AuditTrail
 from tests.conftest import example
 from tests.stubs.mistral_api import MistralStub
-from workflows.audit import AuditTrail
+from tests.support import wired
 from workflows.cargo_release import CargoReleaseWorkflow
 
 
@@ -193,4 +194,4 @@ async def test_cargo_run_on_mistral_survives_a_429_and_records_the_real_usage(
     models = trail.of_kind("model_output")
     assert {e.detail["provider"] for e in models} == {"mistral_ai"}
     assert max(e.detail["attempt"] for e in models) == 2, "one document was read on a retry"
-    assert len(SqliteTerminal(settings.data_dir / "terminal.sqlite3").ledger.actions()) == 1
+    assert len(wired(settings, terminal_from).ledger.actions()) == 1

@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 
 from activities.connectors.crm import CustomerHistory, OrderRecord
-from activities.support.ladder import (
-    AuthorityLadder,
+from activities.support.ladder import AuthorityLadder, ladder_from_settings
+from activities.support.models import Category, RefundOffer, TicketClassification
+from sluice.config import ConfigError, Settings, load_settings
+from workflows import support_triage
+from workflows.support_ladder import (
     LadderFacts,
-    ladder_from_settings,
     pages_on_call,
     queue_for,
     refund_offer,
     required_authority,
 )
-from activities.support.models import Category, RefundOffer, TicketClassification
-from sluice.config import ConfigError, Settings, load_settings
 
 LADDER = ladder_from_settings(Settings(), "support_triage")
 
@@ -165,7 +165,7 @@ def test_refund_amount_comes_from_the_crm_order_only() -> None:
 
 def test_a_category_cannot_both_need_an_agent_and_be_answered_automatically() -> None:
     settings = Settings()
-    settings.support.auto_reply_categories.append("refund_request")
+    support_triage.PROCESS.section(settings).auto_reply_categories.append("refund_request")
 
     with pytest.raises(ConfigError, match="refund_request"):
         ladder_from_settings(settings, "support_triage")
@@ -173,7 +173,7 @@ def test_a_category_cannot_both_need_an_agent_and_be_answered_automatically() ->
 
 def test_an_unknown_category_in_the_configuration_is_named() -> None:
     settings = Settings()
-    settings.support.queues["shipping"] = "logistics"
+    support_triage.PROCESS.section(settings).queues["shipping"] = "logistics"
 
     with pytest.raises(ConfigError, match="shipping"):
         ladder_from_settings(settings, "support_triage")

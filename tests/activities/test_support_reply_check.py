@@ -30,6 +30,7 @@ from activities.support.models import (
 from activities.support.reply_check import REPLY_RULESET, ReplyPolicy
 from sluice.config import ConfigError, load_settings
 from tests.conftest import EXAMPLES, example
+from workflows import support_triage
 
 POLICY = ReplyPolicy(company_domains=["shop.example"], support_address="support@shop.example")
 LAURA_EMAIL = "laura.bennett@example.com"
@@ -511,8 +512,11 @@ def test_the_examples_trip_no_guard_with_their_own_fields() -> None:
 def test_the_sample_configuration_names_the_companys_domains_and_address() -> None:
     settings = load_settings(Path(__file__).resolve().parents[2] / "sluice.toml", environ={})
 
-    assert settings.support.company_domains == ["shop.example", "shop-status.example"]
-    assert settings.support.support_address == "support@shop.example"
+    assert support_triage.PROCESS.section(settings).company_domains == [
+        "shop.example",
+        "shop-status.example",
+    ]
+    assert support_triage.PROCESS.section(settings).support_address == "support@shop.example"
 
 
 @pytest.mark.parametrize("domain", ["https://shop.example", "shop", "shop .example", "*.example"])

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from sluice import search_attributes
+from sluice.app.runner import ServeOptions
 from sluice.config import _ENVIRONMENT, load_settings
-from sluice.runner import ServeOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -24,10 +24,10 @@ from activities.connectors.ledger import Ledger
 from sluice.client import connect
 from sluice.codec import codec_from_settings, key_ring_env_value
 from sluice.config import Settings
+from sluice.framework.process import RunStatus
 from tests.conftest import example
 from tests.faults.processes import DevServer, WorkerProcess
 from tests.support import signed_signal
-from workflows.process import RunStatus
 
 pytestmark = pytest.mark.faults
 

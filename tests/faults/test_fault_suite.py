@@ -23,16 +23,16 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from activities.connectors.ledger import Ledger, LedgerEntry
-from sluice.catalog import PROCESSES
-from sluice.cli import read_input
+from sluice.app.catalog import PROCESSES
+from sluice.app.cli import read_input
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.config import Settings
+from sluice.framework.process import RunStatus
 from sluice.payload_store import payload_storage
 from tests.conftest import EXAMPLES
 from tests.faults.processes import DevServer, WorkerProcess
 from tests.people import act_on
-from workflows.process import RunStatus
 
 pytestmark = pytest.mark.faults
 

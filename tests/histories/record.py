@@ -15,15 +15,15 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from sluice.catalog import PROCESSES
-from sluice.cli import read_input
+from sluice.app.catalog import PROCESSES
+from sluice.app.cli import read_input
+from sluice.app.wiring import build_worker
 from sluice.config import DomainApprovalSettings, Settings
 from sluice.devserver import start_dev_server
+from sluice.framework.process import RunStatus
 from sluice.reviewers import ensure_sample_reviewers
-from sluice.wiring import build_worker
 from tests.conftest import EXAMPLES
 from tests.people import act_on
-from workflows.process import RunStatus
 
 HERE = Path(__file__).resolve().parent
 

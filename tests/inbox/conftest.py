@@ -16,10 +16,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from sluice import search_attributes as sa
-from sluice.catalog import BY_COMMAND
-from sluice.cli import read_input
+from sluice.app.catalog import BY_COMMAND
+from sluice.app.cli import read_input
+from sluice.app.inbox import demo_setup, start_inbox
 from sluice.config import Settings
-from sluice.inbox import demo_setup, start_inbox
 from tests.conftest import EXAMPLES, approval_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Local accounts from the command line: ``python -m sluice.inbox add-user``."""
+"""Local accounts from the command line: ``python -m sluice.app.inbox add-user``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sluice.inbox.accounts import Accounts
+from sluice.app.inbox.accounts import Accounts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def add_user(data_dir: Path, *arguments: str, password: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     return subprocess.run(
-        [sys.executable, "-m", "sluice.inbox", "add-user", *arguments, "--password-stdin"],
+        [sys.executable, "-m", "sluice.app.inbox", "add-user", *arguments, "--password-stdin"],
         input=password + "\n",
         env=env | {"SLUICE_DATA_DIR": str(data_dir)},
         cwd=ROOT,

@@ -9,9 +9,9 @@ import uuid
 import pytest
 from playwright.async_api import Browser, BrowserContext, expect
 
+from sluice.framework.process import RunStatus
 from tests.inbox.conftest import RunningInbox, screenshot, sign_in, start_example
 from tests.support import status_until
-from workflows.process import RunStatus
 
 
 def unique(prefix: str) -> str:

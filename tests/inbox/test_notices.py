@@ -18,11 +18,12 @@ from aiosmtpd.controller import Controller
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.connectors.reviewer_notices import DecisionNotice, ReviewerNoticeActivities
+from activities.connectors.reviewer_notices import ReviewerNotices
 from sluice.config import Settings
+from sluice.framework.process import RunStatus
+from sluice.framework.reviewer_notices import DecisionNotice, ReviewerNoticeActivities
 from tests.inbox.conftest import RunningInbox, start_example
 from tests.support import eventually, status_until
-from workflows.process import RunStatus
 
 
 class Relay:
@@ -84,7 +85,7 @@ async def test_every_reviewer_gets_one_email_per_request_across_worker_restarts(
             reviewers=pending.allowed_reviewers,
         )
         again = await ActivityEnvironment().run(
-            ReviewerNoticeActivities(inbox_settings).notify_reviewers, notice
+            ReviewerNoticeActivities(ReviewerNotices(inbox_settings)).notify_reviewers, notice
         )
         assert again.notified == ["alice", "bob"]
         await asyncio.sleep(1)

@@ -19,11 +19,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from sluice.app.inbox import demo_setup, start_inbox
 from sluice.config import Settings
-from sluice.inbox import demo_setup, start_inbox
+from sluice.framework.process import RunStatus
 from tests.inbox.conftest import RunningInbox, start_example
 from tests.support import status_until
-from workflows.process import RunStatus
 
 
 def free_port() -> int:

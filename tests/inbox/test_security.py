@@ -15,11 +15,11 @@ import httpx
 import pytest
 from temporalio.client import WorkflowHandle
 
-from sluice.inbox.accounts import FAILURES_ALLOWED
-from sluice.inbox.web import COOKIE, MAX_BODY_BYTES
+from sluice.app.inbox.accounts import FAILURES_ALLOWED
+from sluice.app.inbox.web import COOKIE, MAX_BODY_BYTES
+from sluice.framework.process import RunStatus
 from tests.inbox.conftest import RunningInbox, start_example
 from tests.support import status_until
-from workflows.process import RunStatus
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -100,8 +100,8 @@ async def test_the_session_cookie_is_httponly_samesite_and_secure_under_tls(
         cookie = (await browser.get("/login")).headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
     # Behind TLS (the request's scheme is https) the same cookie is Secure.
-    from sluice.inbox.app import create_app
-    from sluice.inbox.server import build_inbox
+    from sluice.app.inbox.app import create_app
+    from sluice.app.inbox.server import build_inbox
 
     app = create_app(build_inbox(inbox.settings, inbox.client))
     transport = httpx.ASGITransport(app=app)

@@ -9,12 +9,13 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
+from activities.cargo.factory import terminal_from
 from activities.cargo.models import Shipment
-from activities.connectors.notifications import SqliteOutbox
-from activities.connectors.terminal import SqliteTerminal
+from activities.shared import notifier_from
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
 from tests.conftest import example
-from workflows.audit import AuditTrail
+from tests.support import wired
 from workflows.cargo_release import CargoReleaseWorkflow
 
 
@@ -38,10 +39,8 @@ async def test_unanswered_anomaly_escalates_then_holds_the_cargo(
     assert kinds.index("escalated") < kinds.index("decision")
     assert "approve" not in " ".join(e.summary for e in trail.of_kind("decision"))
 
-    releases = SqliteTerminal(settings.data_dir / "terminal.sqlite3").ledger.actions("release")
-    holds = SqliteTerminal(settings.data_dir / "terminal.sqlite3").ledger.actions("hold")
+    releases = wired(settings, terminal_from).ledger.actions("release")
+    holds = wired(settings, terminal_from).ledger.actions("hold")
     assert releases == [] and [h.subject for h in holds] == ["SHP-2026-0419"]
-    escalations = SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions(
-        "escalation"
-    )
+    escalations = wired(settings, notifier_from).ledger.actions("escalation")
     assert [e.subject for e in escalations] == ["duty-manager"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -18,45 +16,30 @@ from temporalio.client import (
 )
 
 from activities.cargo.extraction import CargoDocumentActivities
+from activities.cargo.factory import terminal_from
 from activities.cargo.models import Shipment
-from activities.connectors.notifications import SqliteOutbox
-from activities.connectors.terminal import SqliteTerminal
 from activities.model_gateway import ModelAnswer, ModelCall, ModelGateway
+from activities.shared import notifier_from
 from sluice import search_attributes as sa
 from sluice.config import Settings
+from sluice.framework.approval import DecisionInput, DecisionReceipt
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.conftest import example
-from tests.support import signed, signed_signal, status_until
-from workflows.approval import DecisionInput, DecisionReceipt
-from workflows.audit import AuditTrail
-from workflows.cargo_release import CargoReleaseWorkflow
-from workflows.process import RunStatus
+from tests.support import (
+    finished,
+    signed,
+    signed_signal,
+    start_run,
+    until_decision_needed,
+    wired,
+)
+from workflows import cargo_release
 
 
 async def start(client: Client, settings: Settings, name: str, **changes: Any) -> WorkflowHandle:
     shipment = Shipment.model_validate({**example("cargo_release", name), **changes})
-    return await client.start_workflow(
-        CargoReleaseWorkflow.run,
-        shipment,
-        id=f"cargo-{name}-{uuid.uuid4().hex[:8]}",
-        task_queue=settings.temporal.task_queue,
-    )
-
-
-async def until_waiting(handle: WorkflowHandle) -> RunStatus:
-    return await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
-
-
-async def finished(handle: WorkflowHandle) -> Any:
-    """The run's result, or a clear failure instead of a hang if it took a wrong path."""
-    try:
-        return await asyncio.wait_for(handle.result(), timeout=60)
-    except TimeoutError:
-        status = await handle.query("status", result_type=RunStatus)
-        raise AssertionError(f"run did not finish: {status.model_dump_json(indent=1)}") from None
-
-
-def terminal(settings: Settings) -> SqliteTerminal:
-    return SqliteTerminal(settings.data_dir / "terminal.sqlite3")
+    return await start_run(client, settings, cargo_release.PROCESS, shipment)
 
 
 async def test_clean_shipment_is_released_without_a_human(
@@ -68,9 +51,9 @@ async def test_clean_shipment_is_released_without_a_human(
     assert outcome.action == "released"
     assert outcome.decision == "not_required"
     assert outcome.rule_hits == [] and outcome.screening_hits == []
-    releases = terminal(settings).ledger.actions("release")
+    releases = wired(settings, terminal_from).ledger.actions("release")
     assert [entry.subject for entry in releases] == ["SHP-2026-0418"]
-    notices = SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions()
+    notices = wired(settings, notifier_from).ledger.actions()
     assert notices[0].subject == "imports@lakeside-fabrication.example"
 
 
@@ -79,7 +62,7 @@ async def test_anomaly_then_approve_releases_cargo(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
-        status = await until_waiting(handle)
+        status = await until_decision_needed(handle)
         assert status.pending_decision is not None
         evidence = " ".join(status.pending_decision.request.evidence)
         assert "package_count_mismatch" in evidence and "weight_mismatch" in evidence
@@ -90,7 +73,7 @@ async def test_anomaly_then_approve_releases_cargo(
         outcome = await finished(handle)
     assert outcome.action == "released"
     assert outcome.decided_by == ["alice"]
-    assert len(terminal(settings).ledger.actions("release")) == 1
+    assert len(wired(settings, terminal_from).ledger.actions("release")) == 1
 
 
 async def test_anomaly_then_reject_puts_cargo_on_hold(
@@ -98,7 +81,7 @@ async def test_anomaly_then_reject_puts_cargo_on_hold(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
-        await until_waiting(handle)
+        await until_decision_needed(handle)
         await handle.signal(
             "reject",
             await signed_signal(
@@ -108,11 +91,13 @@ async def test_anomaly_then_reject_puts_cargo_on_hold(
         outcome = await finished(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
     assert outcome.action == "held" and outcome.decision == "rejected"
-    assert terminal(settings).ledger.actions("release") == []
-    assert [h.subject for h in terminal(settings).ledger.actions("hold")] == ["SHP-2026-0419"]
+    assert wired(settings, terminal_from).ledger.actions("release") == []
+    assert [h.subject for h in wired(settings, terminal_from).ledger.actions("hold")] == [
+        "SHP-2026-0419"
+    ]
     decision = trail.of_kind("decision")[-1]
     assert decision.actor == "bob" and decision.detail["reason"] == "packing list contradicts BL"
-    notice = SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions()[0]
+    notice = wired(settings, notifier_from).ledger.actions()[0]
     assert "on hold" in notice.detail["body"]
 
 
@@ -135,8 +120,8 @@ async def test_malformed_model_output_goes_to_a_human_not_to_release(
     garbled = CargoDocumentActivities(ModelGateway(GarbledModel()))
     async with make_worker(client, replacements=[garbled.extract_document]):
         handle = await start(client, settings, "clean")
-        status = await until_waiting(handle)
-        assert terminal(settings).ledger.actions("release") == []
+        status = await until_decision_needed(handle)
+        assert wired(settings, terminal_from).ledger.actions("release") == []
         assert status.pending_decision is not None
         evidence = status.pending_decision.request.evidence
         assert any("could not read the bill_of_lading" in item for item in evidence)
@@ -166,7 +151,7 @@ async def test_terminal_down_retries_then_fails_clearly_with_nothing_released(
     release = next(step for step in status.steps if step.name == "Release cargo")
     assert release.status == "failed"
     # Nothing downstream of the failed release happened: the consignee was not told.
-    assert SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions() == []
+    assert wired(settings, notifier_from).ledger.actions() == []
 
 
 async def test_worker_stopped_while_waiting_and_a_new_worker_resumes(
@@ -174,14 +159,14 @@ async def test_worker_stopped_while_waiting_and_a_new_worker_resumes(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
-        await until_waiting(handle)
+        await until_decision_needed(handle)
         approval = await signed_signal(handle, settings, "alice")
     # No worker now: the decision is recorded by the server and waits for one.
     await handle.signal("approve", approval)
     async with make_worker(client, max_cached_workflows=0):
         outcome = await finished(handle)
     assert outcome.action == "released"
-    assert len(terminal(settings).ledger.actions("release")) == 1
+    assert len(wired(settings, terminal_from).ledger.actions("release")) == 1
 
 
 async def test_duplicate_approval_does_not_release_twice(
@@ -189,14 +174,14 @@ async def test_duplicate_approval_does_not_release_twice(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
-        await until_waiting(handle)
+        await until_decision_needed(handle)
         decisions = [await signed_signal(handle, settings, r) for r in ("alice", "alice", "bob")]
         for decision in decisions:
             await handle.signal("approve", decision)
         outcome = await finished(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
     assert outcome.decided_by == ["alice"]
-    assert len(terminal(settings).ledger.actions("release")) == 1
+    assert len(wired(settings, terminal_from).ledger.actions("release")) == 1
     refused = [e for e in trail.of_kind("decision_refused")]
     assert [e.actor for e in refused] == ["alice", "bob"]
     assert all("already decided" in e.summary for e in refused)
@@ -207,7 +192,7 @@ async def test_unauthorised_reviewer_is_refused_and_the_run_keeps_waiting(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
-        await until_waiting(handle)
+        await until_decision_needed(handle)
         await handle.signal("approve", await signed_signal(handle, settings, "dave"))
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(
@@ -233,7 +218,7 @@ async def test_runs_are_findable_in_visibility_without_personal_data(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
-        await until_waiting(handle)
+        await until_decision_needed(handle)
         description = await handle.describe()
         attributes = description.typed_search_attributes
         assert attributes.get(sa.DOMAIN) == "cargo_release"
@@ -261,7 +246,7 @@ async def test_new_runs_notify_the_notify_party_too(
     async with make_worker(client):
         handle = await start(client, settings, "clean")
         await finished(handle)
-    notices = SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions()
+    notices = wired(settings, notifier_from).ledger.actions()
     assert [n.subject for n in notices] == [
         "imports@lakeside-fabrication.example",
         "Brightwater Customs Brokers",

@@ -18,8 +18,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from temporalio.client import Client, WorkflowHandle
 
-from activities.connectors.terminal import SqliteTerminal
+from activities.cargo.factory import terminal_from
 from sluice.config import RateLimitSettings, Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.activities.test_hostile_documents import apply_cargo, apply_kyc, cargo_defect, kyc_defect
 from tests.conftest import approval_settings
 from tests.hostile import HostileDocument
@@ -27,11 +29,9 @@ from tests.hostile import cargo as cargo_corpus
 from tests.hostile import kyc as kyc_corpus
 from tests.stubs.mistral_api import MistralStub
 from tests.stubs.obedient_model import obedient_cargo_reader, obedient_kyc_reader
-from tests.support import status_until
-from workflows.audit import AuditTrail
+from tests.support import status_until, wired
 from workflows.cargo_release import CargoReleaseWorkflow
 from workflows.kyc_review import KycReviewWorkflow
-from workflows.process import RunStatus
 
 PROVIDERS = ("offline", "obedient_model")
 
@@ -55,7 +55,7 @@ def read_with(provider: str, settings: Settings, stub: MistralStub, reader: Any)
 
 
 def released(settings: Settings) -> list[str]:
-    terminal = SqliteTerminal(settings.data_dir / "terminal.sqlite3")
+    terminal = wired(settings, terminal_from)
     return [entry.subject for entry in terminal.ledger.actions("release")]
 
 

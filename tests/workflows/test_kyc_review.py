@@ -20,15 +20,23 @@ from temporalio.testing import WorkflowEnvironment
 from activities.kyc.models import KycApplication
 from sluice import search_attributes as sa
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from sluice.telemetry import SpanRecord, Telemetry
 from sluice.timeline import spans_of_run
+from tests import support as run_driver
 from tests.conftest import EXAMPLES, SESSION_SPANS, approval_settings
 from tests.stubs.mistral_api import OCR_PATH, MistralStub
-from tests.support import signed, signed_signal, starter, status_until
-from workflows.approval import DecisionReceipt
-from workflows.audit import AuditTrail
-from workflows.kyc_review import KycOutcome, KycReviewWorkflow
-from workflows.process import RunStatus
+from tests.support import (
+    finished,
+    signed_signal,
+    start_run,
+    starter,
+    status_until,
+    until_decision_needed,
+)
+from workflows import kyc_review
+from workflows.kyc_review import KycReviewWorkflow
 
 TODAY = datetime.now(UTC).date()
 REVIEWERS = ["alice", "bob", "dave"]
@@ -110,42 +118,21 @@ def kyc(settings: Settings) -> Settings:
 
 
 async def start(client: Client, settings: Settings, app: KycApplication) -> WorkflowHandle:
-    return await client.start_workflow(
-        KycReviewWorkflow.run,
-        app,
-        id=f"kyc-{app.application_id}",
-        task_queue=settings.temporal.task_queue,
+    return await start_run(
+        client, settings, kyc_review.PROCESS, app, workflow_id=f"kyc-{app.application_id}"
     )
-
-
-async def until_decision_needed(handle: WorkflowHandle) -> RunStatus:
-    return await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
 
 
 async def until_awaiting(handle: WorkflowHandle) -> RunStatus:
     return await status_until(handle, lambda s: s.awaiting_input is not None, what="a document")
 
 
-async def finished(handle: WorkflowHandle) -> KycOutcome:
-    try:
-        outcome: KycOutcome = await asyncio.wait_for(handle.result(), timeout=60)
-    except TimeoutError:
-        status = await handle.query("status", result_type=RunStatus)
-        raise AssertionError(f"run did not finish: {status.model_dump_json(indent=1)}") from None
-    return outcome
-
-
 async def decide(
     handle: WorkflowHandle, settings: Settings, verdict: str, reviewer: str, **more: Any
 ) -> str:
-    """Decide through the ``decide`` update, signed with the reviewer's key, as
-    ``starter.py approve/reject`` does; the answer is the run's message, or the reason it
-    refused."""
-    decision = await signed(handle, settings, reviewer, verdict, **more)
+    """What the reviewer is told: the run's message, or the reason it refused."""
     try:
-        receipt: DecisionReceipt = await handle.execute_update(
-            "decide", decision, result_type=DecisionReceipt
-        )
+        receipt = await run_driver.decide(handle, settings, verdict, reviewer, **more)
     except WorkflowUpdateFailedError as err:
         return f"refused: {getattr(err.cause, 'message', err.cause)}"
     return receipt.message

@@ -19,24 +19,22 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.support.guards import LOCAL_COMPUTATION, check_text
+from activities.support.guards import check_text
 from activities.support.models import TextGuardReport, TextGuardRequest, Ticket
-from sluice.activity_policy import with_policy
+from sluice.activity_policy import LOCAL_COMPUTATION, with_policy
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
 from tests.stubs.mistral_api import MistralStub
 from tests.stubs.obedient_model import obey_the_ticket
-from tests.support import status_until
+from tests.support import decide, finished, status_until, until_decision_needed
 from tests.workflows.test_support_triage import (
-    decide,
-    finished,
     refunds,
     replies,
     start,
     ticket_from,
     ticketing_ledger,
-    until_waiting,
 )
-from workflows.audit import AuditTrail
+from workflows import support_triage
 
 CORPUS = sorted((Path(__file__).resolve().parents[1] / "hostile" / "support").glob("*.json"))
 
@@ -62,8 +60,8 @@ def provider(settings: Settings, name: str) -> Iterator[None]:
 
 
 def the_company(settings: Settings) -> None:
-    settings.support.company_domains = ["shop.example"]
-    settings.support.support_address = "support@shop.example"
+    support_triage.PROCESS.section(settings).company_domains = ["shop.example"]
+    support_triage.PROCESS.section(settings).support_address = "support@shop.example"
 
 
 # --- the reply check: what a misled model writes waits for an agent -------------------------
@@ -77,9 +75,11 @@ async def test_reply_dictated_by_the_ticket_waits_for_an_agent_who_sees_why(
     with model(settings, obey_the_ticket):
         async with make_worker(client):
             handle = await start(client, settings, Ticket.model_validate(case["ticket"]))
-            status = await until_waiting(handle)
+            status = await until_decision_needed(handle)
             assert replies(settings) == [] and refunds(settings) == []
-            await decide(handle, verdict="reject", reviewer="alice", reason="fraud attempt")
+            await decide(
+                handle, settings, verdict="reject", reviewer="alice", reason="fraud attempt"
+            )
             outcome = await finished(handle)
 
     assert status.pending_decision is not None
@@ -156,9 +156,11 @@ async def test_reply_a_template_would_not_write_waits_for_an_agent(
     with model(settings, misled(body)):
         async with make_worker(client):
             handle = await start(client, settings, ticket_from("question"))
-            status = await until_waiting(handle)
+            status = await until_decision_needed(handle)
             assert replies(settings) == []
-            await decide(handle, verdict="reject", reviewer="bob", reason="not our wording")
+            await decide(
+                handle, settings, verdict="reject", reviewer="bob", reason="not our wording"
+            )
             outcome = await finished(handle)
             trail = await handle.query("audit", result_type=AuditTrail)
 
@@ -246,7 +248,7 @@ async def test_hostile_ticket_never_gets_an_automatic_action(
             evidence: list[str] = []
             if status.pending_decision is not None:
                 evidence = status.pending_decision.request.evidence
-                await decide(handle, verdict="reject", reviewer="alice", reason="hostile")
+                await decide(handle, settings, verdict="reject", reviewer="alice", reason="hostile")
             outcome = await finished(handle)
             trail = await handle.query("audit", result_type=AuditTrail)
 

@@ -7,7 +7,6 @@ the payments ledger, the notification outbox), not the run's own account of them
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -26,26 +25,31 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.connectors.http import SYSTEM_UNAVAILABLE
 from activities.connectors.ledger import Ledger, LedgerEntry
-from activities.connectors.notifications import SqliteOutbox
-from activities.connectors.payments import SqlitePayments
 from activities.connectors.ticketing import (
     TICKETING_WRITE,
-    SqliteTicketing,
     TicketingReceipt,
     TicketReply,
 )
+from activities.shared import notifier_from
+from activities.support.factory import payments_from, ticketing_from
 from activities.support.models import Ticket
 from sluice import search_attributes as sa
 from sluice.activity_policy import with_policy
 from sluice.config import Settings
+from sluice.framework.audit import AuditTrail
+from sluice.framework.process import RunStatus
 from tests.conftest import approval_settings, example
 from tests.stubs.mistral_api import CHAT_PATH, MistralStub
 from tests.stubs.system_of_record import SystemOfRecordStub
-from tests.support import signed, signed_signal, status_until
-from workflows.approval import DecisionReceipt
-from workflows.audit import AuditTrail
-from workflows.process import RunStatus
-from workflows.support_triage import SupportTriageOutcome, SupportTriageWorkflow
+from tests.support import (
+    decide,
+    finished,
+    signed_signal,
+    start_run,
+    until_decision_needed,
+    wired,
+)
+from workflows import support_triage
 
 
 def ticket_from(name: str, **changes: Any) -> Ticket:
@@ -53,25 +57,7 @@ def ticket_from(name: str, **changes: Any) -> Ticket:
 
 
 async def start(client: Client, settings: Settings, ticket: Ticket) -> WorkflowHandle:
-    return await client.start_workflow(
-        SupportTriageWorkflow.run,
-        ticket,
-        id=f"support-{ticket.ticket_id}-{uuid.uuid4().hex[:8]}",
-        task_queue=settings.temporal.task_queue,
-    )
-
-
-async def until_waiting(handle: WorkflowHandle) -> RunStatus:
-    return await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
-
-
-async def finished(handle: WorkflowHandle) -> SupportTriageOutcome:
-    """The run's result, or a clear failure instead of a hang if it took a wrong path."""
-    try:
-        return await asyncio.wait_for(handle.result(), timeout=60)
-    except TimeoutError:
-        status = await handle.query("status", result_type=RunStatus)
-        raise AssertionError(f"run did not finish: {status.model_dump_json(indent=1)}") from None
+    return await start_run(client, settings, support_triage.PROCESS, ticket)
 
 
 def replies(settings: Settings) -> list[LedgerEntry]:
@@ -79,15 +65,15 @@ def replies(settings: Settings) -> list[LedgerEntry]:
 
 
 def ticketing_ledger(settings: Settings) -> Ledger:
-    return SqliteTicketing(settings.data_dir / "ticketing.sqlite3").ledger
+    return wired(settings, ticketing_from).ledger
 
 
 def refunds(settings: Settings) -> list[LedgerEntry]:
-    return SqlitePayments(settings.data_dir / "payments.sqlite3").ledger.actions("refund")
+    return wired(settings, payments_from).ledger.actions("refund")
 
 
 def notices(settings: Settings, channel: str) -> list[LedgerEntry]:
-    return SqliteOutbox(settings.data_dir / "notifications.sqlite3").ledger.actions(channel)
+    return wired(settings, notifier_from).ledger.actions(channel)
 
 
 async def test_delivery_question_is_answered_automatically(
@@ -109,17 +95,6 @@ async def test_delivery_question_is_answered_automatically(
     assert refunds(settings) == [] and notices(settings, "page") == []
 
 
-async def decide(handle: WorkflowHandle, settings: Settings, **decision: Any) -> DecisionReceipt:
-    """Decide through the ``decide`` update, signed with the reviewer's test key."""
-    reviewer, verdict = decision.pop("reviewer"), decision.pop("verdict")
-    receipt: DecisionReceipt = await handle.execute_update(
-        "decide",
-        await signed(handle, settings, reviewer, verdict, **decision),
-        result_type=DecisionReceipt,
-    )
-    return receipt
-
-
 async def test_refund_approved_with_edited_text_sends_the_edit(
     client: Client, settings: Settings, make_worker: Callable[..., Any]
 ) -> None:
@@ -127,7 +102,7 @@ async def test_refund_approved_with_edited_text_sends_the_edit(
     # No cache: every activation replays the history, so a non-deterministic step would fail.
     async with make_worker(client, max_cached_workflows=0):
         handle = await start(client, settings, ticket_from("refund"))
-        status = await until_waiting(handle)
+        status = await until_decision_needed(handle)
         pending = status.pending_decision
         assert pending is not None
         assert pending.request.kind == "refund_approval"
@@ -167,7 +142,7 @@ async def test_refund_above_threshold_needs_a_supervisor(
     )
     async with make_worker(client, max_cached_workflows=0):
         handle = await start(client, settings, ticket_from("refund_large"))
-        status = await until_waiting(handle)
+        status = await until_decision_needed(handle)
         assert status.pending_decision is not None
         assert status.pending_decision.request.kind == "supervisor_refund_approval"
         assert status.pending_decision.allowed_reviewers == ["carol"]
@@ -201,7 +176,7 @@ async def test_approver_lowers_the_refund_and_the_lower_amount_is_paid_with_the_
     edited = "Dear Laura,\n\nwe are refunding 20.00 EUR for the scuffed mouse.\n\nBest,\nBob"
     async with make_worker(client, max_cached_workflows=0):
         handle = await start(client, settings, ticket_from("refund"))
-        status = await until_waiting(handle)
+        status = await until_decision_needed(handle)
         assert status.pending_decision is not None
         assert status.pending_decision.request.amount_up_to == Decimal("39.90")
 
@@ -249,7 +224,7 @@ async def test_rejected_refund_goes_to_the_human_queue_unsent(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, ticket_from("refund"))
-        await until_waiting(handle)
+        await until_decision_needed(handle)
         await handle.signal(
             "reject",
             await signed_signal(
@@ -271,7 +246,7 @@ async def test_unknown_customer_is_answered_as_a_new_contact(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, ticket_from("new_contact_question"))
-        status = await until_waiting(handle)
+        status = await until_decision_needed(handle)
         assert status.pending_decision is not None
         evidence = status.pending_decision.request.evidence
         assert "[customer] new contact: not in the CRM" in evidence
@@ -296,7 +271,7 @@ async def test_low_confidence_classification_goes_to_a_human(
     )
     async with make_worker(client):
         handle = await start(client, settings, ambiguous)
-        status = await until_waiting(handle)
+        status = await until_decision_needed(handle)
         assert status.pending_decision is not None
         evidence = " ".join(status.pending_decision.request.evidence)
         assert "[low_confidence]" in evidence
@@ -330,7 +305,7 @@ async def test_urgent_ticket_pages_on_call_without_ticket_text(
 async def test_reply_that_fails_after_a_refund_is_retried_and_both_are_audited(
     client: Client, settings: Settings, make_worker: Callable[..., Any]
 ) -> None:
-    outbox = SqliteTicketing(settings.data_dir / "ticketing.sqlite3")
+    outbox = wired(settings, ticketing_from)
 
     @activity.defn(name="send_ticket_reply")
     @with_policy(TICKETING_WRITE)
@@ -342,7 +317,7 @@ async def test_reply_that_fails_after_a_refund_is_retried_and_both_are_audited(
 
     async with make_worker(client, replacements=[help_desk_down_twice]):
         handle = await start(client, settings, ticket_from("refund"))
-        await until_waiting(handle)
+        await until_decision_needed(handle)
         await decide(handle, settings, verdict="approve", reviewer="alice")
         outcome = await finished(handle)
         trail = await handle.query("audit", result_type=AuditTrail)
@@ -405,7 +380,7 @@ async def test_prompt_injection_never_sends_or_refunds_on_its_own(
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, INJECTIONS[case])
-        status = await until_waiting(handle)
+        status = await until_decision_needed(handle)
         assert status.pending_decision is not None
         assert status.risk_level == "high"
         assert "[suspected_prompt_injection]" in " ".join(status.pending_decision.request.evidence)
@@ -425,7 +400,7 @@ async def test_approved_hostile_refund_pays_the_crm_amount_not_the_ticket_amount
 ) -> None:
     async with make_worker(client):
         handle = await start(client, settings, ticket_from("hostile"))
-        status = await until_waiting(handle)
+        status = await until_decision_needed(handle)
         assert status.pending_decision is not None
         assert "74.50 EUR on order ORD-50470" in status.pending_decision.request.question
         await decide(handle, settings, verdict="approve", reviewer="bob")
@@ -463,7 +438,7 @@ async def test_steered_model_still_cannot_send_or_refund(
         settings.model.mistral_server_url = stub.url
         async with make_worker(client):
             handle = await start(client, settings, ticket_from("hostile"))
-            status = await until_waiting(handle)
+            status = await until_decision_needed(handle)
             await decide(handle, settings, verdict="reject", reviewer="alice", reason="injection")
             outcome = await finished(handle)
         prompt = stub.requests[0].body["messages"][1]["content"]
@@ -554,7 +529,7 @@ async def test_escalated_refund_can_still_be_approved(
     client = time_env.client
     async with make_worker(client):
         handle = await start(client, settings, ticket_from("refund"))
-        await until_waiting(handle)
+        await until_decision_needed(handle)
         await time_env.sleep(timedelta(minutes=61))
         status = await handle.query("status", result_type=RunStatus)
         assert status.approval_status == "Escalated"
@@ -577,7 +552,7 @@ async def test_reply_that_never_goes_out_after_a_refund_leaves_both_on_record(
     client = time_env.client
     async with make_worker(client, replacements=[help_desk_down]):
         handle = await start(client, settings, ticket_from("refund"))
-        await until_waiting(handle)
+        await until_decision_needed(handle)
         now = await time_env.get_current_time()
         await handle.signal("approve", await signed_signal(handle, settings, "alice", now=now))
         with pytest.raises(WorkflowFailureError):

@@ -45,13 +45,13 @@ from activities.connectors.sanctions.models import (
     ScreeningUnavailable,
 )
 from activities.connectors.sanctions.names import PreparedName, phonetic_key, prepare_name
-from activities.connectors.sanctions.normalise import (
+from activities.connectors.sanctions.refresh import RefreshingSanctionsList
+from activities.connectors.sanctions.yente import HttpSanctionsList
+from sluice.framework.name_keys import (
     LEGAL_FORM_TOKENS,
     VESSEL_PREFIX_TOKENS,
     normalise_name,
 )
-from activities.connectors.sanctions.refresh import RefreshingSanctionsList
-from activities.connectors.sanctions.yente import HttpSanctionsList
 
 #: The matcher's name as the first versions of this module called it.
 FUZZY_ALGORITHM = MATCHER_VERSION

@@ -39,7 +39,7 @@ from activities.connectors.sanctions.models import (
     ScreeningKind,
     ScreeningResult,
 )
-from activities.connectors.sanctions.normalise import normalise_name
+from sluice.framework.name_keys import normalise_name
 
 DEFAULT_LIST_PATH = Path(__file__).resolve().parent.parent / "data" / "sanctions_sample.csv"
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from anyascii import anyascii
 
-from activities.connectors.sanctions.normalise import LEGAL_FORM_TOKENS, VESSEL_PREFIX_TOKENS
+from sluice.framework.name_keys import LEGAL_FORM_TOKENS, VESSEL_PREFIX_TOKENS
 
 # Greek letter pairs that spell one sound. Word-initial ντ/μπ/γκ are d/b/g; inside a word
 # they keep their nasal (Αντώνης is Antonis). Applied to lower-case, accent-free Greek.

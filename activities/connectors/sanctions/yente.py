@@ -74,7 +74,6 @@ class HttpSanctionsList:
         if max_hits_per_name < 1:
             raise ValueError("max_hits_per_name must be at least 1")
         self._base_url = base_url.strip().rstrip("/")
-        self._dataset = dataset
         self._api_key = api_key or None
         self._timeout = timeout_seconds
         self._algorithm = algorithm

@@ -146,6 +146,12 @@ async def test_alice_starts_a_kyc_review_by_uploading_documents(
     await expect(page.locator(".audit")).to_contain_text("read the proof of address")
     await page.goto(f"{inbox.url}/decisions")
     await expect(page.locator("main")).not_to_contain_text(application)
+    # The uploaded documents open from the run page, read back through the intake rules.
+    document = await page.request.get(f"{inbox.url}/runs/{workflow_id}/documents/0")
+    assert document.status == 200 and "DURAND" in (await document.text()).upper()
+    assert "sandbox" in document.headers["content-security-policy"]
+    missing = await page.request.get(f"{inbox.url}/runs/{workflow_id}/documents/7")
+    assert missing.status == 404
     uploaded = list((intake / "inbox" / "alice").iterdir())
     assert len(uploaded) == 2 and all(p.stat().st_mode & 0o077 == 0 for p in uploaded)
 

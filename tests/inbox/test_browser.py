@@ -214,3 +214,31 @@ async def test_a_missing_document_is_provided_from_the_run_page(
     await page.reload()
     await expect(page.locator(".audit")).to_contain_text("proof_of_address")
     await expect(page.locator(".audit")).to_contain_text("alice")
+
+
+async def test_the_pages_work_from_the_keyboard_in_a_narrow_window(
+    inbox: RunningInbox, browser: Browser
+) -> None:
+    handle = await start_example(inbox, "cargo-release", "anomaly", unique("inbox-narrow"))
+    await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
+    phone = await browser.new_context(viewport={"width": 360, "height": 740})
+    try:
+        page = await sign_in(phone, inbox, "alice")
+        # The first Tab reaches the skip link, which leads straight to the content.
+        await page.keyboard.press("Tab")
+        await expect(page.locator(".skip")).to_be_focused()
+        await page.keyboard.press("Enter")
+        assert page.url.endswith("#main")
+        # Nothing but the table scrolls sideways: the page itself fits the window.
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        await page.goto(f"{inbox.url}/decisions/{handle.id}")
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # Decide with the keyboard alone: focus the verdict, choose, send.
+        await page.get_by_role("radio", name="Approve").focus()
+        await page.keyboard.press("Space")
+        await page.get_by_role("button", name="Send decision").focus()
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#answer")).to_have_text("Accepted: approved")
+        await screenshot(page, "decision-narrow")
+    finally:
+        await phone.close()

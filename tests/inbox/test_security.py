@@ -17,9 +17,10 @@ from temporalio.client import WorkflowHandle
 
 from sluice.app.inbox.accounts import FAILURES_ALLOWED
 from sluice.app.inbox.web import COOKIE, MAX_BODY_BYTES
+from sluice.framework.audit import AuditTrail
 from sluice.framework.process import RunStatus
 from tests.inbox.conftest import RunningInbox, start_example
-from tests.support import status_until
+from tests.support import eventually, status_until
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -205,3 +206,30 @@ async def test_an_oversized_request_is_refused_before_it_is_read(inbox: RunningI
             files={"documents.identity_document": ("big.txt", b"x" * (MAX_BODY_BYTES + 1))},
         )
     assert answer.status_code == 413
+
+
+async def test_a_start_form_cannot_name_another_requester(inbox: RunningInbox) -> None:
+    async with signed_in(inbox, "alice") as alice:
+        page = await alice.get("/start/kyc-review")
+        answer = await alice.post(
+            "/start/kyc-review",
+            data={
+                "csrf": csrf_of(page),
+                "application_id": f"KYC-FORGED-{uuid.uuid4().hex[:6]}",
+                "applicant.full_name": "Amelie Durand",
+                "applicant.date_of_birth": "1988-04-12",
+                "applicant.nationality": "FR",
+                "applicant.address": "14 Rue des Lilas, 69003 Lyon, France",
+                "requested_by": "bob",
+            },
+        )
+    assert answer.status_code == 303
+    handle = inbox.client.get_workflow_handle(answer.headers["location"].rsplit("/", 1)[-1])
+
+    async def requester_recorded() -> AuditTrail | None:
+        trail: AuditTrail = await handle.query("audit", result_type=AuditTrail)
+        return trail if trail.of_kind("requester") else None
+
+    trail = await eventually(requester_recorded, what="the requester on record")
+    assert trail.started_by == "alice"
+    assert [e.summary for e in trail.of_kind("requester")] == ["requester alice verified"]

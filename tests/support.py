@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -190,8 +191,9 @@ async def start_run(
 ) -> WorkflowHandle[Any, Any]:
     """A run of ``process`` on ``payload``, on the test's task queue, named by its subject
     unless ``workflow_id`` names it."""
+    definition = workflow._Definition.must_from_class(process.workflow)
     return await client.start_workflow(
-        process.workflow_type,
+        definition.run_fn,
         payload,
         id=workflow_id or f"{process.command}-{process.subject(payload)}-{uuid.uuid4().hex[:8]}",
         task_queue=settings.temporal.task_queue,

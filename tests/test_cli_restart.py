@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,16 @@ import pytest
 from temporalio.converter import ExternalStorage
 from temporalio.testing import WorkflowEnvironment
 
-from sluice.app.runner import EXAMPLES, start_examples
+from sluice.app.catalog import PROCESSES
+from sluice.app.runner import start_examples
 from sluice.codec import EncryptionCodec
 from sluice.config import Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
-from sluice.framework.approval import DecisionInput
+from sluice.framework import EXAMPLES
 from tests.conftest import EXAMPLES as TEST_EXAMPLES
 from tests.conftest import example
-from tests.support import ROOT, cli_environment, starter, status_until
+from tests.support import ROOT, cli_environment, decide, starter, status_until
 
 ANOMALY = str(TEST_EXAMPLES / "cargo_release" / "anomaly.json")
 # How the tests call Python, as the CLI should print it from the project folder.
@@ -63,9 +65,8 @@ async def test_the_sample_runs_of_an_earlier_start_are_found_not_started_again(
             async with make_worker(server.client):
                 await start_examples(server.client, settings)
                 if start == "first":  # the first of the two KYC reviewers decides
-                    await server.client.get_workflow_handle(four_eyes).execute_update(
-                        "decide", DecisionInput(verdict="approve", reviewer="alice")
-                    )
+                    handle = server.client.get_workflow_handle(four_eyes)
+                    await decide(handle, settings, "approve", "alice")
             once = [
                 (await server.client.count_workflows(f"WorkflowId = 'demo-{name}'")).count
                 for name in ("cargo-release-clean", "cargo-release-anomaly")
@@ -213,16 +214,15 @@ async def test_an_edited_sample_that_no_longer_validates_is_named_and_the_others
     make_worker: Callable[..., Any],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     samples = tmp_path / "examples" / "cargo_release"
     samples.mkdir(parents=True)
     marker = uuid.uuid4().hex[:8]
     (samples / f"clean_{marker}.json").write_text(json.dumps(example("cargo_release", "clean")))
     (samples / f"broken_{marker}.json").write_text('{"shipment_id": ')
-    monkeypatch.setattr("sluice.app.runner.EXAMPLES", tmp_path / "examples")
+    processes = [replace(p, examples=tmp_path / "examples" / p.domain) for p in PROCESSES]
     async with make_worker(dev_env.client):
-        await start_examples(dev_env.client, settings)
+        await start_examples(dev_env.client, settings, processes)
     shown = capsys.readouterr().out
     assert f"not started: {samples / f'broken_{marker}.json'}: not valid JSON" in shown
     assert f"demo-cargo-release-clean_{marker}: " in shown  # started, and its state shown

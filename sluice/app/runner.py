@@ -14,9 +14,11 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
@@ -41,6 +43,7 @@ from sluice.codec_server import start_for_dev, usage_lines
 from sluice.config import ConfigError, Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
+from sluice.framework import EXAMPLES, Process
 from sluice.framework.process import RunStatus
 from sluice.logs import Silence, announce
 from sluice.payload_store import payload_storage, store_location
@@ -49,8 +52,6 @@ from sluice.telemetry import install_telemetry
 from sluice.terminal import project_command, typed_path
 
 log = logging.getLogger("sluice.worker")
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @dataclass
@@ -208,7 +209,9 @@ def sample_reviewer_keys(settings: Settings) -> None:
         )
 
 
-async def start_examples(client: Client, settings: Settings) -> None:
+async def start_examples(
+    client: Client, settings: Settings, processes: Sequence[Process[Any]] = PROCESSES
+) -> None:
     """Start each sample input once: ids are stable and never reused, so a restart finds the
     runs of the earlier start (finished or not) and says so instead of starting them again."""
     ids = []
@@ -216,8 +219,8 @@ async def start_examples(client: Client, settings: Settings) -> None:
     refused = []
     # A sample that waits for a document may ship it in provide/<same name>.json.
     deliveries: dict[str, Path] = {}
-    for process in PROCESSES:
-        for path in sorted((EXAMPLES / process.command.replace("-", "_")).glob("*.json")):
+    for process in processes:
+        for path in sorted(process.examples.glob("*.json")):
             try:
                 payload = read_input(process, path)
             except CliError as err:  # an edited sample: say so, and start the others
@@ -261,7 +264,12 @@ async def start_examples(client: Client, settings: Settings) -> None:
             awaiting = status.awaiting_input
             line += f", waiting for {awaiting.request.kind} ({', '.join(awaiting.outstanding)})"
             sample = deliveries[workflow_id]
-            shown = str(sample.relative_to(EXAMPLES.parent)) if sample.exists() else "FILE.json"
+            shown = (
+                str(sample.relative_to(EXAMPLES.parent))
+                if sample.is_relative_to(EXAMPLES.parent)
+                else str(sample)
+            )
+            shown = shown if sample.exists() else "FILE.json"
             show([line, f"      provide: {provide_command(workflow_id, shown)}"])
             continue
         if status.outcome:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -252,6 +252,10 @@ class Desk:
             return value if isinstance(value, dict) else {}
         return {}
 
+    def _signing_for(self, login_method: str) -> Signer:
+        """The inbox's key, attesting a person it signed in by ``login_method``."""
+        return replace(self.signer, login_method=login_method)
+
     # --- acting ---------------------------------------------------------------------------
 
     async def decide(
@@ -275,14 +279,8 @@ class Desk:
         if user not in pending.allowed_reviewers:
             log.warning("inbox: %s refused a decision they may not take: %s", user, workflow_id)
             raise Refused(f"you may not decide '{pending.request.kind}' on this run")
-        signer = Signer(
-            key=self.signer.key,
-            kid=self.signer.kid,
-            issuer=self.signer.issuer,
-            login_method=login_method,
-        )
         token = decision_token(
-            signer,
+            self._signing_for(login_method),
             reviewer=user,
             workflow_id=workflow_id,
             request_id=pending.request_id,
@@ -322,14 +320,8 @@ class Desk:
             log.warning("inbox: %s refused a start of %s", user, process.command)
             raise Refused(f"you do not work on {process.title}")
         workflow_id = f"{process.command}-{process.subject(payload)}-{uuid.uuid4().hex[:6]}"
-        signer = Signer(
-            key=self.signer.key,
-            kid=self.signer.kid,
-            issuer=self.signer.issuer,
-            login_method=login_method,
-        )
         token = start_token(
-            signer,
+            self._signing_for(login_method),
             requester=user,
             workflow_id=workflow_id,
             lifetime=timedelta(minutes=self.settings.signatures.token_minutes),

@@ -10,7 +10,6 @@ Content-Security-Policy: scripts and styles from the inbox itself only, nothing 
 from __future__ import annotations
 
 import hmac
-import logging
 import re
 import secrets
 from pathlib import Path
@@ -23,8 +22,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sluice.app.inbox.accounts import SESSION_SECONDS, Accounts, Session
 from sluice.private_files import private_file
-
-log = logging.getLogger("sluice.inbox")
 
 COOKIE = "sluice_session"
 CONTENT_SECURITY_POLICY = (
@@ -115,6 +112,7 @@ def text_field(
 
 
 def uploads(form: FormData, name: str) -> list[UploadFile]:
+    """The files chosen in a file input (an input left empty sends none)."""
     return [item for item in form.getlist(name) if isinstance(item, UploadFile) and item.filename]
 
 

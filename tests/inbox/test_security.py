@@ -140,6 +140,9 @@ async def test_repeated_failed_sign_ins_lock_the_account_for_a_while(
             )
     assert answer.status_code == 401 and "Too many failed sign-ins" in answer.text
     assert "failed sign-in for 'bob'" in caplog.text
+    # Bob's lock is his: alice, from the same address (one office, one proxy), still gets in.
+    async with signed_in(inbox, "alice") as alice:
+        assert (await alice.get("/decisions")).status_code == 200
     assert inbox.passwords["bob"] not in caplog.text
 
 

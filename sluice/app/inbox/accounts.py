@@ -26,10 +26,12 @@ from sluice.reviewers import REVIEWER_ID
 # How long a session lasts after sign-in, whatever happens in it, and without any request.
 SESSION_SECONDS = 8 * 3600
 IDLE_SECONDS = 3600
-# Five wrong passwords for one account (or from one address) within 15 minutes lock it for
-# what is left of those 15 minutes: slow enough to stop guessing, short enough for a typo.
+# Five wrong passwords for one account within 15 minutes lock it for what is left of those 15
+# minutes: slow enough to stop guessing, short enough for a typo. An address gets more (an
+# office behind one proxy shares it), enough to stop one machine trying many accounts.
 FAILURE_WINDOW_SECONDS = 15 * 60
 FAILURES_ALLOWED = 5
+ADDRESS_FAILURES_ALLOWED = 50
 MIN_PASSWORD_CHARS = 12
 
 _SCHEMA = """
@@ -131,20 +133,24 @@ class Accounts:
 
     # --- failed sign-ins -----------------------------------------------------------------
 
-    def locked(self, *who: str) -> bool:
-        """Whether any of these (an account, a client address) failed too often lately."""
+    def locked(self, user: str, address: str) -> bool:
+        """Whether this account, or this client address, failed too often lately."""
         since = time.time() - FAILURE_WINDOW_SECONDS
         with self._db() as db:
-            for key in who:
+            for key, allowed in (
+                (f"user:{user}", FAILURES_ALLOWED),
+                (f"address:{address}", ADDRESS_FAILURES_ALLOWED),
+            ):
                 (count,) = db.execute(
                     "SELECT COUNT(*) FROM failures WHERE who = ? AND at > ?", (key, since)
                 ).fetchone()
-                if count >= FAILURES_ALLOWED:
+                if count >= allowed:
                     return True
         return False
 
-    def record_failure(self, *who: str) -> None:
+    def record_failure(self, user: str, address: str) -> None:
         now = time.time()
+        who = (f"user:{user}", f"address:{address}")
         with self._db() as db:
             db.executemany("INSERT INTO failures VALUES (?, ?)", [(key, now) for key in who])
             db.execute("DELETE FROM failures WHERE at < ?", (now - FAILURE_WINDOW_SECONDS,))

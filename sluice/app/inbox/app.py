@@ -166,13 +166,13 @@ def create_app(inbox: Inbox) -> Starlette:
         problem = None
         if not inbox.settings.inbox.local_accounts:
             problem = "Sign in with your organisation's account."
-        elif inbox.accounts.locked(f"user:{user}", f"address:{client}"):
+        elif inbox.accounts.locked(user, client):
             log.warning(
                 "inbox: sign-in locked for %r from %s after repeated failures", user, client
             )
             problem = "Too many failed sign-ins. Wait 15 minutes and try again."
         elif not inbox.accounts.check_password(user, password):
-            inbox.accounts.record_failure(f"user:{user}", f"address:{client}")
+            inbox.accounts.record_failure(user, client)
             log.warning("inbox: failed sign-in for %r from %s", user, client)
             problem = "Wrong user name or password."
         if problem:

@@ -31,6 +31,10 @@ async def test_alice_approves_a_waiting_cargo_release_and_watches_it_complete(
     await expect(row).to_contain_text("Release shipment SHP-2026-0419 to the consignee?")
     await expect(row).to_contain_text("medium")
     await expect(row).to_contain_text("0 of 1")
+    # The notice of the request shows too, with its link.
+    await expect(page.locator(".notices")).to_contain_text(
+        "Decision waiting: customs_release for SHP-2026-0419", timeout=10_000
+    )
     await screenshot(page, "my-decisions")
     await page.goto(f"{inbox.url}/decisions/{handle.id}")
 

@@ -53,6 +53,8 @@ async def test_alice_approves_a_waiting_cargo_release_and_watches_it_complete(
     await expect(page.locator("#run-state")).to_have_text("completed", timeout=30_000)
     await expect(page.locator(".audit")).to_contain_text("short shipment confirmed")
     await expect(page.locator(".audit")).to_contain_text("issuer inbox (pwd)")
+    await page.reload()
+    await expect(page.locator(".trace")).to_contain_text("Release cargo")
     await screenshot(page, "run")
     status: RunStatus = await handle.query("status", result_type=RunStatus)
     assert status.decision is not None and status.decision.reviewers == ["alice"]

@@ -28,6 +28,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from sluice import search_attributes as sa
+from sluice import timeline
 from sluice.app.catalog import PROCESSES, Process
 from sluice.config import Settings
 from sluice.framework.approval import DecisionInput, DecisionReceipt
@@ -94,6 +95,7 @@ class RunView:
     status: RunStatus
     trail: AuditTrail
     input: dict[str, Any] = field(default_factory=dict)
+    trace: list[str] = field(default_factory=list)
 
 
 class Desk:
@@ -226,12 +228,14 @@ class Desk:
         if status is None:
             raise Refused("the run does not answer just now; try again in a moment")
         state = description.status.name.lower() if description.status else "unknown"
+        found, trace = await self._history(handle)
         return RunView(
             process=process,
             state=state,
             status=status,
             trail=trail,
-            input=await self._input(handle),
+            input=found,
+            trace=trace,
         )
 
     async def _status(self, workflow_id: str) -> RunStatus | None:
@@ -241,16 +245,23 @@ class Desk:
         except (RPCError, WorkflowQueryFailedError):
             return None
 
-    async def _input(self, handle: Any) -> dict[str, Any]:
-        """The run's input, decrypted by this client's data converter (the codec)."""
-        async for event in handle.fetch_history_events():
-            attributes = event.workflow_execution_started_event_attributes
-            payloads = list(attributes.input.payloads)
-            if not payloads:
-                return {}
-            (value,) = await self.client.data_converter.decode(payloads[:1], [dict])
-            return value if isinstance(value, dict) else {}
-        return {}
+    async def _history(self, handle: Any) -> tuple[dict[str, Any], list[str]]:
+        """The run's input, decrypted by this client's data converter (the codec), and its
+        timeline drawn from the history (step names are decrypted the same way)."""
+        history = await handle.fetch_history(rpc_timeout=QUERY_TIMEOUT)
+        converter = self.client.data_converter
+        found: dict[str, Any] = {}
+        for event in history.events[:1]:
+            payloads = list(event.workflow_execution_started_event_attributes.input.payloads)
+            if payloads:
+                (value,) = await converter.decode(payloads[:1], [dict])
+                found = value if isinstance(value, dict) else {}
+        if converter.payload_codec is not None:
+            for event in history.events:
+                if event.user_metadata.HasField("summary"):
+                    [summary] = await converter.payload_codec.decode([event.user_metadata.summary])
+                    event.user_metadata.summary.CopyFrom(summary)
+        return found, timeline.draw_history(history.events, handle.id)
 
     def _signing_for(self, login_method: str) -> Signer:
         """The inbox's key, attesting a person it signed in by ``login_method``."""

@@ -15,8 +15,12 @@ import httpx
 import pytest
 from temporalio.client import WorkflowHandle
 
+from sluice.app.inbox import build_inbox, demo_setup
 from sluice.app.inbox.accounts import FAILURES_ALLOWED
+from sluice.app.inbox.app import create_app
 from sluice.app.inbox.web import COOKIE, MAX_BODY_BYTES
+from sluice.config import Settings
+from sluice.devserver import start_dev_server
 from sluice.framework.audit import AuditTrail
 from sluice.framework.process import RunStatus
 from tests.inbox.conftest import RunningInbox, start_example
@@ -101,9 +105,6 @@ async def test_the_session_cookie_is_httponly_samesite_and_secure_under_tls(
         cookie = (await browser.get("/login")).headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
     # Behind TLS (the request's scheme is https) the same cookie is Secure.
-    from sluice.app.inbox.app import create_app
-    from sluice.app.inbox.server import build_inbox
-
     app = create_app(build_inbox(inbox.settings, inbox.client))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://inbox.test") as tls:
@@ -236,3 +237,24 @@ async def test_a_start_form_cannot_name_another_requester(inbox: RunningInbox) -
     trail = await eventually(requester_recorded, what="the requester on record")
     assert trail.started_by == "alice"
     assert [e.summary for e in trail.of_kind("requester")] == ["requester alice verified"]
+
+
+async def test_when_temporal_is_gone_pages_say_so_without_a_traceback(
+    inbox_settings: Settings,
+) -> None:
+    server = await start_dev_server(database_file=None, port=None, ui=False)
+    passwords = demo_setup(inbox_settings, ["alice"])
+    app = create_app(build_inbox(inbox_settings, server.client))
+    await server.shutdown()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://inbox.test") as browser:
+        login = await browser.get("/login")
+        await browser.post(
+            "/login",
+            data={"csrf": csrf_of(login), "user": "alice", "password": passwords["alice"]},
+        )
+        for path in ("/decisions", "/runs", "/runs/some-run"):
+            answer = await browser.get(path)
+            assert answer.status_code == 503, path
+            assert "does not answer just now" in answer.text
+            assert "Traceback" not in answer.text

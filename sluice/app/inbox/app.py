@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from temporalio.service import RPCError
 
 from sluice.app.catalog import BY_COMMAND, Process
 from sluice.app.inbox import forms
@@ -504,6 +505,21 @@ def create_app(inbox: Inbox) -> Starlette:
             status_code=exc.status_code,
         )
 
+    async def unreachable(request: Request, exc: Exception) -> Response:
+        log.warning("inbox: Temporal did not answer %s: %s", request.url.path, exc)
+        session = inbox.sessions.current(request)
+        return inbox.templates.TemplateResponse(
+            request,
+            "error.html",
+            {
+                "session": session,
+                "processes": [],
+                "status": 503,
+                "message": "The workflow service does not answer just now. Try again shortly.",
+            },
+            status_code=503,
+        )
+
     async def refused_form(request: Request, exc: Exception) -> Response:
         return HTMLResponse("The request is too large.", status_code=413)
 
@@ -527,7 +543,11 @@ def create_app(inbox: Inbox) -> Starlette:
             Route("/start/{process}", start, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
-        exception_handlers={HTTPException: error, FormRefused: refused_form},
+        exception_handlers={
+            HTTPException: error,
+            FormRefused: refused_form,
+            RPCError: unreachable,
+        },
     )
     app.add_middleware(SecurityHeaders)
     return app

@@ -248,7 +248,10 @@ class Desk:
     async def _history(self, handle: Any) -> tuple[dict[str, Any], list[str]]:
         """The run's input, decrypted by this client's data converter (the codec), and its
         timeline drawn from the history (step names are decrypted the same way)."""
-        history = await handle.fetch_history(rpc_timeout=QUERY_TIMEOUT)
+        try:
+            history = await handle.fetch_history(rpc_timeout=QUERY_TIMEOUT)
+        except RPCError:
+            return {}, []  # the page still shows the status and audit; a reload tries again
         converter = self.client.data_converter
         found: dict[str, Any] = {}
         for event in history.events[:1]:

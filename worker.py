@@ -10,6 +10,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from sluice.app.catalog import check_sections
 from sluice.app.runner import ServeOptions, serve
 from sluice.client import TemporalUnreachable
 from sluice.config import ConfigError, Settings, load_settings
@@ -71,7 +72,7 @@ def main() -> int:
     connection.add_argument("--api-key-file", help="file holding a Temporal Cloud API key")
     args = parser.parse_args()
     try:
-        settings = load_settings(args.config)
+        settings = check_sections(load_settings(args.config))
         apply_connection_flags(settings, args)
         configure_logging(settings.log_format)
         options = ServeOptions(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from sluice.app.cli import MAX_FINAL_TEXT_BYTES, MAX_JSON_DEPTH, CliError, parse_json
+from sluice.app.inputs import MAX_FINAL_TEXT_BYTES, MAX_JSON_DEPTH, CliError, parse_json
 from sluice.config import Settings
 from sluice.framework.process import RunStatus
 from tests.conftest import example

@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from sluice.app.cli import print_status
+from sluice.app.rendering import print_status
 from sluice.config import Settings
 from sluice.framework.approval import DecisionRequest, PendingDecision
 from sluice.framework.audit import AuditTrail

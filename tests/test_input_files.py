@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.app.catalog import PROCESSES
-from sluice.app.cli import EXIT_INPUT, MAX_INPUT_BYTES, CliError, read_input
+from sluice.app.inputs import EXIT_INPUT, MAX_INPUT_BYTES, CliError, read_input
 from tests.conftest import EXAMPLES
 
 json_values = st.recursive(

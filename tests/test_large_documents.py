@@ -26,7 +26,7 @@ from temporalio.worker import Replayer
 
 from activities.kyc.models import KycApplication
 from sluice.app.catalog import BY_COMMAND
-from sluice.app.cli import CliError, read_input
+from sluice.app.inputs import CliError, read_input
 from sluice.app.plugin import workflow_runner
 from sluice.app.wiring import WORKFLOWS
 from sluice.codec import ENCODING, EncryptionCodec

@@ -12,6 +12,7 @@ import importlib
 import os
 from typing import Any
 
+from sluice.config import Settings
 from sluice.framework import Process
 from workflows import cargo_release, kyc_review, support_triage
 
@@ -47,6 +48,14 @@ def checked(processes: tuple[Process[Any], ...]) -> tuple[Process[Any], ...]:
         if twice:
             raise SystemExit(f"error: two processes declare the same {key}: {', '.join(twice)}")
     return processes
+
+
+def check_sections(settings: Settings) -> Settings:
+    """``settings``, once every declared process's own section reads (one ``ConfigError``
+    naming the section and field otherwise), so a worker refuses a bad section at start."""
+    for process in PROCESSES:
+        process.section(settings)
+    return settings
 
 
 PROCESSES = checked(BUILT_IN + declared_in(os.environ.get(PROCESSES_VARIABLE, "")))

@@ -27,15 +27,9 @@ from temporalio.service import RPCError
 
 from sluice import search_attributes
 from sluice.app.catalog import PROCESSES
-from sluice.app.cli import (
-    CliError,
-    approve_command,
-    next_reviewer,
-    provide_command,
-    read_input,
-    show,
-)
 from sluice.app.inbox import RunningInbox, demo_setup, start_inbox
+from sluice.app.inputs import CliError, read_input
+from sluice.app.rendering import approve_command, next_reviewer, provide_command, show
 from sluice.app.wiring import build_worker
 from sluice.client import connect
 from sluice.codec import codec_from_settings

@@ -4,7 +4,10 @@ contradicts its own fields is handed over; every template the desk sends passes.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +31,7 @@ from activities.support.models import (
     TicketClassification,
 )
 from activities.support.reply_check import REPLY_RULESET, ReplyPolicy
+from sluice.app.catalog import check_sections
 from sluice.config import ConfigError, load_settings
 from tests.conftest import EXAMPLES, example
 from workflows import support_triage
@@ -524,5 +528,23 @@ def test_a_company_domain_that_is_not_a_domain_is_refused(domain: str, tmp_path:
     config = tmp_path / "sluice.toml"
     config.write_text(f'[support]\ncompany_domains = ["{domain}"]\n')
 
-    with pytest.raises(ConfigError, match="company_domains"):
-        load_settings(config, environ={})
+    settings = load_settings(config, environ={})
+    with pytest.raises(ConfigError, match=r"\[support\]: company_domains"):
+        check_sections(settings)
+
+
+def test_a_worker_refuses_a_bad_process_section_at_start_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "sluice.toml"
+    config.write_text('[support]\ncompany_domains = ["shop"]\n')
+    run = subprocess.run(
+        [sys.executable, "worker.py", "--config", str(config)],
+        cwd=Path(__file__).resolve().parents[2],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    assert (
+        run.stderr.startswith("error: [support]: company_domains") and "Traceback" not in run.stderr
+    )

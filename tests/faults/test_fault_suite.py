@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 
 from activities.connectors.ledger import Ledger, LedgerEntry
 from sluice.app.catalog import PROCESSES
-from sluice.app.cli import read_input
+from sluice.app.inputs import read_input
 from sluice.client import connect
 from sluice.codec import codec_from_settings
 from sluice.config import Settings

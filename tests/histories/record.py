@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 from sluice.app.catalog import PROCESSES
-from sluice.app.cli import read_input
+from sluice.app.inputs import read_input
 from sluice.app.wiring import build_worker
 from sluice.config import DomainApprovalSettings, Settings
 from sluice.devserver import start_dev_server

@@ -17,8 +17,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from sluice import search_attributes as sa
 from sluice.app.catalog import BY_COMMAND
-from sluice.app.cli import read_input
 from sluice.app.inbox import demo_setup, start_inbox
+from sluice.app.inputs import read_input
 from sluice.config import Settings
 from tests.conftest import EXAMPLES, approval_settings
 

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from sluice.app.catalog import Process
-from sluice.app.cli import CliError, check_document_paths, read_input
 from sluice.app.inbox.web import FormRefused, text_field, uploads
+from sluice.app.inputs import CliError, check_document_paths, read_input
 from sluice.config import Settings
 from sluice.private_files import private_folder
 

@@ -31,6 +31,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from sluice.private_files import private_file, private_folder
+
 SELF_ISSUER = "self"
 REVIEWER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SAMPLE_REVIEWERS = ("alice", "bob", "dave")
@@ -132,12 +134,12 @@ def load_registry(path: Path) -> ReviewerRegistry:
 def save_registry(path: Path, registry: ReviewerRegistry) -> None:
     """Write the registry atomically, and keep a copy under its version."""
     text = registry.model_dump_json(indent=2) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    kept = versions_folder(path)
-    kept.mkdir(exist_ok=True)
+    # Names and e-mails are personal data: the registry and its versions are private files.
+    private_folder(path.parent)
+    kept = private_folder(versions_folder(path))
     anchors = registry.trust_anchors().model_dump_json(indent=2) + "\n"
-    (kept / f"{registry.digest()[:16]}.json").write_text(anchors, encoding="utf-8")
-    partial = path.with_suffix(".tmp")
+    private_file(kept / f"{registry.digest()[:16]}.json").write_text(anchors, encoding="utf-8")
+    partial = private_file(path.with_suffix(".tmp"))
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)
 
@@ -175,7 +177,7 @@ def new_key_pair(path: Path) -> PublicKey:
     from joserfc.jwk import OKPKey
 
     key = OKPKey.generate_key("Ed25519")
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(path.parent)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -99,6 +99,11 @@ CASES = [
         ),
         id="support-triage",
     ),
+    pytest.param(
+        # A sole trader's bank account is personal data; anyone's is what fraud is made of.
+        PersonalDataCase("invoice-approval", "mismatch", ("DE89370400440532013000",)),
+        id="invoice-approval",
+    ),
 ]
 
 

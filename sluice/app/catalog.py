@@ -14,12 +14,13 @@ from typing import Any
 
 from sluice.config import Settings
 from sluice.framework import Process
-from workflows import cargo_release, kyc_review, support_triage
+from workflows import cargo_release, invoice_approval, kyc_review, support_triage
 
 BUILT_IN: tuple[Process[Any], ...] = (
     cargo_release.PROCESS,
     kyc_review.PROCESS,
     support_triage.PROCESS,
+    invoice_approval.PROCESS,
 )
 
 PROCESSES_VARIABLE = "SLUICE_PROCESSES"

@@ -134,7 +134,7 @@ def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> 
         return {}
     signer = signing.requester_signer(settings, requester)
     if signer is None:
-        print(f"  requester {requester}: not signed (no key here), recorded as unverified")
+        show(f"  requester {requester}: not signed (no key here), recorded as unverified")
         return {}
     token = signing.start_token(
         signer,
@@ -142,7 +142,7 @@ def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> 
         workflow_id=workflow_id,
         lifetime=timedelta(minutes=settings.signatures.token_minutes),
     )
-    print(f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…")
+    show(f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…")
     return {REQUESTER_MEMO: token}
 
 
@@ -254,7 +254,7 @@ async def cmd_sign(client: Client, settings: Settings, args: argparse.Namespace)
         raise CliError(f"{args.workflow_id} has finished; it waits for no decision")
     decision = await decision_to_send(handle, settings, decision_from(args, args.verdict))
     print(signing.as_signal(decision).model_dump_json(exclude_none=True))
-    print(
+    show(
         f"valid for {settings.signatures.token_minutes:g} minutes, for this request only; send "
         f"it with: temporal workflow signal --workflow-id {args.workflow_id} --name "
         f"{args.verdict} --input-file FILE",

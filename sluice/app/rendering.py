@@ -175,8 +175,8 @@ def print_audit(trail: AuditTrail) -> None:
 def print_verified(trail: AuditTrail, settings: Settings) -> int:
     """Re-check each recorded decision's signature offline; non-zero if any does not hold."""
     checks = check_trail(trail, settings.reviewer_registry_file)
-    print(f"signatures of {trail.workflow_id}: {len(checks)} decision(s)")
+    show(f"signatures of {trail.workflow_id}: {len(checks)} decision(s)")
     for check in checks:
         mark = "holds" if check.holds else "FAILS"
-        print(f"  {when(check.event.at)}  {mark:<5} [{check.event.actor}] {check.note}")
+        show(f"  {when(check.event.at)}  {mark:<5} [{check.event.actor}] {check.note}")
     return 0 if all(check.holds for check in checks) else EXIT_FAILURE

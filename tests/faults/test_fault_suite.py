@@ -220,4 +220,5 @@ EXPECTED_ACTIONS: dict[str, list[set[str]]] = {
     "cargo-release": [{"terminal:release", "terminal:hold"}, {"notifications:notify-consignee"}],
     "kyc-review": [{"notifications:notify-outcome"}],
     "support-triage": [{"ticketing:route"}, {"ticketing:reply", "ticketing:handoff"}],
+    "invoice-approval": [{"notifications:remittance", "notifications:not-paid"}],
 }

@@ -1,0 +1,2 @@
+"""Invoice approval: the accounts-payable clerk's checklist (three-way match, duplicates,
+the supplier's bank account, thresholds), its settings and its activities."""

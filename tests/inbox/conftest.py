@@ -48,6 +48,9 @@ def inbox_settings(settings: Settings, tmp_path: Path) -> Settings:
     settings.approvals["support_triage"] = approval_settings(
         reviewers={"*": ["alice", "bob"], "supervisor_refund_approval": ["alice", "carol"]}
     )
+    settings.approvals["invoice_approval"] = approval_settings(
+        reviewers={"payment_approval": ["alice", "bob"], "bank_account_change": ["alice"]}
+    )
     return settings
 
 

@@ -248,3 +248,32 @@ async def test_the_pages_work_from_the_keyboard_in_a_narrow_window(
         await screenshot(page, "decision-narrow")
     finally:
         await phone.close()
+
+
+async def test_an_invoice_with_lines_is_started_from_its_generated_form(
+    inbox: RunningInbox, context: BrowserContext
+) -> None:
+    page = await sign_in(context, inbox, "alice")
+    await page.goto(f"{inbox.url}/start/invoice-approval")
+    number = unique("ACME").upper()
+    await page.get_by_label("Supplier id").fill("SUP-ACME")
+    await page.get_by_label("Invoice number").fill(number)
+    await page.get_by_label("Invoice date").fill("2026-11-29")
+    await page.get_by_label("Currency").fill("EUR")
+    # The lines are a list of objects: written as JSON, as in an input file.
+    await page.get_by_label("Lines").fill(
+        '[{"item": "PRESS-H9", "quantity": 1, "unit_price": 62000.00, "amount": 62000.00}]'
+    )
+    await page.get_by_label("Total").fill("62000.00")
+    await page.get_by_label("Iban").fill("DE89370400440532013000")
+    await page.get_by_label("Po reference").fill("PO-3002")
+    await page.get_by_role("button", name="Start").click()
+    await page.wait_for_url("**/runs/invoice-approval-*")
+    await expect(page.locator("h1")).to_contain_text("Invoice approval SUP-ACME")
+    await expect(page.locator(".request")).to_contain_text(number)
+
+    # Broken JSON is refused on the form, with the field named.
+    await page.goto(f"{inbox.url}/start/invoice-approval")
+    await page.get_by_label("Lines").fill("[{")
+    await page.get_by_role("button", name="Start").click()
+    await expect(page.locator("#answer")).to_contain_text("lines: not valid JSON")

@@ -39,7 +39,7 @@ class Field:
 
     name: str
     label: str
-    kind: str  # text, textarea, number, date, select, file
+    kind: str  # text, textarea, number, date, select, file, json
     required: bool = False
     options: list[str] = field(default_factory=list)
     help: str = ""
@@ -85,6 +85,18 @@ def _fields(root: dict[str, Any], schema: dict[str, Any], prefix: str) -> list[F
                     )
                     for kind in kinds
                 ]
+            else:
+                # Any other list (an invoice's lines, say) is written as JSON, as in a file.
+                shape = ", ".join(item.get("properties", {})) or "values"
+                found.append(
+                    Field(
+                        full,
+                        label,
+                        "json",
+                        name in required,
+                        help=f"a JSON list, each item with: {shape}",
+                    )
+                )
         elif "enum" in node:
             found.append(Field(full, label, "select", name in required, list(node["enum"])))
         else:
@@ -124,6 +136,13 @@ async def input_from(process: Process, form: FormData, settings: Settings, user:
         value = text_field(form, item.name, max_chars=item.max_length or 20000, label=item.name)
         if value is None:
             continue
+        if item.kind == "json":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as err:
+                raise FormRefused(f"{item.name}: not valid JSON ({err.msg})") from None
+            except RecursionError:
+                raise FormRefused(f"{item.name}: nested too deeply") from None
         if item.kind == "number":
             try:
                 number: Any = json.loads(value)

@@ -240,7 +240,7 @@ class ApprovalGate:
         if self._escalation is not None:
             await self._settle_escalation()
         if self._notices is not None:
-            await self._settle_notices(self._notices)
+            self._settle_notices(self._notices)
         assert self.decision is not None
         return self.decision
 
@@ -274,12 +274,18 @@ class ApprovalGate:
             summary=f"Tell the reviewers of {pending.request.kind}",
         )
 
-    async def _settle_notices(self, notices: workflow.ActivityHandle[NoticeReceipt]) -> None:
-        try:
-            receipt = await notices
-        except ActivityError as err:
-            self._record("failure", f"decision-request notices not delivered: {err.cause or err}")
+    def _settle_notices(self, notices: workflow.ActivityHandle[NoticeReceipt]) -> None:
+        """Once the request is decided, a notice still being sent is moot: it is cancelled,
+        so a slow or broken relay never holds up the run. A finished one's gaps are recorded."""
+        if not notices.done():
+            notices.cancel()
             return
+        error = notices.exception()
+        if error is not None:
+            cause = getattr(error, "cause", None) or error
+            self._record("failure", f"decision-request notices not delivered: {cause}")
+            return
+        receipt = notices.result()
         if receipt.unreachable:
             self._record(
                 "failure",

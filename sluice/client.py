@@ -3,6 +3,8 @@ mTLS, or a hosted namespace with an API key. Every client gets Sluice's data con
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +14,9 @@ from temporalio.service import TLSConfig
 
 from sluice.config import ConfigError, TemporalSettings
 from sluice.converter import sluice_data_converter
+
+# How long a connection waits for a server that is up but not serving yet.
+STARTING_SERVER_SECONDS = 30
 
 
 class TemporalUnreachable(Exception):
@@ -55,20 +60,27 @@ async def connect(
     """A connected client, or TemporalUnreachable with the address in the message.
     ``codec`` (see ``sluice.codec.codec_from_settings``) encrypts its payloads;
     ``external_storage`` (see ``sluice.payload_store.payload_storage``) holds large ones."""
-    try:
-        return await Client.connect(
-            settings.address,
-            namespace=settings.namespace,
-            api_key=settings.api_key,
-            tls=tls_config(settings),
-            data_converter=data_converter or sluice_data_converter(codec, external_storage),
-            interceptors=interceptors,
-        )
-    except RuntimeError as err:
-        raise TemporalUnreachable(
-            f"cannot reach Temporal at {settings.address} (namespace {settings.namespace}): "
-            f"{_reason(str(err))}"
-        ) from err
+    # A server that has just started answers "Frontend is not healthy yet" for a moment (a
+    # worker started beside it, a compose stack coming up): wait for it, within bounds.
+    deadline = time.monotonic() + STARTING_SERVER_SECONDS
+    while True:
+        try:
+            return await Client.connect(
+                settings.address,
+                namespace=settings.namespace,
+                api_key=settings.api_key,
+                tls=tls_config(settings),
+                data_converter=data_converter or sluice_data_converter(codec, external_storage),
+                interceptors=interceptors,
+            )
+        except RuntimeError as err:
+            if "not healthy yet" in str(err) and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                continue
+            raise TemporalUnreachable(
+                f"cannot reach Temporal at {settings.address} (namespace {settings.namespace}): "
+                f"{_reason(str(err))}"
+            ) from err
 
 
 def _reason(message: str) -> str:

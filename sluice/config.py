@@ -291,6 +291,41 @@ class PayloadSettings(BaseModel):
         return self
 
 
+class OidcSettings(BaseModel):
+    """Sign-in to the inbox through an OpenID Connect provider (authorization code + PKCE)."""
+
+    # The provider's issuer URL; its /.well-known/openid-configuration is read at start.
+    issuer: str | None = None
+    client_id: str | None = None
+    # Secret in the environment only (SLUICE_OIDC_CLIENT_SECRET), never in the file.
+    client_secret: str | None = None
+    # The ID token claim that names the person; matched to a registry reviewer's e-mail
+    # ("email") or id (any other claim).
+    claim: str = "email"
+    scope: str = "openid email profile"
+
+
+class InboxSettings(BaseModel):
+    """The approval web inbox (``python -m sluice.app.inbox``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8234, ge=0, le=65535)
+    # The address people open, used in notification links and the OIDC redirect.
+    public_url: str = "http://localhost:8234"
+    # The attesting service the inbox signs decisions as (its key: {data_dir}/inbox/).
+    service_id: str = "inbox"
+    service_key_file: Path | None = None
+    # Local accounts (argon2 hashes in {data_dir}/inbox/accounts.sqlite3); off when an
+    # identity provider is the only way in.
+    local_accounts: bool = True
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    # Decision requests are e-mailed to reviewers through this relay; none: the embedded
+    # notifications ledger, shown in the inbox.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "sluice-inbox@localhost"
+
+
 class Settings(BaseModel):
     """Everything a Sluice worker or CLI needs to know. A process's own section (``[cargo]``,
     or any section a declared process names) is read by ``section``."""
@@ -307,6 +342,7 @@ class Settings(BaseModel):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
     payloads: PayloadSettings = Field(default_factory=PayloadSettings)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
     data_dir: Path = Path("var")
     # "json" in containers: one JSON object per log line (see ``sluice/logs.py``).
     log_format: Literal["text", "json"] = "text"
@@ -401,6 +437,14 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
     ("SLUICE_DEPLOYMENT_NAME", ("temporal", "deployment_name")),
     ("SLUICE_WORKER_VERSIONING", ("temporal", "worker_versioning")),
     ("SLUICE_LOG_FORMAT", ("log_format",)),
+    ("SLUICE_INBOX_HOST", ("inbox", "host")),
+    ("SLUICE_INBOX_PORT", ("inbox", "port")),
+    ("SLUICE_INBOX_URL", ("inbox", "public_url")),
+    ("SLUICE_OIDC_ISSUER", ("inbox", "oidc", "issuer")),
+    ("SLUICE_OIDC_CLIENT_ID", ("inbox", "oidc", "client_id")),
+    ("SLUICE_OIDC_CLIENT_SECRET", ("inbox", "oidc", "client_secret")),
+    ("SLUICE_SMTP_HOST", ("inbox", "smtp_host")),
+    ("SLUICE_SMTP_PORT", ("inbox", "smtp_port")),
     ("SLUICE_MODEL_WORKERS", ("model", "limits", "workers")),
     ("SLUICE_PAYLOAD_STORE", ("payloads", "store")),
     ("SLUICE_PAYLOAD_THRESHOLD_BYTES", ("payloads", "threshold_bytes")),

@@ -89,6 +89,15 @@ class Ledger:
         """Record the action once; a repeat with the same key returns the first record."""
         return await asyncio.to_thread(self._record, key, action, subject, detail)
 
+    def _recorded(self, key: str) -> bool:
+        with connection(self.path) as db:
+            row = db.execute("SELECT 1 FROM actions WHERE idempotency_key = ?", (key,)).fetchone()
+        return row is not None
+
+    async def recorded(self, key: str) -> bool:
+        """Whether an action was recorded under ``key``."""
+        return await asyncio.to_thread(self._recorded, key)
+
     def actions(self, action: str | None = None) -> list[LedgerEntry]:
         """Everything recorded, oldest first (for tests, audits and the fault suite)."""
         query = "SELECT idempotency_key, action, subject, recorded_at, detail, id FROM actions"

@@ -43,6 +43,11 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--examples", action="store_true", help="start the sample runs")
     root.add_argument("--port", type=int, default=7233, help="dev server gRPC port")
     root.add_argument("--ui-port", type=int, default=8233, help="dev server Web UI port")
+    root.add_argument(
+        "--inbox-port",
+        type=int,
+        help="approval inbox port with --dev (default [inbox] port, 8234; 0: no inbox)",
+    )
     add_connection_flags(root)
     return root
 
@@ -63,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         configure_logging(settings.log_format, sdk_metrics=sdk_metrics_config(settings))
         options = ServeOptions(
-            dev=args.dev, examples=args.examples, port=args.port, ui_port=args.ui_port
+            dev=args.dev,
+            examples=args.examples,
+            port=args.port,
+            ui_port=args.ui_port,
+            inbox_port=settings.inbox.port if args.inbox_port is None else args.inbox_port or None,
         )
         asyncio.run(serve(settings, options))
     except TemporalUnreachable as err:

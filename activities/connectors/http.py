@@ -7,7 +7,7 @@ its work inside the run's trace."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 from opentelemetry import propagate, trace
@@ -23,6 +23,15 @@ from temporalio.exceptions import ApplicationError
 from sluice.activity_policy import SYSTEM_REJECTED
 
 SYSTEM_UNAVAILABLE = "SystemOfRecordUnavailable"
+
+
+class HttpSystem:
+    """What every HTTP connector holds: the system's base address and how long one call may
+    take before it counts as unavailable."""
+
+    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
+        self.base_url = base_url
+        self.timeout_seconds = timeout_seconds
 
 
 async def post_idempotent(
@@ -68,6 +77,28 @@ async def get_bytes(url: str, *, timeout_seconds: float) -> bytes:
     response = await _send("GET", url, timeout_seconds)
     _refuse_failures(url, response)
     return response.content
+
+
+def refuse_other_record(system: str, asked: str, answered: str, *, kind: str = "") -> None:
+    """Refuse for good an answer about another record than the one asked for: acting on it
+    would be acting on someone else's data, and asking again would not change it. ``system``
+    names who answered; ``kind`` (``"customer"``, say) is put before the record it named."""
+    if answered != asked:
+        named = f"{kind} {answered}" if kind else answered
+        raise ApplicationError(
+            f"{system} answered for {named}, not {asked}",
+            type=SYSTEM_REJECTED,
+            non_retryable=True,
+        )
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without user info, query or fragment, safe for logs and audit records."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _url(base_url: str, path: str) -> str:

@@ -1,4 +1,5 @@
-"""Start, decide and inspect Sluice runs from the command line.
+"""Start, decide and inspect Sluice runs from the command line (from a checkout; installed,
+the same is the ``sluice`` command).
 
 python starter.py start cargo-release examples/cargo_release/anomaly.json --wait
 python starter.py pending
@@ -7,15 +8,7 @@ python starter.py status WORKFLOW_ID
 python starter.py audit WORKFLOW_ID --json
 """
 
-import os
-import sys
-
-from sluice.app.cli import main
+from sluice.__main__ import main
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter teardown: the SDK's native runtime threads can crash while Python
-    # finalises after an answered request, turning a clean exit code into a segfault.
-    os._exit(code)
+    main()

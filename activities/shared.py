@@ -1,16 +1,18 @@
 """Connections the activities of several processes share on one worker, each built once per
 worker through ``Services.shared``: the model gateway, the sanctions screening, the
-notification outbox and the approval policies."""
+notification outbox, the reviewer notices and the approval policies."""
 
 from __future__ import annotations
 
 from activities.connectors.notifications import HttpNotifier, SqliteOutbox
+from activities.connectors.reviewer_notices import ReviewerNotices
 from activities.connectors.sanctions import sanctions_list_from_config
 from activities.model_gateway import ModelGateway, OfflineProvider, provider_from_settings
 from activities.screening import ScreeningActivities
 from sluice.framework import Services
 from sluice.framework.notifications import NotificationActivities, Notifier
 from sluice.framework.policy import ApprovalPolicyActivities
+from sluice.framework.reviewer_notices import ReviewerNoticeActivities
 
 
 def model_gateway(services: Services) -> ModelGateway:
@@ -49,6 +51,11 @@ def notifier_from(services: Services) -> Notifier:
 def notifications(services: Services) -> NotificationActivities:
     """Sends every notification a run gives (the approval gate's and the processes')."""
     return NotificationActivities(services.shared(notifier_from))
+
+
+def reviewer_notices(services: Services) -> ReviewerNoticeActivities:
+    """Tells the reviewers of every decision request (the inbox's ledger, or e-mail)."""
+    return ReviewerNoticeActivities(ReviewerNotices(services.settings))
 
 
 def approval_policies(services: Services) -> ApprovalPolicyActivities:

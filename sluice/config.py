@@ -1,5 +1,11 @@
 """Configuration: one typed object, read from a TOML file and the environment.
 
+The connection to Temporal is configured as every Temporal tool configures it: a profile of
+``temporal.toml`` (``temporal config set ...``; ``TEMPORAL_PROFILE``, ``TEMPORAL_CONFIG_FILE``)
+and the standard ``TEMPORAL_*`` variables, read by the SDK's own ``temporalio.envconfig``.
+Command-line flags win over the variables, the variables over the profile, the profile over
+``[temporal]`` in ``sluice.toml``.
+
 Workers and the CLI read the same settings so that an operator changes a reviewer
 allow-list, a timeout or a connector address in one place. Workflow code never reads
 configuration directly (that would not replay deterministically): it asks for the parts
@@ -8,6 +14,7 @@ it needs through an activity, and the answer is recorded in the run's history.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from datetime import timedelta
@@ -15,12 +22,15 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
 
 from sluice.validation import field_problems, validation_problems
 
 DEFAULT_CONFIG_FILE = Path("sluice.toml")
 
 SectionT = TypeVar("SectionT", bound=BaseModel)
+
+log = logging.getLogger("sluice.config")
 
 
 class ConfigError(Exception):
@@ -38,7 +48,15 @@ class TemporalSettings(BaseModel):
     tls_client_cert: Path | None = None
     tls_client_key: Path | None = None
     tls_server_ca: Path | None = None
+    # The same certificates and key given inline (PEM text), as TEMPORAL_TLS_*_DATA gives them.
+    tls_client_cert_data: str | None = None
+    tls_client_key_data: str | None = None
+    tls_server_ca_data: str | None = None
     tls_server_name: str | None = None
+    # gRPC metadata sent with every request (TEMPORAL_GRPC_META_<NAME>, --grpc-meta).
+    grpc_meta: dict[str, str] = Field(default_factory=dict)
+    # The temporal.toml profile chosen by name (--profile, TEMPORAL_PROFILE), for messages.
+    profile: str | None = None
     # The build this worker runs: recorded on every workflow task it completes, as version
     # "<deployment_name>.<build_id>". With worker_versioning the server also routes each run
     # to the deployment's current build (set with `temporal worker deployment
@@ -212,7 +230,10 @@ class DocumentSettings(BaseModel):
 class TelemetrySettings(BaseModel):
     """Where traces go: OTLP when an endpoint is set, otherwise a local JSON-lines file."""
 
+    # The collector's base URL (http://collector:4318 over HTTP, http://collector:4317 over
+    # gRPC); OTEL_EXPORTER_OTLP_ENDPOINT overrides it (see ``sluice/telemetry.py``).
     otlp_endpoint: str | None = None
+    otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
     spans_file: Path | None = None
     # Prompts and answers carry personal data: only recorded in spans when switched on.
     capture_content: bool = False
@@ -270,6 +291,41 @@ class PayloadSettings(BaseModel):
         return self
 
 
+class OidcSettings(BaseModel):
+    """Sign-in to the inbox through an OpenID Connect provider (authorization code + PKCE)."""
+
+    # The provider's issuer URL; its /.well-known/openid-configuration is read at start.
+    issuer: str | None = None
+    client_id: str | None = None
+    # Secret in the environment only (SLUICE_OIDC_CLIENT_SECRET), never in the file.
+    client_secret: str | None = None
+    # The ID token claim that names the person; matched to a registry reviewer's e-mail
+    # ("email") or id (any other claim).
+    claim: str = "email"
+    scope: str = "openid email profile"
+
+
+class InboxSettings(BaseModel):
+    """The approval web inbox (``python -m sluice.app.inbox``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8234, ge=0, le=65535)
+    # The address people open, used in notification links and the OIDC redirect.
+    public_url: str = "http://localhost:8234"
+    # The attesting service the inbox signs decisions as (its key: {data_dir}/inbox/).
+    service_id: str = "inbox"
+    service_key_file: Path | None = None
+    # Local accounts (argon2 hashes in {data_dir}/inbox/accounts.sqlite3); off when an
+    # identity provider is the only way in.
+    local_accounts: bool = True
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    # Decision requests are e-mailed to reviewers through this relay; none: the embedded
+    # notifications ledger, shown in the inbox.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "sluice-inbox@localhost"
+
+
 class Settings(BaseModel):
     """Everything a Sluice worker or CLI needs to know. A process's own section (``[cargo]``,
     or any section a declared process names) is read by ``section``."""
@@ -286,6 +342,7 @@ class Settings(BaseModel):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
     payloads: PayloadSettings = Field(default_factory=PayloadSettings)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
     data_dir: Path = Path("var")
     # "json" in containers: one JSON object per log line (see ``sluice/logs.py``).
     log_format: Literal["text", "json"] = "text"
@@ -348,14 +405,7 @@ class Settings(BaseModel):
 
 # Environment variables that override the file, as (variable, path into Settings).
 _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
-    ("TEMPORAL_ADDRESS", ("temporal", "address")),
-    ("TEMPORAL_NAMESPACE", ("temporal", "namespace")),
-    ("TEMPORAL_API_KEY", ("temporal", "api_key")),
-    ("TEMPORAL_TLS", ("temporal", "tls")),
-    ("TEMPORAL_TLS_CLIENT_CERT", ("temporal", "tls_client_cert")),
-    ("TEMPORAL_TLS_CLIENT_KEY", ("temporal", "tls_client_key")),
-    ("TEMPORAL_TLS_SERVER_CA", ("temporal", "tls_server_ca")),
-    ("TEMPORAL_TLS_SERVER_NAME", ("temporal", "tls_server_name")),
+    # TEMPORAL_* variables are read with the temporal.toml profile (see apply_temporal_profile).
     ("SLUICE_TASK_QUEUE", ("temporal", "task_queue")),
     ("SLUICE_MODEL_PROVIDER", ("model", "provider")),
     ("MISTRAL_API_KEY", ("model", "mistral_api_key")),
@@ -375,6 +425,7 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
     ("SLUICE_INTAKE_DIR", ("documents", "intake_dir")),
     ("SLUICE_REVIEWER_REGISTRY", ("approvals", "registry_file")),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", ("telemetry", "otlp_endpoint")),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", ("telemetry", "otlp_protocol")),
     ("SLUICE_CAPTURE_MODEL_CONTENT", ("telemetry", "capture_content")),
     ("SLUICE_CODEC_DISABLED", ("codec", "disabled")),
     ("SLUICE_CODEC_KEYS_FILE", ("codec", "keys_file")),
@@ -386,6 +437,14 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
     ("SLUICE_DEPLOYMENT_NAME", ("temporal", "deployment_name")),
     ("SLUICE_WORKER_VERSIONING", ("temporal", "worker_versioning")),
     ("SLUICE_LOG_FORMAT", ("log_format",)),
+    ("SLUICE_INBOX_HOST", ("inbox", "host")),
+    ("SLUICE_INBOX_PORT", ("inbox", "port")),
+    ("SLUICE_INBOX_URL", ("inbox", "public_url")),
+    ("SLUICE_OIDC_ISSUER", ("inbox", "oidc", "issuer")),
+    ("SLUICE_OIDC_CLIENT_ID", ("inbox", "oidc", "client_id")),
+    ("SLUICE_OIDC_CLIENT_SECRET", ("inbox", "oidc", "client_secret")),
+    ("SLUICE_SMTP_HOST", ("inbox", "smtp_host")),
+    ("SLUICE_SMTP_PORT", ("inbox", "smtp_port")),
     ("SLUICE_MODEL_WORKERS", ("model", "limits", "workers")),
     ("SLUICE_PAYLOAD_STORE", ("payloads", "store")),
     ("SLUICE_PAYLOAD_THRESHOLD_BYTES", ("payloads", "threshold_bytes")),
@@ -398,10 +457,16 @@ _ENVIRONMENT: list[tuple[str, tuple[str, ...]]] = [
 
 
 def load_settings(
-    config_file: Path | str | None = None, environ: dict[str, str] | None = None
+    config_file: Path | str | None = None,
+    environ: dict[str, str] | None = None,
+    *,
+    profile: str | None = None,
+    temporal_config_file: Path | str | None = None,
 ) -> Settings:
     """Read the TOML file (``SLUICE_CONFIG`` or ``./sluice.toml`` when present), then the
-    environment on top. Raises ConfigError with the file and field named."""
+    environment on top, and the connection from the temporal.toml profile (``profile`` and
+    ``temporal_config_file`` as given by ``--profile`` and ``--config-file``). Raises
+    ConfigError with the file and field named."""
     environ = dict(os.environ if environ is None else environ)
     path = Path(config_file or environ.get("SLUICE_CONFIG") or DEFAULT_CONFIG_FILE)
     raw: dict[str, Any] = {}
@@ -423,10 +488,92 @@ def load_settings(
         settings = Settings.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(f"{path}: {field_problems(err)[0]}") from err
+    apply_temporal_profile(
+        settings.temporal, environ, profile=profile, config_file=temporal_config_file
+    )
     problem = intake_problem(settings, path if path.exists() else None)
     if problem:
         raise ConfigError(f"{path}: documents.intake_dir: {problem}")
     return settings
+
+
+# Variable names Sluice read before it read the standard ones; honoured for one more release.
+DEPRECATED_VARIABLES = {
+    "TEMPORAL_TLS_CLIENT_CERT": "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY": "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_SERVER_CA": "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+}
+
+
+def standard_variables(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` with each deprecated variable read under its standard name (a standard one
+    set as well wins), and a warning naming the right one."""
+    translated = dict(environ)
+    for old, new in DEPRECATED_VARIABLES.items():
+        if environ.get(old):
+            log.warning(
+                "warning: %s is deprecated and will stop working in the next release; "
+                "set %s instead",
+                old,
+                new,
+            )
+            translated.setdefault(new, environ[old])
+    return translated
+
+
+def apply_temporal_profile(
+    temporal: TemporalSettings,
+    environ: dict[str, str],
+    *,
+    profile: str | None = None,
+    config_file: Path | str | None = None,
+) -> None:
+    """Lay the temporal.toml profile and the ``TEMPORAL_*`` variables over ``temporal``: what
+    they set wins over ``[temporal]`` in ``sluice.toml``; what they leave unset stays."""
+    # Empty means unset, as for every other variable (docker-compose passes unset ones empty).
+    env = {name: value for name, value in standard_variables(environ).items() if value}
+    if config_file:
+        env["TEMPORAL_CONFIG_FILE"] = str(config_file)
+    named_file = env.get("TEMPORAL_CONFIG_FILE")
+    if named_file and not Path(named_file).is_file():
+        raise ConfigError(f"TEMPORAL_CONFIG_FILE: {named_file}: no such file")
+    if env.get("TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", "").lower() in ("1", "true"):
+        # The Python SDK has no such switch; connecting with verification on anyway would
+        # ignore what the operator asked for, and silently.
+        raise ConfigError(
+            "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: the Temporal Python SDK always verifies "
+            "the server's name; set TEMPORAL_TLS_SERVER_NAME to the name in its certificate"
+        )
+    chosen = profile or env.get("TEMPORAL_PROFILE") or None
+    try:
+        loaded = ClientConfigProfile.load(chosen, override_env_vars=env)
+    except Exception as err:  # the SDK's ConfigError: unreadable file, unknown profile
+        where = f"profile '{chosen}'" if chosen else "temporal.toml"
+        raise ConfigError(f"{where}: {str(err).splitlines()[0]}") from None
+    temporal.profile = chosen or temporal.profile
+    temporal.address = loaded.address or temporal.address
+    temporal.namespace = loaded.namespace or temporal.namespace
+    temporal.api_key = loaded.api_key or temporal.api_key
+    temporal.grpc_meta = {**temporal.grpc_meta, **loaded.grpc_meta}
+    if loaded.tls is not None:
+        _apply_tls(temporal, loaded.tls)
+
+
+def _apply_tls(temporal: TemporalSettings, tls: ClientConfigTLS) -> None:
+    if tls.disabled is not None:
+        temporal.tls = not tls.disabled
+    temporal.tls_server_name = tls.server_name or temporal.tls_server_name
+    for source, path_field, data_field in (
+        (tls.client_cert, "tls_client_cert", "tls_client_cert_data"),
+        (tls.client_private_key, "tls_client_key", "tls_client_key_data"),
+        (tls.server_root_ca_cert, "tls_server_ca", "tls_server_ca_data"),
+    ):
+        if isinstance(source, Path | str):
+            setattr(temporal, path_field, Path(source))
+            setattr(temporal, data_field, None)
+        elif isinstance(source, bytes):
+            setattr(temporal, data_field, source.decode("utf-8", errors="replace"))
+            setattr(temporal, path_field, None)
 
 
 def intake_problem(settings: Settings, config_file: Path | None = None) -> str | None:

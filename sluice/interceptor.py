@@ -22,8 +22,13 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import cache
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from temporalio import activity
 from temporalio import client as temporal_client
@@ -57,6 +62,8 @@ from sluice.telemetry import TRACER_NAME, workflow_tracer
 # How often a waiting call looks again: capacity also returns early when a running call
 # settles for fewer tokens than it reserved.
 _POLL_SECONDS = 0.2
+# Where a prompt's version is recorded on a model call's span (see _request_attributes).
+PROMPT_VERSION = "sluice.prompt.version"
 
 
 def declares_model_call(fn: Callable[..., Any]) -> bool:
@@ -73,7 +80,7 @@ class _Instruments:
     def __init__(self) -> None:
         meter = metrics.get_meter(TRACER_NAME)
         self.tokens = meter.create_histogram(
-            "gen_ai.client.token.usage",
+            gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
             unit="{token}",
             description="Tokens used per model call, by token type",
             explicit_bucket_boundaries_advisory=[
@@ -92,7 +99,7 @@ class _Instruments:
             ],
         )
         self.duration = meter.create_histogram(
-            "gen_ai.client.operation.duration",
+            gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
             unit="s",
             description="Duration of model calls",
             explicit_bucket_boundaries_advisory=[
@@ -203,14 +210,14 @@ class _ActivityModelCalls:
         limiter = self.owner.limiter
         model = limiter.model(report.request_model) if limiter else None
         common = {
-            "gen_ai.operation.name": report.operation,
-            "gen_ai.provider.name": report.provider,
-            "gen_ai.request.model": report.request_model,
+            gen_ai.GEN_AI_OPERATION_NAME: report.operation,
+            gen_ai.GEN_AI_PROVIDER_NAME: report.provider,
+            gen_ai.GEN_AI_REQUEST_MODEL: report.request_model,
         }
         with tracer.start_as_current_span(
             f"{report.operation} {report.request_model}",
             kind=SpanKind.CLIENT,
-            attributes={**common, **self._context()},
+            attributes={**common, **_request_attributes(report), **self._context()},
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -295,28 +302,31 @@ class _ActivityModelCalls:
         instruments = _instruments()
         measured = dict(common)
         if report.response_model:
-            measured["gen_ai.response.model"] = report.response_model
-            span.set_attribute("gen_ai.response.model", report.response_model)
+            measured[gen_ai.GEN_AI_RESPONSE_MODEL] = report.response_model
+            span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, report.response_model)
         if report.response_id:
-            span.set_attribute("gen_ai.response.id", report.response_id)
+            span.set_attribute(gen_ai.GEN_AI_RESPONSE_ID, report.response_id)
         if report.finish_reason:
-            span.set_attribute("gen_ai.response.finish_reasons", [report.finish_reason])
-        for token_type, count in (("input", report.input_tokens), ("output", report.output_tokens)):
+            span.set_attribute(gen_ai.GEN_AI_RESPONSE_FINISH_REASONS, [report.finish_reason])
+        for token_type, attribute, count in (
+            ("input", gen_ai.GEN_AI_USAGE_INPUT_TOKENS, report.input_tokens),
+            ("output", gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS, report.output_tokens),
+        ):
             if count is not None:
-                span.set_attribute(f"gen_ai.usage.{token_type}_tokens", count)
-                instruments.tokens.record(count, {**measured, "gen_ai.token.type": token_type})
+                span.set_attribute(attribute, count)
+                instruments.tokens.record(count, {**measured, gen_ai.GEN_AI_TOKEN_TYPE: token_type})
         if report.cost_usd is not None:
             span.set_attribute("sluice.model.cost_usd", report.cost_usd)
             instruments.cost.add(report.cost_usd, measured)
         if self.owner.capture_content and report.output_text is not None:
             span.set_attribute(
-                "gen_ai.output.messages",
+                gen_ai.GEN_AI_OUTPUT_MESSAGES,
                 json.dumps([_message("assistant", report.output_text)]),
             )
         if error is not None:
             error_type = _error_type(error)
-            measured["error.type"] = error_type
-            span.set_attribute("error.type", error_type)
+            measured[ERROR_TYPE] = error_type
+            span.set_attribute(ERROR_TYPE, error_type)
             span.set_status(StatusCode.ERROR, str(error)[:300])
             retry_after = _provider_retry_after(error) if sent else None
             if retry_after is not None and self.owner.limiter is not None:
@@ -324,6 +334,26 @@ class _ActivityModelCalls:
                 span.set_attribute("sluice.rate_limit.throttled", "provider")
                 instruments.throttles.add(1, {**common, "sluice.rate_limit.reason": "provider"})
         instruments.duration.record(seconds, measured)
+
+
+def _request_attributes(report: ModelCallReport) -> dict[str, str | int | float]:
+    """What was asked, beyond the model: prompt, output type, temperature, server."""
+    attributes: dict[str, str | int | float] = {}
+    if report.prompt_name:
+        attributes[gen_ai.GEN_AI_PROMPT_NAME] = report.prompt_name
+    if report.prompt_version:
+        # The conventions name a prompt but have no attribute for its version yet.
+        attributes[PROMPT_VERSION] = report.prompt_version
+    if report.output_type:
+        attributes[gen_ai.GEN_AI_OUTPUT_TYPE] = report.output_type
+    if report.temperature is not None:
+        attributes[gen_ai.GEN_AI_REQUEST_TEMPERATURE] = report.temperature
+    if report.server_url:
+        server = urlsplit(report.server_url)
+        if server.hostname:
+            attributes[SERVER_ADDRESS] = server.hostname
+            attributes[SERVER_PORT] = server.port or (443 if server.scheme == "https" else 80)
+    return attributes
 
 
 def _total_tokens(report: ModelCallReport) -> int | None:
@@ -356,9 +386,10 @@ def _message(role: str, text: str) -> dict[str, Any]:
 def _record_prompt(span: Span, report: ModelCallReport) -> None:
     if report.system:
         span.set_attribute(
-            "gen_ai.system_instructions", json.dumps([{"type": "text", "content": report.system}])
+            gen_ai.GEN_AI_SYSTEM_INSTRUCTIONS,
+            json.dumps([{"type": "text", "content": report.system}]),
         )
-    span.set_attribute("gen_ai.input.messages", json.dumps([_message("user", report.user)]))
+    span.set_attribute(gen_ai.GEN_AI_INPUT_MESSAGES, json.dumps([_message("user", report.user)]))
 
 
 # --- the workflow side: one span per step, named after the step ------------------------------
@@ -410,11 +441,11 @@ def _in_step_span(
 def _end_step(span: Span, done: asyncio.Future[Any]) -> None:
     """End a step's span when its activity settles (skipped by the tracer during replay)."""
     if done.cancelled():
-        span.set_attribute("error.type", "cancelled")
+        span.set_attribute(ERROR_TYPE, "cancelled")
         span.set_status(StatusCode.ERROR, "cancelled")
     elif (error := done.exception()) is not None:
         cause = error.cause if isinstance(error, ActivityError) else error
-        span.set_attribute("error.type", _error_type(cause) if cause else type(error).__name__)
+        span.set_attribute(ERROR_TYPE, _error_type(cause) if cause else type(error).__name__)
         span.set_status(StatusCode.ERROR, str(cause or error)[:300])
     span.end()
 

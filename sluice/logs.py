@@ -3,8 +3,10 @@
 A JSON line carries the time, level, logger and message, and the ids Temporal attaches to
 records logged from workflow and activity code (workflow id, run id, workflow type, activity
 id and type, attempt, task queue, namespace), so a log search for one run finds all of its
-lines, whichever worker wrote them. Exception messages are left out, since they may quote an
-input (a name, a document); the exception's type and where it was raised stay.
+lines, whichever worker wrote them; and, inside a traced operation, the ``trace_id`` and
+``span_id`` of the current span, so a line leads to its trace and back. Exception messages
+are left out, since they may quote an input (a name, a document); the exception's type and
+where it was raised stay.
 
 ``SLUICE_LOG_FORMAT=json`` (or ``log_format = "json"``) selects it; ``docker-compose.yml``
 sets it for every Sluice container.
@@ -19,8 +21,15 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from opentelemetry import trace as otel_trace
 from temporalio import activity, workflow
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    OpenTelemetryConfig,
+    Runtime,
+    TelemetryConfig,
+)
 
 LogFormat = Literal["text", "json"]
 
@@ -69,6 +78,10 @@ class JsonLogFormatter(logging.Formatter):
             details = getattr(record, extra, None)
             if isinstance(details, dict):
                 entry.update({name: details[key] for key, name in fields.items() if key in details})
+        span = otel_trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = f"{span.trace_id:032x}"
+            entry["span_id"] = f"{span.span_id:016x}"
         if record.exc_info and record.exc_info[0] is not None:
             error, _, trace = record.exc_info
             entry["error_type"] = error.__qualname__
@@ -79,8 +92,16 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO) -> None:
-    """Send every log record to stderr in the given format (replacing earlier handlers)."""
+def configure_logging(
+    log_format: LogFormat = "text",
+    level: int = logging.INFO,
+    *,
+    sdk_metrics: OpenTelemetryConfig | None = None,
+) -> None:
+    """Send every log record to stderr in the given format (replacing earlier handlers).
+
+    ``sdk_metrics`` (see ``sluice.telemetry.sdk_metrics_config``) sends the Temporal SDK's
+    own metrics to an OTLP collector: set with the SDK's runtime, before any client exists."""
     global _json_active
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
@@ -91,7 +112,7 @@ def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO)
         _json_everything_else()
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-    _forward_core_logs()
+    _forward_core_logs(sdk_metrics)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -108,15 +129,16 @@ def _json_everything_else() -> None:
     )
 
 
-def _forward_core_logs() -> None:
+def _forward_core_logs(sdk_metrics: OpenTelemetryConfig | None) -> None:
     """The SDK core's own warnings go through Python logging (``temporalio.core``), in the
-    format of every other line, instead of straight to stderr with terminal colours."""
+    format of every other line, instead of straight to stderr with terminal colours; its
+    metrics go to ``sdk_metrics`` when given."""
     core = LoggingConfig(
         filter=LoggingConfig.default.filter,
         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
     )
     try:
-        Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=core)))
+        Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=core, metrics=sdk_metrics)))
     except RuntimeError:
         pass  # a client exists already and keeps its runtime
 

@@ -24,6 +24,13 @@ class ModelCallReport:
     request_model: str
     system: str = ""
     user: str = ""
+    # The request as the GenAI conventions describe it: the prompt by name and version, the
+    # kind of output asked for ("json", "text"), the sampling temperature, and the server.
+    prompt_name: str | None = None
+    prompt_version: str | None = None
+    output_type: str | None = None
+    temperature: float | None = None
+    server_url: str | None = None
     response_model: str | None = None
     response_id: str | None = None
     finish_reason: str | None = None
@@ -80,10 +87,19 @@ def observing(observer: ModelCallObserver) -> Iterator[None]:
 
 @asynccontextmanager
 async def metered_call(
-    operation: str, provider: str, request_model: str, *, system: str = "", user: str = ""
+    operation: str,
+    provider: str,
+    request_model: str,
+    *,
+    system: str = "",
+    user: str = "",
+    **request: Any,
 ) -> AsyncIterator[ModelCallReport]:
-    """Wrap one provider call; fill the yielded report with ``answered(...)``."""
-    report = ModelCallReport(operation, provider, request_model, system=system, user=user)
+    """Wrap one provider call; fill the yielded report with ``answered(...)``. ``request``
+    sets the report's other request fields (``prompt_name``, ``temperature``, ...)."""
+    report = ModelCallReport(
+        operation, provider, request_model, system=system, user=user, **request
+    )
     token = _current.set(report)
     try:
         observer = _observer.get()

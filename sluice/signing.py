@@ -115,37 +115,21 @@ def decision_token(
     now: datetime | None = None,
 ) -> str:
     """A signed decision on one pending request of one run."""
-    issued = now or datetime.now(UTC)
     claims = DecisionClaims(
-        iss=signer.issuer,
-        sub=reviewer,
-        wf=workflow_id,
+        **_envelope(signer, reviewer, workflow_id, lifetime, now or datetime.now(UTC)),
         req=request_id,
         verdict=verdict,
         comment=comment,
         reason=reason,
         amount=amount_claim(amount),
         text_sha256=text_digest(final_text),
-        iat=int(issued.timestamp()),
-        exp=int((issued + lifetime).timestamp()),
-        jti=uuid.uuid4().hex,
-        amr=signer.login_method,
     )
     return _sign(signer, DECISION_TYPE, claims.model_dump(exclude_none=True))
 
 
 def start_token(signer: Signer, *, requester: str, workflow_id: str, lifetime: timedelta) -> str:
     """A signed start request: ``requester`` starts ``workflow_id``."""
-    issued = datetime.now(UTC)
-    claims = StartClaims(
-        iss=signer.issuer,
-        sub=requester,
-        wf=workflow_id,
-        iat=int(issued.timestamp()),
-        exp=int((issued + lifetime).timestamp()),
-        jti=uuid.uuid4().hex,
-        amr=signer.login_method,
-    )
+    claims = StartClaims(**_envelope(signer, requester, workflow_id, lifetime, datetime.now(UTC)))
     return _sign(signer, START_TYPE, claims.model_dump(exclude_none=True))
 
 
@@ -210,6 +194,22 @@ def requester_signer(settings: Settings, requester: str) -> Signer | None:
         return own_signer(settings, canonical_reviewer(requester))
     except RegistryError:
         return None
+
+
+def _envelope(
+    signer: Signer, subject: str, workflow_id: str, lifetime: timedelta, issued: datetime
+) -> dict[str, Any]:
+    """The claims every token carries: who signs, for whom, which run, when it expires, and
+    the once-only id that stops it being replayed."""
+    return {
+        "iss": signer.issuer,
+        "sub": subject,
+        "wf": workflow_id,
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + lifetime).timestamp()),
+        "jti": uuid.uuid4().hex,
+        "amr": signer.login_method,
+    }
 
 
 def _sign(signer: Signer, token_type: str, claims: dict[str, Any]) -> str:

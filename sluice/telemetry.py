@@ -3,9 +3,18 @@
 Temporal's own OpenTelemetry plugin traces the client, workflows, signals, updates and
 activities, and carries the trace context from ``starter.py start`` through the workflow into
 every activity; the interceptor (``sluice.interceptor``) adds a span per model call. Spans go
-to OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (metrics too), otherwise to a JSON-lines
-file under the data folder that ``starter.py trace`` draws. The tracer provider is Temporal's
-replay-safe one: a workflow replay (worker restart, cache eviction) emits no span twice.
+to OTLP when an endpoint is set (``[telemetry] otlp_endpoint`` or OpenTelemetry's own
+variables, over HTTP or gRPC), metrics too, and the Temporal SDK's own metrics with them;
+otherwise spans go to a JSON-lines file under the data folder that ``starter.py trace`` draws.
+The tracer provider is Temporal's replay-safe one: a workflow replay (worker restart, cache
+eviction) emits no span twice.
+
+OpenTelemetry's standard variables are honoured as its SDKs define them:
+``OTEL_SDK_DISABLED``, ``OTEL_SERVICE_NAME``, ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``
+(``otlp``, ``console``, ``none``), ``OTEL_EXPORTER_OTLP_ENDPOINT`` (a base URL) and the
+signal-specific ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``..._METRICS_ENDPOINT`` (used as
+given), ``OTEL_EXPORTER_OTLP_PROTOCOL`` and its signal-specific forms (``http/protobuf`` or
+``grpc``), ``OTEL_EXPORTER_OTLP_HEADERS``.
 """
 
 from __future__ import annotations
@@ -14,11 +23,13 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import unquote
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -41,8 +52,9 @@ from temporalio.contrib.opentelemetry import (
     ReplaySafeTracerProvider,
     create_tracer_provider,
 )
+from temporalio.runtime import OpenTelemetryConfig
 
-from sluice.config import Settings
+from sluice.config import ConfigError, Settings
 from sluice.logs import Silence
 from sluice.private_files import FILE_MODE, private_file, private_folder
 
@@ -227,6 +239,161 @@ class Telemetry:
             self.meter_provider.force_flush()
 
 
+Signal = Literal["traces", "metrics"]
+OtlpProtocol = Literal["http/protobuf", "grpc"]
+PROTOCOLS: tuple[OtlpProtocol, ...] = ("http/protobuf", "grpc")
+# OpenTelemetry's defaults when "otlp" is asked for and no endpoint is given.
+DEFAULT_ENDPOINTS: dict[OtlpProtocol, str] = {
+    "http/protobuf": "http://localhost:4318",
+    "grpc": "http://localhost:4317",
+}
+
+
+@dataclass(frozen=True)
+class OtlpTarget:
+    """Where one signal goes over OTLP: the full URL, the protocol and extra headers."""
+
+    endpoint: str
+    protocol: OtlpProtocol
+    headers: Mapping[str, str]
+
+
+def _variable(environ: Mapping[str, str], name: str) -> str:
+    return environ.get(name, "").strip()
+
+
+def sdk_disabled(environ: Mapping[str, str] | None = None) -> bool:
+    """``OTEL_SDK_DISABLED=true``: no tracing and no metrics at all."""
+    environ = os.environ if environ is None else environ
+    return _variable(environ, "OTEL_SDK_DISABLED").lower() == "true"
+
+
+def exporter_choice(signal: Signal, environ: Mapping[str, str] | None = None) -> str | None:
+    """``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``: ``otlp``, ``console`` or ``none``
+    (the first of a list), or None when unset."""
+    environ = os.environ if environ is None else environ
+    chosen = _variable(environ, f"OTEL_{signal.upper()}_EXPORTER").split(",")[0].strip().lower()
+    if not chosen:
+        return None
+    if chosen not in ("otlp", "console", "none"):
+        raise ConfigError(
+            f"OTEL_{signal.upper()}_EXPORTER={chosen!r}: Sluice exports with otlp, console or none"
+        )
+    return chosen
+
+
+def otlp_target(
+    settings: Settings, signal: Signal, environ: Mapping[str, str] | None = None
+) -> OtlpTarget | None:
+    """Where ``signal`` goes over OTLP, or None when no endpoint is set and OTLP was not asked
+    for. The signal-specific variable is the full URL; the base endpoint (``[telemetry]
+    otlp_endpoint``, overridden by ``OTEL_EXPORTER_OTLP_ENDPOINT``) gets ``/v1/<signal>``
+    over HTTP, as OpenTelemetry's exporters do."""
+    environ = os.environ if environ is None else environ
+    upper = signal.upper()
+    protocol = (
+        _variable(environ, f"OTEL_EXPORTER_OTLP_{upper}_PROTOCOL")
+        or _variable(environ, "OTEL_EXPORTER_OTLP_PROTOCOL")
+        or settings.telemetry.otlp_protocol
+    )
+    if protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"OTLP protocol {protocol!r}: Sluice exports with {' or '.join(PROTOCOLS)}"
+        )
+    checked: OtlpProtocol = "grpc" if protocol == "grpc" else "http/protobuf"
+    headers = _headers(_variable(environ, "OTEL_EXPORTER_OTLP_HEADERS"))
+    headers.update(_headers(_variable(environ, f"OTEL_EXPORTER_OTLP_{upper}_HEADERS")))
+    specific = _variable(environ, f"OTEL_EXPORTER_OTLP_{upper}_ENDPOINT")
+    if specific:
+        return OtlpTarget(specific, checked, headers)
+    base = settings.telemetry.otlp_endpoint
+    if not base:
+        if exporter_choice(signal, environ) != "otlp":
+            return None
+        base = DEFAULT_ENDPOINTS[checked]
+    if checked == "http/protobuf":
+        return OtlpTarget(f"{base.rstrip('/')}/v1/{signal}", checked, headers)
+    return OtlpTarget(base, checked, headers)
+
+
+def _headers(listed: str) -> dict[str, str]:
+    """``key1=value1,key2=value2`` as OpenTelemetry's variables write headers."""
+    pairs = (part.split("=", 1) for part in listed.split(",") if "=" in part)
+    return {unquote(key.strip()): unquote(value.strip()) for key, value in pairs}
+
+
+def sdk_metrics_config(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> OpenTelemetryConfig | None:
+    """The Temporal SDK's own metrics (workflow and activity task latencies, poll counts,
+    sticky cache...) to the same OTLP collector as Sluice's, or None when metrics are off.
+    Given to the SDK's runtime (``sluice.logs.configure_logging``) before any client exists."""
+    environ = os.environ if environ is None else environ
+    if sdk_disabled(environ) or exporter_choice("metrics", environ) in ("none", "console"):
+        return None
+    target = otlp_target(settings, "metrics", environ)
+    if target is None:
+        return None
+    # As often as OpenTelemetry's own readers export (OTEL_METRIC_EXPORT_INTERVAL, 60 s by
+    # default), not the SDK core's every second: a collector that is down is one warning a
+    # minute, not one a second.
+    try:
+        interval_ms = int(_variable(environ, "OTEL_METRIC_EXPORT_INTERVAL") or 60_000)
+    except ValueError:
+        raise ConfigError("OTEL_METRIC_EXPORT_INTERVAL: milliseconds, a whole number") from None
+    return OpenTelemetryConfig(
+        url=target.endpoint,
+        headers=dict(target.headers) or None,
+        metric_periodicity=timedelta(milliseconds=max(interval_ms, 100)),
+        http=target.protocol == "http/protobuf",
+        durations_as_seconds=True,
+    )
+
+
+def _span_processor(settings: Settings, environ: Mapping[str, str]) -> tuple[Any, str]:
+    """The configured span destination and how it is announced."""
+    choice = exporter_choice("traces", environ)
+    if choice == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return SimpleSpanProcessor(ConsoleSpanExporter()), "console"
+    target = None if choice == "none" else otlp_target(settings, "traces", environ)
+    if target is None:
+        exporter: SpanExporter = JsonLinesSpanExporter(settings.spans_file)
+        return BatchSpanProcessor(exporter, schedule_delay_millis=1000), str(settings.spans_file)
+    if target.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcSpanExporter,
+        )
+
+        exporter = GrpcSpanExporter(endpoint=target.endpoint, headers=dict(target.headers))
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=target.endpoint, headers=dict(target.headers))
+    return BatchSpanProcessor(exporter), f"OTLP {target.endpoint} ({target.protocol})"
+
+
+def _metric_readers(settings: Settings, environ: Mapping[str, str]) -> list[MetricReader]:
+    if exporter_choice("metrics", environ) in ("none", "console"):
+        return []
+    target = otlp_target(settings, "metrics", environ)
+    if target is None:
+        return []
+    exporter: Any
+    if target.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcMetricExporter,
+        )
+
+        exporter = GrpcMetricExporter(endpoint=target.endpoint, headers=dict(target.headers))
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter(endpoint=target.endpoint, headers=dict(target.headers))
+    return [PeriodicExportingMetricReader(exporter)]
+
+
 _installed: Telemetry | None = None
 
 
@@ -236,30 +403,27 @@ def install_telemetry(
     *,
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Telemetry:
     """Set the process-wide tracer and meter providers (once; later calls return the first).
 
-    ``span_exporter`` (tests: an in-memory one) replaces the configured destination."""
+    ``service`` names the process unless ``OTEL_SERVICE_NAME`` does. ``span_exporter``
+    (tests: an in-memory one) replaces the configured destination."""
     global _installed
     if _installed is not None:
         return _installed
-    resource = Resource.create({"service.name": service})
+    environ = os.environ if environ is None else environ
+    if sdk_disabled(environ) and span_exporter is None:
+        _installed = Telemetry("off (OTEL_SDK_DISABLED)", None, None)
+        return _installed
+    resource = Resource.create({"service.name": _variable(environ, "OTEL_SERVICE_NAME") or service})
     readers: list[MetricReader] = [metric_reader] if metric_reader else []
     if span_exporter is not None:
         processor: Any = SimpleSpanProcessor(span_exporter)
         destination = type(span_exporter).__name__
-    elif settings.telemetry.otlp_endpoint:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        processor = BatchSpanProcessor(OTLPSpanExporter())
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
-        destination = f"OTLP {settings.telemetry.otlp_endpoint}"
     else:
-        processor = BatchSpanProcessor(
-            JsonLinesSpanExporter(settings.spans_file), schedule_delay_millis=1000
-        )
-        destination = str(settings.spans_file)
+        processor, destination = _span_processor(settings, environ)
+        readers.extend(_metric_readers(settings, environ))
     tracer_provider = create_tracer_provider(resource=resource, sampler=_WithoutQueries())
     once = OncePerSpan(processor)
     tracer_provider.add_span_processor(once)

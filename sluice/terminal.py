@@ -13,6 +13,7 @@ characters as JSON escapes (JSON itself escapes only the ASCII controls).
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 import unicodedata
 from pathlib import Path
@@ -84,8 +85,27 @@ def typed_path(path: Path | str) -> str:
     return shlex.quote(shown)
 
 
+# What an installed Sluice puts on PATH, by the checkout's script each stands for.
+CONSOLE_SCRIPTS = {"starter.py": "sluice", "worker.py": "sluice-worker"}
+# ``python -m`` forms, for whoever started Sluice that way.
+MODULES = {"starter.py": "sluice", "worker.py": "sluice.app.worker"}
+
+
 def project_command(script: str) -> str:
-    """How to run one of the project's scripts from the current folder with this very Python
-    (``.venv/bin/python starter.py`` from the project folder), so a printed hint works as
-    shown: ``python`` may not exist, or be another Python without Sluice installed."""
+    """How to run one of the project's commands (``starter.py``, ``worker.py``) the way the
+    user ran Sluice, so a printed hint works as shown: the console scripts (``sluice``,
+    ``sluice-worker``) when Sluice was started through one, ``python -m sluice`` after
+    ``python -m``, and otherwise, from a checkout, this very Python and the script
+    (``.venv/bin/python starter.py``): ``python`` may not exist, or be another Python
+    without Sluice installed."""
+    ran = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if ran is not None and ran.name in CONSOLE_SCRIPTS.values():
+        name = CONSOLE_SCRIPTS[script]
+        on_path = shutil.which(name)
+        if on_path and Path(on_path).resolve() == (ran.parent / name).resolve():
+            return name
+        return typed_path(ran.parent / name)
+    started_as_module = ran is not None and ran.resolve().is_relative_to(PROJECT / "sluice")
+    if started_as_module or not (PROJECT / script).is_file():
+        return f"{typed_path(sys.executable)} -m {MODULES[script]}"
     return f"{typed_path(sys.executable)} {typed_path(PROJECT / script)}"

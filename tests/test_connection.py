@@ -3,6 +3,7 @@ key settings a hosted or self-hosted cluster needs, from configuration or worker
 
 from __future__ import annotations
 
+import argparse
 import datetime
 from pathlib import Path
 
@@ -14,9 +15,9 @@ from cryptography.x509.oid import NameOID
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
-import worker
 from sluice.client import TemporalUnreachable, connect, tls_config
 from sluice.config import ConfigError, Settings, TemporalSettings
+from sluice.connection_flags import add_connection_flags, apply_connection_flags
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -83,7 +84,7 @@ def test_half_an_mtls_pair_or_a_missing_file_is_a_clear_configuration_error(
     cert, _ = self_signed(tmp_path)
     with pytest.raises(ConfigError, match="needs both"):
         tls_config(TemporalSettings(tls_client_cert=cert))
-    with pytest.raises(ConfigError, match=r"TEMPORAL_TLS_SERVER_CA: .*nope\.pem"):
+    with pytest.raises(ConfigError, match=r"TEMPORAL_TLS_SERVER_CA_CERT_PATH: .*nope\.pem"):
         tls_config(TemporalSettings(tls_server_ca=tmp_path / "nope.pem"))
 
 
@@ -94,18 +95,16 @@ def test_worker_flags_override_the_environment_and_keep_the_key_off_the_command_
     key_file = tmp_path / "api-key"
     key_file.write_text("tc-key-123\n")
     settings = Settings()
-    args = worker.argparse.Namespace(
-        address="ns.acct.tmprl.cloud:7233",
-        namespace="ns.acct",
-        task_queue="sluice-eu",
-        tls=False,
-        tls_cert=str(cert),
-        tls_key=str(key),
-        tls_ca=None,
-        tls_server_name=None,
-        api_key_file=str(key_file),
+    parser = argparse.ArgumentParser()
+    add_connection_flags(parser)
+    args = parser.parse_args(
+        [
+            *("--address", "ns.acct.tmprl.cloud:7233", "--namespace", "ns.acct"),
+            *("--task-queue", "sluice-eu", "--tls-cert-path", str(cert)),
+            *("--tls-key-path", str(key), "--api-key-file", str(key_file)),
+        ]
     )
-    worker.apply_connection_flags(settings, args)
+    apply_connection_flags(settings.temporal, args)
     assert settings.temporal.address == "ns.acct.tmprl.cloud:7233"
     assert settings.temporal.task_queue == "sluice-eu"
     assert settings.temporal.api_key == "tc-key-123"

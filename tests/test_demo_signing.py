@@ -32,14 +32,14 @@ def test_first_dev_run_creates_sample_keys_and_the_printed_approve_command_works
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "var"
-    port, ui_port = free_port(), free_port()
+    port, ui_port, inbox_port = free_port(), free_port(), free_port()
     env = demo_environment(data_dir, port) | {"SLUICE_CODEC_PORT": str(free_port())}
     log = tmp_path / "worker.log"
     with log.open("w") as out:
         worker = subprocess.Popen(
             [
                 sys.executable, "worker.py", "--dev", "--examples",
-                "--port", str(port), "--ui-port", str(ui_port),
+                "--port", str(port), "--ui-port", str(ui_port), "--inbox-port", str(inbox_port),
             ],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -51,6 +51,10 @@ def test_first_dev_run_creates_sample_keys_and_the_printed_approve_command_works
             time.sleep(0.5)
         printed = log.read_text()
         assert "sample reviewer keys for alice, bob, carol, dave" in printed
+        # The inbox's address and the demo users, with one-time passwords on this first run.
+        assert f"Sluice inbox:      http://localhost:{inbox_port}" in printed
+        passwords = dict(re.findall(r"^    (alice|bob|dave) +(\S{16})$", printed, re.MULTILINE))
+        assert set(passwords) == {"alice", "bob", "dave"}, printed
         registry = load_registry(data_dir / "reviewers.json")
         assert {"alice", "bob", "dave"} <= set(registry.reviewers)
         key = data_dir / "reviewer-keys" / "alice.key"

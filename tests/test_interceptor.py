@@ -184,6 +184,11 @@ async def test_a_cargo_release_trace_reads_like_the_run_with_a_genai_span_per_mo
         assert a["gen_ai.response.model"] == answering_model
         assert a["gen_ai.response.id"].startswith("cmpl-")
         assert a["gen_ai.response.finish_reasons"] == ("stop",)
+        # What was asked: the prompt by name and version, JSON at temperature 0, from where.
+        assert a["gen_ai.prompt.name"] == "extract_document"
+        assert a["sluice.prompt.version"].startswith("v1+")
+        assert (a["gen_ai.output.type"], a["gen_ai.request.temperature"]) == ("json", 0.0)
+        assert a["server.address"] == "127.0.0.1" and isinstance(a["server.port"], int)
         assert a["temporal.workflow.id"] == handle.id
         assert a["temporal.workflow.type"] == "CargoReleaseWorkflow"
         assert a["temporal.activity.attempt"] == 1

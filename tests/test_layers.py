@@ -30,7 +30,12 @@ def upward(names: set[str], forbidden: tuple[str, ...]) -> list[str]:
     return sorted(n for n in names if any(n == f or n.startswith(f + ".") for f in forbidden))
 
 
-FOUNDATION = sorted(p for p in (ROOT / "sluice").rglob("*.py") if APP not in p.parents)
+# ``python -m sluice`` (sluice/__main__.py) is an entry point, like worker.py and starter.py:
+# the application's door, not a floor below it.
+ENTRY_POINTS = {ROOT / "sluice" / "__main__.py"}
+FOUNDATION = sorted(
+    p for p in (ROOT / "sluice").rglob("*.py") if APP not in p.parents and p not in ENTRY_POINTS
+)
 PROCESSES = sorted([*(ROOT / "workflows").rglob("*.py"), *(ROOT / "activities").rglob("*.py")])
 
 

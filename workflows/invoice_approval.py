@@ -142,21 +142,15 @@ class InvoiceApprovalWorkflow(BusinessProcess):
 
         # 6. Tell the supplier. The money has moved: an undelivered notice is a follow-up.
         sent = await self.tell_supplier(invoice, "remittance", remittance_notice(invoice, receipt))
-        outcome = InvoiceApprovalOutcome(
-            invoice_reference=invoice.reference,
+        return self.finish(
+            f"invoice paid ({receipt.reference})",
+            invoice,
+            review,
+            decision,
             action="paid",
-            decision=decision.outcome,
-            decided_by=decision.reviewers,
-            risk=review.risk,
-            rule_hits=review.rules,
-            approvals_required=review.approvals_required,
-            payment_reference=receipt.reference,
-            amount=receipt.amount,
-            currency=receipt.currency,
             supplier_told=sent,
+            receipt=receipt,
         )
-        self.complete(outcome, f"invoice paid ({receipt.reference})")
-        return outcome
 
     async def check(
         self,
@@ -248,18 +242,45 @@ class InvoiceApprovalWorkflow(BusinessProcess):
         """Pay nothing, and tell the supplier the invoice is held."""
         self.record("action", f"invoice not paid: {reason}")
         sent = await self.tell_supplier(invoice, "not-paid", held_notice(invoice))
+        return self.finish(
+            "invoice not paid",
+            invoice,
+            review,
+            decision,
+            action="not_paid",
+            reason=reason,
+            supplier_told=sent,
+        )
+
+    def finish(
+        self,
+        summary: str,
+        invoice: Invoice,
+        review: Review,
+        decision: Decision,
+        *,
+        action: Literal["paid", "not_paid"],
+        supplier_told: bool,
+        receipt: PaymentReceipt | None = None,
+        reason: str | None = None,
+    ) -> InvoiceApprovalOutcome:
+        """Complete the run with its outcome: the review and the decision, the payment if
+        one was made, and whether the supplier was told."""
         outcome = InvoiceApprovalOutcome(
             invoice_reference=invoice.reference,
-            action="not_paid",
+            action=action,
             decision=decision.outcome,
             decided_by=decision.reviewers,
             risk=review.risk,
             rule_hits=review.rules,
             approvals_required=review.approvals_required,
+            payment_reference=receipt.reference if receipt else None,
+            amount=receipt.amount if receipt else None,
+            currency=receipt.currency if receipt else None,
+            supplier_told=supplier_told,
             reason=reason,
-            supplier_told=sent,
         )
-        self.complete(outcome, "invoice not paid")
+        self.complete(outcome, summary)
         return outcome
 
 

@@ -17,12 +17,11 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import SYSTEM_REJECTED, get_json
+from activities.connectors.http import HttpSystem, get_json, refuse_other_record
+from activities.connectors.ledger import open_seeded
 from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.config import ConnectorSettings
-from sluice.private_files import private_database
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "crm_seed.sql"
 RECENT = 10
@@ -95,12 +94,7 @@ class SqliteCrm:
 
     def __init__(self, path: Path, seed: Path = SEED_FILE) -> None:
         self.path = path
-        private_database(path)
-        db = self._connection()
-        try:
-            db.executescript(seed.read_text(encoding="utf-8"))
-        finally:
-            db.close()
+        open_seeded(path, seed)
 
     def _connection(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -149,12 +143,8 @@ class SqliteCrm:
         return await asyncio.to_thread(self._history, lookup)
 
 
-class HttpCrm:
+class HttpCrm(HttpSystem):
     """A CRM's HTTP API: ``GET /customers/{id}/history?order_id=...`` (404: unknown)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def history(self, lookup: CustomerLookup) -> CustomerHistory:
         answer = await get_json(
@@ -166,12 +156,7 @@ class HttpCrm:
         if answer is None:
             return CustomerHistory(customer_id=lookup.customer_id, known=False, source="crm-http")
         history = CustomerHistory.model_validate({**answer, "known": True, "source": "crm-http"})
-        if history.customer_id != lookup.customer_id:
-            raise ApplicationError(
-                f"the CRM answered for customer {history.customer_id}, not {lookup.customer_id}",
-                type=SYSTEM_REJECTED,
-                non_retryable=True,
-            )
+        refuse_other_record("the CRM", lookup.customer_id, history.customer_id, kind="customer")
         # Only the order the ticket names can be the one a refund is computed from.
         referenced = history.referenced_order
         if referenced and referenced.order_id != lookup.order_id:

@@ -9,16 +9,14 @@ reached is an error the retry policy rides out and then reports.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, Field
-from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import SYSTEM_REJECTED, get_json
-from sluice.private_files import private_database
+from activities.connectors.http import HttpSystem, get_json, refuse_other_record
+from activities.connectors.ledger import connection, open_seeded
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "erp_seed.sql"
 
@@ -65,16 +63,10 @@ class SqliteErp:
 
     def __init__(self, path: Path, seed: Path = SEED_FILE) -> None:
         self.path = path
-        private_database(path)
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.executescript(seed.read_text(encoding="utf-8"))
-        finally:
-            db.close()
+        open_seeded(path, seed)
 
     def _purchase(self, lookup: PurchaseLookup) -> PurchaseRecord:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
+        with connection(self.path) as db:
             order = db.execute(
                 "SELECT supplier_id, currency, status FROM purchase_orders WHERE po_number = ?",
                 (lookup.po_number,),
@@ -90,8 +82,6 @@ class SqliteErp:
                 "SELECT item, quantity FROM goods_receipts WHERE po_number = ?",
                 (lookup.po_number,),
             ).fetchall()
-        finally:
-            db.close()
         totals: dict[str, Decimal] = {}
         for item, quantity in received:
             totals[item] = totals.get(item, Decimal("0")) + Decimal(quantity)
@@ -115,12 +105,8 @@ class SqliteErp:
         return await asyncio.to_thread(self._purchase, lookup)
 
 
-class HttpErp:
+class HttpErp(HttpSystem):
     """An ERP's HTTP API: ``GET /purchase-orders/{po}`` with its receipts (404: unknown)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def purchase(self, lookup: PurchaseLookup) -> PurchaseRecord:
         answer = await get_json(
@@ -131,10 +117,5 @@ class HttpErp:
         if answer is None:
             return PurchaseRecord(po_number=lookup.po_number, source="erp-http")
         order = PurchaseOrder.model_validate(answer)
-        if order.po_number != lookup.po_number:
-            raise ApplicationError(
-                f"the ERP answered for {order.po_number}, not {lookup.po_number}",
-                type=SYSTEM_REJECTED,
-                non_retryable=True,
-            )
+        refuse_other_record("the ERP", lookup.po_number, order.po_number)
         return PurchaseRecord(po_number=lookup.po_number, order=order, source="erp-http")

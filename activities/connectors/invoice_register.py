@@ -11,7 +11,6 @@ seeded with a fictional invoice already paid (``data/invoice_register_seed.sql``
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from activities.connectors.http import post_idempotent
-from sluice.private_files import private_database
+from activities.connectors.http import HttpSystem, post_idempotent
+from activities.connectors.ledger import connection, open_seeded
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "invoice_register_seed.sql"
 # Earlier invoices returned at most: enough for a reviewer, bounded for the history.
@@ -56,32 +55,28 @@ class SqliteInvoiceRegister:
 
     def __init__(self, path: Path, seed: Path = SEED_FILE) -> None:
         self.path = path
-        private_database(path)
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.executescript(seed.read_text(encoding="utf-8"))
-        finally:
-            db.close()
+        open_seeded(path, seed)
 
     def _register(self, entry: RegisterEntry) -> RegisterAnswer:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            with db:
-                inserted = db.execute(
-                    "INSERT INTO invoices (idempotency_key, supplier_id, invoice_number, "
-                    "number_key, invoice_date, total, currency, registered_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING",
-                    (
-                        entry.idempotency_key,
-                        entry.supplier_id,
-                        entry.invoice_number,
-                        entry.number_key,
-                        entry.invoice_date.isoformat(),
-                        str(entry.total),
-                        entry.currency,
-                        datetime.now(UTC).isoformat(),
-                    ),
-                ).rowcount
+        with connection(self.path) as db:
+            inserted = db.execute(
+                "INSERT INTO invoices (idempotency_key, supplier_id, invoice_number, "
+                "number_key, invoice_date, total, currency, registered_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING",
+                (
+                    entry.idempotency_key,
+                    entry.supplier_id,
+                    entry.invoice_number,
+                    entry.number_key,
+                    entry.invoice_date.isoformat(),
+                    str(entry.total),
+                    entry.currency,
+                    datetime.now(UTC).isoformat(),
+                ),
+            ).rowcount
+            # Committed before the read, so an invoice registered at the same moment sees
+            # this one and this one sees it.
+            db.commit()
             rows = db.execute(
                 "SELECT supplier_id, invoice_number, number_key, invoice_date, total, currency, "
                 "idempotency_key FROM invoices WHERE supplier_id = ? AND idempotency_key != ? "
@@ -95,8 +90,6 @@ class SqliteInvoiceRegister:
                     MOST_CANDIDATES,
                 ),
             ).fetchall()
-        finally:
-            db.close()
         return RegisterAnswer(
             idempotency_key=entry.idempotency_key,
             duplicate=inserted == 0,
@@ -118,12 +111,8 @@ class SqliteInvoiceRegister:
         return await asyncio.to_thread(self._register, entry)
 
 
-class HttpInvoiceRegister:
+class HttpInvoiceRegister(HttpSystem):
     """An AP system's register: ``POST /invoices`` answers with the candidate duplicates."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def register(self, entry: RegisterEntry) -> RegisterAnswer:
         answer = await post_idempotent(

@@ -20,6 +20,26 @@ from sluice.framework.receipts import LedgerEntry
 from sluice.private_files import private_database
 
 
+@contextmanager
+def connection(path: Path) -> Iterator[sqlite3.Connection]:
+    """One connection to a system's SQLite file: one transaction, committed on success and
+    rolled back on error, and closed either way."""
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        with db:
+            yield db
+    finally:
+        db.close()
+
+
+def open_seeded(path: Path, seed: Path) -> None:
+    """Make ``path`` a private database and run its seed script, which is written to change
+    nothing when it runs again (every embedded system runs it each time it is opened)."""
+    private_database(path)
+    with connection(path) as db:
+        db.executescript(seed.read_text(encoding="utf-8"))
+
+
 class Ledger:
     """Business actions of one system of record, in one SQLite file."""
 
@@ -27,7 +47,7 @@ class Ledger:
         self.path = path
         self.system = system
         private_database(path)
-        with self._connection() as db:
+        with connection(path) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(
                 """CREATE TABLE IF NOT EXISTS actions (
@@ -40,18 +60,9 @@ class Ledger:
                 )"""
             )
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
-
     def _record(self, key: str, action: str, subject: str, detail: dict[str, Any]) -> LedgerEntry:
         now = datetime.now(UTC).isoformat()
-        with self._connection() as db:
+        with connection(self.path) as db:
             inserted = db.execute(
                 "INSERT INTO actions (idempotency_key, action, subject, recorded_at, detail) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING",
@@ -78,13 +89,22 @@ class Ledger:
         """Record the action once; a repeat with the same key returns the first record."""
         return await asyncio.to_thread(self._record, key, action, subject, detail)
 
+    def _recorded(self, key: str) -> bool:
+        with connection(self.path) as db:
+            row = db.execute("SELECT 1 FROM actions WHERE idempotency_key = ?", (key,)).fetchone()
+        return row is not None
+
+    async def recorded(self, key: str) -> bool:
+        """Whether an action was recorded under ``key``."""
+        return await asyncio.to_thread(self._recorded, key)
+
     def actions(self, action: str | None = None) -> list[LedgerEntry]:
         """Everything recorded, oldest first (for tests, audits and the fault suite)."""
         query = "SELECT idempotency_key, action, subject, recorded_at, detail, id FROM actions"
         params: tuple[str, ...] = ()
         if action:
             query, params = query + " WHERE action = ?", (action,)
-        with self._connection() as db:
+        with connection(self.path) as db:
             rows = db.execute(query + " ORDER BY id", params).fetchall()
         return [
             LedgerEntry(

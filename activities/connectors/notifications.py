@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from activities.connectors.http import post_idempotent
+from activities.connectors.http import HttpSystem, post_idempotent
 from activities.connectors.ledger import Ledger
 from sluice.framework.notifications import Notification, NotificationReceipt
 
@@ -29,12 +29,8 @@ class SqliteOutbox:
         return NotificationReceipt.recorded(entry, recipient=entry.subject)
 
 
-class HttpNotifier:
+class HttpNotifier(HttpSystem):
     """A notification service's HTTP API (``POST /notifications``)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def send(self, notification: Notification) -> NotificationReceipt:
         answer = await post_idempotent(

@@ -15,7 +15,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from activities.connectors.http import post_idempotent
+from activities.connectors.http import HttpSystem, post_idempotent
 from activities.connectors.ledger import Ledger
 from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.config import ConnectorSettings
@@ -79,12 +79,8 @@ class SqlitePayments:
         )
 
 
-class HttpPayments:
+class HttpPayments(HttpSystem):
     """A payment provider's refund API (``POST /refunds``)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def refund(self, order: RefundOrder) -> RefundReceipt:
         answer = await post_idempotent(

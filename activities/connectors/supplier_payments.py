@@ -16,7 +16,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from activities.connectors.http import post_idempotent
+from activities.connectors.http import HttpSystem, post_idempotent
 from activities.connectors.ledger import Ledger
 from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.framework.receipts import ActionReceipt
@@ -80,12 +80,8 @@ class SqliteSupplierPayments:
         )
 
 
-class HttpSupplierPayments:
+class HttpSupplierPayments(HttpSystem):
     """A payment hub's API (``POST /payments``)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def instruct(self, instruction: PaymentInstruction) -> PaymentReceipt:
         answer = await post_idempotent(

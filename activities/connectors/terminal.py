@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.connectors.http import post_idempotent
+from activities.connectors.http import HttpSystem, post_idempotent
 from activities.connectors.ledger import Ledger
 from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.framework.receipts import ActionReceipt
@@ -63,12 +63,8 @@ class SqliteTerminal:
         return TerminalReceipt.recorded(entry, shipment_id=entry.subject, action=order.action)
 
 
-class HttpTerminal:
+class HttpTerminal(HttpSystem):
     """A terminal operating system's HTTP API (``POST /shipments/{id}/{action}``)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def instruct(self, order: TerminalOrder) -> TerminalReceipt:
         answer = await post_idempotent(

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from activities.connectors.http import post_idempotent
+from activities.connectors.http import HttpSystem, post_idempotent
 from activities.connectors.ledger import Ledger
 from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 from sluice.config import ConnectorSettings
@@ -96,12 +96,8 @@ class SqliteTicketing:
         return TicketingReceipt.recorded(entry, ticket_id=entry.subject)
 
 
-class HttpTicketing:
+class HttpTicketing(HttpSystem):
     """A help desk's HTTP API (``POST /tickets/{id}/assignments`` and ``/replies``)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def _post(
         self, ticket_id: str, path: str, body: dict[str, object], key: str

@@ -8,15 +8,13 @@ HTTP API. A supplier it does not know is an answer (a finding), not an error.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel
-from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import SYSTEM_REJECTED, get_json
-from sluice.private_files import private_database
+from activities.connectors.http import HttpSystem, get_json, refuse_other_record
+from activities.connectors.ledger import connection, open_seeded
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "vendor_master_seed.sql"
 
@@ -44,21 +42,13 @@ class SqliteVendorMaster:
 
     def __init__(self, path: Path, seed: Path = SEED_FILE) -> None:
         self.path = path
-        private_database(path)
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.executescript(seed.read_text(encoding="utf-8"))
-        finally:
-            db.close()
+        open_seeded(path, seed)
 
     def _vendor(self, lookup: VendorLookup) -> VendorRecord:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
+        with connection(self.path) as db:
             row = db.execute(
                 "SELECT status, iban FROM suppliers WHERE supplier_id = ?", (lookup.supplier_id,)
             ).fetchone()
-        finally:
-            db.close()
         if row is None:
             return VendorRecord(supplier_id=lookup.supplier_id, known=False, source="vendor-master")
         return VendorRecord(
@@ -73,12 +63,8 @@ class SqliteVendorMaster:
         return await asyncio.to_thread(self._vendor, lookup)
 
 
-class HttpVendorMaster:
+class HttpVendorMaster(HttpSystem):
     """A vendor master's HTTP API: ``GET /suppliers/{id}`` (404: unknown supplier)."""
-
-    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url
-        self.timeout_seconds = timeout_seconds
 
     async def vendor(self, lookup: VendorLookup) -> VendorRecord:
         answer = await get_json(
@@ -87,10 +73,5 @@ class HttpVendorMaster:
         if answer is None:
             return VendorRecord(supplier_id=lookup.supplier_id, known=False, source="vendor-http")
         record = VendorRecord.model_validate({**answer, "known": True, "source": "vendor-http"})
-        if record.supplier_id != lookup.supplier_id:
-            raise ApplicationError(
-                f"the vendor master answered for {record.supplier_id}, not {lookup.supplier_id}",
-                type=SYSTEM_REJECTED,
-                non_retryable=True,
-            )
+        refuse_other_record("the vendor master", lookup.supplier_id, record.supplier_id)
         return record

@@ -5,7 +5,8 @@ Each system has its maker, so a test reads the very ledger the worker writes."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from activities.connectors.erp import Erp, HttpErp, SqliteErp
 from activities.connectors.invoice_register import (
@@ -25,41 +26,66 @@ from activities.invoice.models import SECTION, InvoiceSettings
 from activities.shared import notifications
 from sluice.framework import Services
 
+# Two type variables, not one: mypy would join the two kinds of a system to ``object``,
+# while each conforms to the system's protocol on its own.
+Api = TypeVar("Api")
+Embedded = TypeVar("Embedded")
+
 
 def _section(services: Services) -> InvoiceSettings:
     return services.settings.section(SECTION, InvoiceSettings)
 
 
+def _system(
+    services: Services,
+    url: str | None,
+    http: Callable[[str, float], Api],
+    embedded: Callable[[Path], Embedded],
+    database: str,
+) -> Api | Embedded:
+    """The system's API at ``url`` when one is configured, otherwise its embedded SQLite
+    default, the file ``database`` in the data folder."""
+    if url:
+        return http(url, _section(services).http_timeout_seconds)
+    return embedded(services.settings.data_dir / database)
+
+
 def erp_from(services: Services) -> Erp:
     """The ERP's API when a URL is configured, otherwise the embedded demo ERP."""
-    section = _section(services)
-    if section.erp_url:
-        return HttpErp(section.erp_url, section.http_timeout_seconds)
-    return SqliteErp(services.settings.data_dir / "erp.sqlite3")
+    return _system(services, _section(services).erp_url, HttpErp, SqliteErp, "erp.sqlite3")
 
 
 def vendor_master_from(services: Services) -> VendorMaster:
     """The vendor master's API when a URL is configured, otherwise the embedded one."""
-    section = _section(services)
-    if section.vendor_master_url:
-        return HttpVendorMaster(section.vendor_master_url, section.http_timeout_seconds)
-    return SqliteVendorMaster(services.settings.data_dir / "vendor_master.sqlite3")
+    return _system(
+        services,
+        _section(services).vendor_master_url,
+        HttpVendorMaster,
+        SqliteVendorMaster,
+        "vendor_master.sqlite3",
+    )
 
 
 def invoice_register_from(services: Services) -> InvoiceRegister:
     """The AP system's register when a URL is configured, otherwise the embedded one."""
-    section = _section(services)
-    if section.invoice_register_url:
-        return HttpInvoiceRegister(section.invoice_register_url, section.http_timeout_seconds)
-    return SqliteInvoiceRegister(services.settings.data_dir / "invoice_register.sqlite3")
+    return _system(
+        services,
+        _section(services).invoice_register_url,
+        HttpInvoiceRegister,
+        SqliteInvoiceRegister,
+        "invoice_register.sqlite3",
+    )
 
 
 def supplier_payments_from(services: Services) -> SupplierPayments:
     """The payment hub when a URL is configured, otherwise the embedded payment ledger."""
-    section = _section(services)
-    if section.payments_url:
-        return HttpSupplierPayments(section.payments_url, section.http_timeout_seconds)
-    return SqliteSupplierPayments(services.settings.data_dir / "supplier_payments.sqlite3")
+    return _system(
+        services,
+        _section(services).payments_url,
+        HttpSupplierPayments,
+        SqliteSupplierPayments,
+        "supplier_payments.sqlite3",
+    )
 
 
 def invoice_activities(section: InvoiceSettings, services: Services) -> list[Callable[..., Any]]:

@@ -1,4 +1,5 @@
-"""Reading KYC documents: a scan becomes text (OCR), text becomes fields (the model).
+"""Reading KYC documents: a scan becomes text (its PDF text layer, else OCR), text becomes
+fields (the model).
 
 Two activities, so a paid OCR result is kept in the run's history and never redone when
 the extraction after it is retried. Files named by path are read here, in the activity,
@@ -15,6 +16,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import io
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -90,6 +92,32 @@ def media_type(content: bytes) -> str | None:
     return next((kind for magic, kind in _SIGNATURES if content.startswith(magic)), None)
 
 
+# A PDF's text layer is used when it has at least this many letters and digits; fewer (a
+# page number, a stamp on a scanned page) means the content is in the images: OCR reads it.
+MIN_TEXT_LAYER_CHARACTERS = 40
+# Pages read from a text layer; a longer PDF goes to OCR, whose cost the run records.
+MAX_TEXT_LAYER_PAGES = 20
+
+
+def pdf_text_layer(content: bytes) -> str | None:
+    """The text a PDF carries, or None when it has (next to) none or cannot be read: then
+    OCR reads the pages as images. A hostile PDF (malformed, deeply nested, enormous) is
+    one that cannot be read, never an error of the run: it goes on to OCR, and from there
+    to a person when OCR cannot read it either."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(content))
+        if reader.is_encrypted or len(reader.pages) > MAX_TEXT_LAYER_PAGES:
+            return None
+        text = "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
+    except Exception:  # pypdf raises many kinds on malformed input; all mean "not readable"
+        return None
+    if sum(char.isalnum() for char in text) < MIN_TEXT_LAYER_CHARACTERS:
+        return None
+    return text.strip()
+
+
 class KycDocumentActivities:
     """Model-backed reading of identity documents and proofs of address."""
 
@@ -132,6 +160,18 @@ class KycDocumentActivities:
         kind = scan_type or declared_type or ""
         if kind not in _SCAN_TYPES:
             raise not_usable(f"the {document.kind.value} is of type {kind}, not a PDF or image")
+        if kind == "application/pdf":
+            # A PDF that carries its text is read here, offline and free; only a scan without
+            # one goes to the paid OCR.
+            layer = await asyncio.to_thread(pdf_text_layer, content)
+            if layer is not None:
+                return DocumentText(
+                    kind=document.kind,
+                    text=layer,
+                    document_sha256=digest,
+                    source="pdf_text",
+                    attempt=attempt,
+                )
         url = f"data:{kind};base64,{base64.b64encode(content).decode('ascii')}"
         text, record = await self.gateway.ocr(OCR_TASK, url)
         if not text.strip():

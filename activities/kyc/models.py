@@ -160,12 +160,13 @@ class TranscriptionRequest(BaseModel):
 
 
 class DocumentText(BaseModel):
-    """A document as text: given as text, read from a text file, or transcribed by OCR."""
+    """A document as text: given as text, read from a text file or a PDF's text layer, or
+    transcribed by OCR."""
 
     kind: KycDocumentKind
     text: str
     document_sha256: str
-    source: Literal["text", "text_file", "ocr"]
+    source: Literal["text", "text_file", "pdf_text", "ocr"]
     ocr: ModelRecord | None = None
     # The activity attempt that produced this, so the run's timeline shows retries.
     attempt: int = 1

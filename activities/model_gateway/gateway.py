@@ -61,7 +61,16 @@ class ModelGateway:
         requested = getattr(self.provider, "model", None) or self.provider.name
         # Reported to the worker's interceptor: rate limit, GenAI span, token and cost metrics.
         async with metered_call(
-            "chat", self.provider.name, requested, system=call.system, user=call.user
+            "chat",
+            self.provider.name,
+            requested,
+            system=call.system,
+            user=call.user,
+            prompt_name=call.prompt,
+            prompt_version=call.prompt_version,
+            output_type="json",
+            temperature=getattr(self.provider, "temperature", None),
+            server_url=getattr(self.provider, "server_url", None),
         ) as metering:
             answer = await self.provider.chat_json(call, schema)
             cost = self.cost_usd(
@@ -119,7 +128,13 @@ class ModelGateway:
         structured extraction, whose output is what the audit trail needs."""
         started = time.monotonic()
         requested = getattr(self.provider, "ocr_model", None) or self.provider.name
-        async with metered_call("ocr", self.provider.name, requested) as metering:
+        async with metered_call(
+            "ocr",
+            self.provider.name,
+            requested,
+            output_type="text",
+            server_url=getattr(self.provider, "server_url", None),
+        ) as metering:
             answer = await self.provider.ocr(document_url)
             text = answer.text
             pages = len(answer.pages) if answer.pages_processed is None else answer.pages_processed

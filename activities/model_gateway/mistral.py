@@ -33,6 +33,8 @@ class MistralProvider:
     """Mistral's chat completions with JSON-schema structured output, via the real SDK."""
 
     name = MISTRAL_PROVIDER
+    # Extraction and triage want the most likely answer, the same on every retry.
+    temperature = 0.0
 
     def __init__(self, settings: ModelSettings) -> None:
         import httpx2
@@ -43,6 +45,7 @@ class MistralProvider:
             raise ValueError("the mistral provider needs MISTRAL_API_KEY")
         self.model = settings.chat_model
         self.ocr_model = settings.ocr_model
+        self.server_url = settings.mistral_server_url or "https://api.mistral.ai"
         self.client = Mistral(
             api_key=settings.mistral_api_key,
             server_url=settings.mistral_server_url,
@@ -74,7 +77,7 @@ class MistralProvider:
                 model=self.model,
                 messages=messages,
                 response_format=response_format,
-                temperature=0,
+                temperature=self.temperature,
             )
         choice = response.choices[0] if response.choices else None
         content = choice.message.content if choice and choice.message else None

@@ -19,12 +19,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sluice import reviewers
+from sluice import __version__, reviewers, samples
 from sluice.app.catalog import BY_COMMAND, PROCESSES
-from sluice.app.commands import COMMANDS, cmd_trace
-from sluice.app.inputs import (
+from sluice.app.cli_help import (
     EXIT_FAILURE,
     EXIT_INPUT,
+    EXIT_UNREACHABLE,
+    add_completion_parser,
+    completion_script,
+    explain,
+    wants_json,
+)
+from sluice.app.commands import COMMANDS, cmd_trace
+from sluice.app.inputs import (
     CliError,
     check_document_paths,
     decision_from,
@@ -38,10 +45,12 @@ from sluice.app.inputs import (
 from sluice.app.rendering import show
 from sluice.client import TemporalUnreachable, connect
 from sluice.codec import codec_from_settings
-from sluice.config import ConfigError, load_settings
+from sluice.config import ConfigError
+from sluice.connection_flags import add_connection_flags, settings_with_flags
 from sluice.payload_store import payload_storage
 from sluice.reviewers import RegistryError
 from sluice.telemetry import install_telemetry
+from sluice.terminal import project_command, typed_path
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +60,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    root = _Parser(prog="starter.py", description="Start, decide and inspect Sluice runs.")
+    root = _Parser(
+        prog=project_command("starter.py"), description="Start, decide and inspect Sluice runs."
+    )
+    root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     root.add_argument("--config", help="configuration file (default: sluice.toml)")
     commands = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -61,7 +73,9 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--id", type=workflow_id_arg, help="workflow id (default: derived from the input)"
     )
-    start.add_argument("--wait", action="store_true", help="follow the run until it ends")
+    start.add_argument(
+        "--wait", action="store_true", help="follow the run until it ends or waits for a person"
+    )
 
     approve = commands.add_parser("approve", help="approve the pending decision")
     approve.add_argument("workflow_id")
@@ -109,12 +123,40 @@ def parser() -> argparse.ArgumentParser:
                 "--verify", action="store_true", help="re-check every decision's signature"
             )
     add_signing_parsers(commands)
+    add_init_parser(commands)
+    add_completion_parser(commands)
 
     trace = commands.add_parser("trace", help="a run's steps, model calls and waits as a tree")
     trace.add_argument("workflow_id")
     trace.add_argument("--run-id", type=run_id_arg, help="an earlier run, drawn from its history")
     trace.add_argument("--file", help="span file (default: <data_dir>/traces/spans.jsonl)")
+    # Before or after the subcommand, as with the temporal CLI.
+    add_connection_flags(root)
+    for name, command in commands.choices.items():
+        # reviewers is handed over whole to python -m sluice.reviewers; the others connect.
+        if name not in ("reviewers", "init", "completion"):
+            add_connection_flags(command, after_subcommand=True)
+    explain(root)
     return root
+
+
+def add_init_parser(commands: Any) -> None:
+    """``init``: the starter configuration and sample documents, into the current folder."""
+    commands.add_parser(
+        "init", help="write a starter sluice.toml (sample reviewers) and sample documents here"
+    )
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write the starter files, or say what is in the way."""
+    try:
+        written = samples.init(Path.cwd())
+    except samples.InitRefused as err:
+        raise CliError(str(err), EXIT_INPUT) from None
+    show([f"wrote {typed_path(path)}" for path in written[:1]])
+    show(f"wrote {len(written) - 1} sample documents into {typed_path(Path.cwd() / 'intake')}")
+    show(f"next: {project_command('worker.py')} --dev --examples")
+    return 0
 
 
 def add_signing_parsers(commands: Any) -> None:
@@ -146,7 +188,14 @@ async def run(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     if args.command == "reviewers":
         return reviewers.main([*(["--config", args.config] if args.config else []), *args.rest])
-    settings = load_settings(args.config)
+    if args.command == "init":
+        return cmd_init(args)
+    if args.command == "completion":
+        # For the installed command: a shell completes a command name, not "python starter.py".
+        print(completion_script(parser(), args.shell, "sluice"), end="")
+        return 0
+    args.json = wants_json(args)
+    settings = settings_with_flags(args)
     if args.command in ("approve", "reject"):
         args.decision = decision_from(args, args.command)
     if args.command == "start":
@@ -180,7 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as err:
         show(f"error: {err}", file=sys.stderr)
         return err.code
-    except (ConfigError, TemporalUnreachable, RegistryError) as err:
+    except TemporalUnreachable as err:
+        show(f"error: {err}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except (ConfigError, RegistryError) as err:
         show(f"error: {err}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

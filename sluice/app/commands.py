@@ -12,7 +12,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -31,7 +31,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from sluice import search_attributes as sa
 from sluice import signing, timeline
 from sluice.app.catalog import BY_COMMAND
-from sluice.app.inputs import EXIT_FAILURE, EXIT_INPUT, CliError, decision_from
+from sluice.app.cli_help import EXIT_FAILURE, EXIT_INPUT, EXIT_RUN_FAILED, EXIT_WAITING
+from sluice.app.inputs import CliError, decision_from
 from sluice.app.rendering import (
     describe_awaiting,
     describe_pending,
@@ -95,7 +96,10 @@ async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace
     subject = process.subject(payload)
     workflow_id = args.id or f"{process.command}-{subject}-{uuid.uuid4().hex[:6]}"
     digest = hashlib.sha256(Path(args.file).read_bytes()).hexdigest()[:16]
-    memo = requester_memo(settings, payload, workflow_id)
+    # Under -o json, stdout is the JSON answer alone: these lines go to stderr.
+    memo = requester_memo(
+        settings, payload, workflow_id, out=sys.stderr if args.json else sys.stdout
+    )
     try:
         handle = await client.start_workflow(
             process.workflow_type,
@@ -119,14 +123,21 @@ async def cmd_start(client: Client, settings: Settings, args: argparse.Namespace
         ) from None
     except RPCError as err:
         raise CliError(f"could not start the run: {err.message}") from None
-    show(f"started {process.workflow_type} {workflow_id}")
+    started = {"workflow_id": workflow_id, "run_id": handle.first_execution_run_id}
+    if args.json and not args.wait:
+        print(json.dumps({**started, "workflow_type": process.workflow_type}))
+        return 0
+    if not args.json:
+        show(f"started {process.workflow_type} {workflow_id}")
     if not args.wait:
         show(f"  follow it: {project_command('starter.py')} status {shlex.quote(workflow_id)}")
         return 0
-    return await watch(handle)
+    return await watch(handle, as_json=args.json)
 
 
-def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> dict[str, str]:
+def requester_memo(
+    settings: Settings, payload: BaseModel, workflow_id: str, *, out: TextIO = sys.stdout
+) -> dict[str, str]:
     """The requester's signed start request, when their key is on this machine; without it
     the run records the requester as unverified."""
     requester = getattr(payload, "requested_by", None)
@@ -134,7 +145,7 @@ def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> 
         return {}
     signer = signing.requester_signer(settings, requester)
     if signer is None:
-        show(f"  requester {requester}: not signed (no key here), recorded as unverified")
+        show(f"  requester {requester}: not signed (no key here), recorded as unverified", out)
         return {}
     token = signing.start_token(
         signer,
@@ -142,30 +153,29 @@ def requester_memo(settings: Settings, payload: BaseModel, workflow_id: str) -> 
         workflow_id=workflow_id,
         lifetime=timedelta(minutes=settings.signatures.token_minutes),
     )
-    show(f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…")
+    show(f"  requester {signer.issuer}: start request signed with key {signer.kid[:12]}…", out)
     return {REQUESTER_MEMO: token}
 
 
-async def watch(handle: WorkflowHandle[Any, Any]) -> int:
-    """Show steps as they happen, say plainly when a decision is needed, then the outcome."""
+async def watch(handle: WorkflowHandle[Any, Any], *, as_json: bool = False) -> int:
+    """Show steps as they happen, then the outcome; at a human gate, say plainly what is
+    needed and how to give it, and stop following (the run waits on the server)."""
     shown: dict[tuple[str, datetime], str] = {}
-    announced_pending = False
-    announced_input = False
     while True:
         status: RunStatus = await _query(handle, "status", RunStatus)
         for step in status.steps:
             key = (step.name, step.started_at)
-            if shown.get(key) != step.status:
-                shown[key] = step.status
+            if shown.get(key) != step.status and not as_json:
                 show(f"  {step.status:<9} {step.name}" + (f"  [{step.note}]" if step.note else ""))
-        if status.pending_decision and not announced_pending:
-            announced_pending = True
-            show(f"  {line}" for line in describe_pending(handle.id, status.pending_decision))
-        if not status.pending_decision:
-            announced_pending = False
-        if status.awaiting_input and not announced_input:
-            show(f"  {line}" for line in describe_awaiting(handle.id, status.awaiting_input))
-        announced_input = status.awaiting_input is not None
+            shown[key] = step.status
+        if status.pending_decision or status.awaiting_input:
+            if as_json:
+                print(printable_json(status.model_dump_json()))
+            elif status.pending_decision:
+                show(f"  {line}" for line in describe_pending(handle.id, status.pending_decision))
+            elif status.awaiting_input:
+                show(f"  {line}" for line in describe_awaiting(handle.id, status.awaiting_input))
+            return EXIT_WAITING
         if status.state != "running":
             break
         description = await _describe(handle)
@@ -174,16 +184,24 @@ async def watch(handle: WorkflowHandle[Any, Any]) -> int:
             break
         await asyncio.sleep(0.5)
     if status.state == "completed" and status.outcome:
-        show(f"outcome: {json.dumps(status.outcome)}")
+        if as_json:
+            print(printable_json(status.model_dump_json()))
+        else:
+            show(f"outcome: {json.dumps(status.outcome)}")
         return 0
     try:
         await handle.result()
     except WorkflowFailureError as err:
         cause = err.cause.message if err.cause and hasattr(err.cause, "message") else str(err)
-        show(f"failed: {cause}")
-        return EXIT_FAILURE
+        if as_json:
+            print(json.dumps({"workflow_id": handle.id, "state": "failed", "failure": cause}))
+        else:
+            show(f"failed: {cause}")
+        return EXIT_RUN_FAILED
     except RPCError as err:
         raise _rpc_problem(err, handle.id) from None
+    if as_json:
+        print(printable_json(status.model_dump_json()))
     return 0
 
 
@@ -206,7 +224,11 @@ async def cmd_decide(client: Client, settings: Settings, args: argparse.Namespac
         raise CliError(f"refused: {message}") from None
     except RPCError as err:
         raise _rpc_problem(err, args.workflow_id) from None
-    show(f"{args.workflow_id}: {receipt.message}")
+    if args.json:
+        answer = {"workflow_id": args.workflow_id, **receipt.model_dump(mode="json")}
+        print(printable_json(json.dumps(answer)))
+    else:
+        show(f"{args.workflow_id}: {receipt.message}")
     return 0 if receipt.accepted else EXIT_FAILURE
 
 
@@ -279,7 +301,10 @@ async def cmd_refresh_policy(client: Client, settings: Settings, args: argparse.
             show(f"  {execution.id}: not refreshed ({err.message})", file=sys.stderr)
             continue
         refreshed += 1
-    print(f"asked {refreshed} running run(s) to re-read their approval policy")
+    if args.json:
+        print(json.dumps({"refreshed": refreshed}))
+    else:
+        print(f"asked {refreshed} running run(s) to re-read their approval policy")
     return 0
 
 
@@ -362,6 +387,9 @@ async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
     (or an earlier run is asked for: the span file holds every run under the workflow id)."""
     path = Path(args.file) if args.file else settings.spans_file
     spans = [] if args.run_id else timeline.spans_of_run(read_spans(path), args.workflow_id)
+    if spans and args.json:
+        print(printable_json(json.dumps([span.model_dump(mode="json") for span in spans])))
+        return 0
     if spans:
         show(f"trace of {args.workflow_id} ({len(spans)} spans from {path})")
         show(timeline.draw_spans(spans, args.workflow_id))
@@ -384,6 +412,10 @@ async def cmd_trace(settings: Settings, args: argparse.Namespace) -> int:
             if event.user_metadata.HasField("summary"):
                 [summary] = await codec.decode([event.user_metadata.summary])
                 event.user_metadata.summary.CopyFrom(summary)
+    if args.json:
+        # No spans were kept: the history is the record (events as the temporal CLI gives them).
+        print(printable_json(history.to_json()))
+        return 0
     show(
         f"run {args.run_id} of {args.workflow_id}: timings from its history "
         "(no model, token or cost detail)"
@@ -424,6 +456,10 @@ async def cmd_provide(client: Client, settings: Settings, args: argparse.Namespa
         await handle.signal(awaiting.request.signal, payload, rpc_timeout=QUERY_TIMEOUT)
     except RPCError as err:
         raise _rpc_problem(err, args.workflow_id) from None
+    if args.json:
+        sent = {"workflow_id": args.workflow_id, "item": payload.item}
+        print(printable_json(json.dumps({**sent, "provided_by": payload.provided_by})))
+        return 0
     show(f"{args.workflow_id}: {payload.item} sent by {payload.provided_by}")
     show(f"  follow it: {project_command('starter.py')} status {shlex.quote(args.workflow_id)}")
     return 0

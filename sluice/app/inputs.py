@@ -17,6 +17,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ValidationError
 
 from sluice.app.catalog import PROCESSES
+from sluice.app.cli_help import EXIT_FAILURE, EXIT_INPUT
 from sluice.config import Settings
 from sluice.framework import Process
 from sluice.framework.approval import DecisionInput
@@ -40,12 +41,6 @@ MAX_NUMBER_DIGITS = 30
 
 
 MAX_WORKFLOW_ID_CHARS = 200
-
-
-EXIT_INPUT = 2
-
-
-EXIT_FAILURE = 1
 
 
 class CliError(Exception):

@@ -20,7 +20,7 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkerConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.shared import approval_policies, notifications
+from activities.shared import approval_policies, notifications, reviewer_notices
 from sluice.app.catalog import PROCESSES
 from sluice.config import Settings
 from sluice.converter import worker_data_converter
@@ -63,6 +63,7 @@ def build_activities(
     framework: list[ActivityFn] = [
         services.shared(approval_policies).load_approval_policy,
         services.shared(notifications).send_notification,
+        services.shared(reviewer_notices).notify_reviewers,
     ]
     built = [*framework, *(fn for p in processes for fn in p.build_activities(services))]
     return {activity_name(fn): fn for fn in built}

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
-from sluice.app.inputs import EXIT_FAILURE
+from sluice.app.cli_help import EXIT_FAILURE
 from sluice.audit_check import check_trail
 from sluice.config import Settings
 from sluice.framework.approval import Decision, PendingDecision

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +27,7 @@ from temporalio.service import RPCError
 
 from sluice import search_attributes
 from sluice.app.catalog import PROCESSES
+from sluice.app.inbox import RunningInbox, demo_setup, start_inbox
 from sluice.app.inputs import CliError, read_input
 from sluice.app.rendering import approve_command, next_reviewer, provide_command, show
 from sluice.app.wiring import build_worker
@@ -35,13 +37,13 @@ from sluice.codec_server import start_for_dev, usage_lines
 from sluice.config import ConfigError, Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
-from sluice.framework import EXAMPLES, Process
+from sluice.framework import Process
 from sluice.framework.process import RunStatus
 from sluice.logs import Silence, announce
 from sluice.payload_store import payload_storage, store_location
 from sluice.reviewers import ensure_sample_reviewers
 from sluice.telemetry import install_telemetry
-from sluice.terminal import project_command
+from sluice.terminal import project_command, typed_path
 
 log = logging.getLogger("sluice.worker")
 
@@ -53,6 +55,8 @@ class ServeOptions:
     port: int = 7233
     ui_port: int = 8233
     graceful_shutdown: timedelta = timedelta(seconds=20)
+    # The approval inbox beside the embedded server (None: not started).
+    inbox_port: int | None = 8234
 
 
 async def serve(settings: Settings, options: ServeOptions) -> None:
@@ -70,7 +74,10 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
     if options.dev:
         sample_reviewer_keys(settings)
         database = settings.data_dir / "temporal.sqlite"
-        refuse_taken_ports({"--port": options.port, "--ui-port": options.ui_port})
+        ports = {"--port": options.port, "--ui-port": options.ui_port}
+        if options.inbox_port:
+            ports["--inbox-port"] = options.inbox_port
+        refuse_taken_ports(ports)
         if codec is not None:
             codec_server = await start_for_dev(settings, codec, options.ui_port)
         try:
@@ -119,7 +126,10 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
             f"build: {settings.temporal.deployment_name}.{settings.temporal.build_id} "
             f"(worker versioning {'on' if settings.temporal.worker_versioning else 'off'})"
         )
+    inbox = None
     try:
+        if options.dev and options.inbox_port is not None:
+            inbox = await start_dev_inbox(settings, client, options.inbox_port)
         worker = build_worker(client, settings, graceful_shutdown_timeout=options.graceful_shutdown)
         async with worker:
             announce(f"worker polling task queue '{settings.temporal.task_queue}'; Ctrl-C stops it")
@@ -133,12 +143,33 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
                 # farewell says nothing the user needs.
                 logging.getLogger("temporalio.core").addFilter(Silence("during worker shutdown"))
     finally:
+        if inbox is not None:
+            await inbox.stop()
         telemetry.flush()
         if server is not None:
             await server.shutdown()
         if codec_server is not None:
             await codec_server.stop()
     announce("stopped")
+
+
+async def start_dev_inbox(settings: Settings, client: Client, port: int) -> RunningInbox:
+    """The approval inbox on the embedded default, with the demo users: their one-time
+    passwords are printed on the first run only (kept as argon2 hashes)."""
+    passwords = demo_setup(settings, sorted(_allow_listed(settings)))
+    inbox = await start_inbox(settings, client, port=port)
+    reset = f"{typed_path(sys.executable)} -m sluice.app.inbox add-user NAME --reset"
+    show(["", f"Sluice inbox:      {inbox.url}"])
+    if passwords:
+        show(f"  demo users, with one-time passwords shown this once (new one: {reset}):")
+        show([f"    {user:<6} {password}" for user, password in passwords.items()])
+    else:
+        show(f"  demo users alice, bob, dave: passwords shown on the first run (new one: {reset})")
+    return inbox
+
+
+def _allow_listed(settings: Settings) -> set[str]:
+    return {n for a in settings.approvals.values() for names in a.reviewers.values() for n in names}
 
 
 def refuse_taken_ports(ports: dict[str, int]) -> None:
@@ -230,12 +261,9 @@ async def start_examples(
             awaiting = status.awaiting_input
             line += f", waiting for {awaiting.request.kind} ({', '.join(awaiting.outstanding)})"
             sample = deliveries[workflow_id]
-            shown = (
-                str(sample.relative_to(EXAMPLES.parent))
-                if sample.is_relative_to(EXAMPLES.parent)
-                else str(sample)
-            )
-            shown = shown if sample.exists() else "FILE.json"
+            # As typed from here: relative under this folder, else absolute (an installed
+            # package's samples are in site-packages).
+            shown = typed_path(sample) if sample.exists() else "FILE.json"
             show([line, f"      provide: {provide_command(workflow_id, shown)}"])
             continue
         if status.outcome:

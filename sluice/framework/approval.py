@@ -29,6 +29,11 @@ from sluice.activity_policy import policy_of
 from sluice.framework.names import NameRefused, canonical_name, canonical_or_none
 from sluice.framework.notifications import Notification, NotificationActivities
 from sluice.framework.policy import ApprovalPolicy
+from sluice.framework.reviewer_notices import (
+    DecisionNotice,
+    NoticeReceipt,
+    ReviewerNoticeActivities,
+)
 from sluice.framework.signatures import (
     HOW_TO_SIGN,
     MAX_TOKEN_CHARS,
@@ -49,6 +54,9 @@ from sluice.search_attributes import (
 SYSTEM_REVIEWER = "system"
 # Runs that were waiting before signed decisions keep taking decisions by name.
 SIGNED_DECISIONS_PATCH = "signed-decisions"
+# Since 2026-12 every allowed reviewer is told when a decision waits for them (inbox notices);
+# requests made before are not (replay); deprecate once none of them is left.
+REVIEWER_NOTICES_PATCH = "reviewer-notices-2026-12"
 
 
 class DecisionRequest(BaseModel):
@@ -176,6 +184,9 @@ class ApprovalGate:
         self.status: ApprovalStatus | None = None
         self._votes: list[Vote] = []
         self._escalation: workflow.ActivityHandle[Any] | None = None
+        self._notices: workflow.ActivityHandle[NoticeReceipt] | None = None
+        # The run's subject id (shipment, application, ticket): all a notice says of the case.
+        self.subject = ""
         self._asked = 0
         self._signed = False
         self._used_tokens: set[str] = set()
@@ -219,14 +230,67 @@ class ApprovalGate:
             sla_minutes=policy.sla.total_seconds() / 60,
             request_id=self.pending.request_id,
         )
+        self._notices = None
+        if workflow.patched(REVIEWER_NOTICES_PATCH):
+            self._notices = self._notify_reviewers(policy)
         if not await self._wait(policy.sla):
             await self._escalate(request, policy)
             if not await self._wait(policy.final_timeout - policy.sla):
                 self._time_out(request, policy)
         if self._escalation is not None:
             await self._settle_escalation()
+        if self._notices is not None:
+            self._settle_notices(self._notices)
         assert self.decision is not None
         return self.decision
+
+    def _notify_reviewers(self, policy: ApprovalPolicy) -> workflow.ActivityHandle[NoticeReceipt]:
+        """Tell every allowed reviewer, alongside the wait: a slow relay delays no decision."""
+        assert self.pending is not None
+        pending, info = self.pending, workflow.info()
+        notice = DecisionNotice(
+            workflow_id=info.workflow_id,
+            request_id=pending.request_id,
+            process=policy.domain,
+            kind=pending.request.kind,
+            subject=self.subject,
+            risk=pending.request.risk.value,
+            final_deadline=pending.final_deadline,
+            # Not those who may not decide it: whoever started the run.
+            reviewers=[
+                reviewer
+                for reviewer in pending.allowed_reviewers
+                if reviewer not in pending.request.excluded_reviewers
+                and not (self.verified_requester and same_person(reviewer, self.verified_requester))
+            ],
+        )
+        send: Any = ReviewerNoticeActivities.notify_reviewers
+        rules = policy_of(send)
+        return workflow.start_activity(
+            send,
+            notice,
+            start_to_close_timeout=rules.start_to_close,
+            retry_policy=rules.retry,
+            summary=f"Tell the reviewers of {pending.request.kind}",
+        )
+
+    def _settle_notices(self, notices: workflow.ActivityHandle[NoticeReceipt]) -> None:
+        """Once the request is decided, a notice still being sent is moot: it is cancelled,
+        so a slow or broken relay never holds up the run. A finished one's gaps are recorded."""
+        if not notices.done():
+            notices.cancel()
+            return
+        error = notices.exception()
+        if error is not None:
+            cause = getattr(error, "cause", None) or error
+            self._record("failure", f"decision-request notices not delivered: {cause}")
+            return
+        receipt = notices.result()
+        if receipt.unreachable:
+            self._record(
+                "failure",
+                f"no e-mail address for {', '.join(receipt.unreachable)}: not notified",
+            )
 
     async def _settle_escalation(self) -> None:
         assert self._escalation is not None

@@ -16,9 +16,11 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 from sluice.config import Settings
+from sluice.samples import examples_folder
 
-# The project's examples folder: each process keeps its example inputs in a folder of it.
-EXAMPLES = Path(__file__).parents[2] / "examples"
+# The examples folder (a checkout's, or the installed package's copy): each process keeps
+# its example inputs in a folder of it.
+EXAMPLES = examples_folder()
 
 T = TypeVar("T")
 SectionT = TypeVar("SectionT", bound=BaseModel)

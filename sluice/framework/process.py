@@ -159,6 +159,7 @@ class BusinessProcess:
                     f"input refused: requested_by: {err}", type=INVALID_INPUT, non_retryable=True
                 ) from None
         self.trail.subject = subject
+        self.gate.subject = subject
         self.trail.started_by = started_by
         self.trail.started_at = workflow.now()
         self.trail.inputs = [InputFingerprint(name=n, sha256=h) for n, h in inputs.items()]

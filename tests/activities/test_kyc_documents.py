@@ -25,6 +25,7 @@ from activities.model_gateway import DOCUMENT_NEEDS_HUMAN, ModelCall, ModelGatew
 from sluice.app.wiring import offline_rules
 from sluice.config import DocumentSettings
 from tests.conftest import EXAMPLES
+from tests.pdfs import scanned_pdf, text_pdf
 
 DOCUMENTS = EXAMPLES / "kyc_review" / "intake"
 
@@ -58,10 +59,44 @@ async def test_text_file_is_read_as_text_and_fingerprinted() -> None:
     assert text.document_sha256 == hashlib.sha256(content).hexdigest()
 
 
+def pdf_url(content: bytes) -> str:
+    return f"data:application/pdf;base64,{base64.b64encode(content).decode()}"
+
+
 async def test_scan_goes_to_a_person_with_the_offline_provider() -> None:
-    error = await refusal(reader(DOCUMENTS), path="kwabena_asante_passport.pdf")
+    error = await refusal(reader(DOCUMENTS), data_url=pdf_url(scanned_pdf()))
     assert error.type == DOCUMENT_NEEDS_HUMAN
     assert "cannot read application/pdf documents" in error.message
+
+
+async def test_a_pdf_with_a_text_layer_is_read_offline_without_ocr() -> None:
+    """The shipped passport PDF carries its text: read here, nothing sent to paid OCR (the
+    offline provider, which cannot OCR, would refuse it otherwise)."""
+    text = await transcribe(reader(DOCUMENTS), path="kwabena_asante_passport.pdf")
+    content = (DOCUMENTS / "kwabena_asante_passport.pdf").read_bytes()
+    assert text.source == "pdf_text" and text.ocr is None
+    assert "Surname: ASANTE" in text.text and "Passport No: G4417208" in text.text
+    assert text.document_sha256 == hashlib.sha256(content).hexdigest()
+    call = ModelCall(task="t", prompt="p", prompt_version="1", system="", user="")
+    fields = offline_identity(call.model_copy(update={"input": {"text": text.text}}))
+    assert (fields.full_name, fields.nationality) == ("Kwabena Osei ASANTE", "Ghanaian")
+    assert (fields.date_of_birth, fields.expiry_date) == (date(1988, 9, 2), date(2032, 1, 16))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"%PDF-1.7\n" + b"\x00\xff" * 500,  # a PDF header over junk
+        text_pdf(["7"]),  # a page number on a scanned page: not the document's text
+        scanned_pdf().replace(b"/Count 1", b"/Count 99999999"),  # lying about its pages
+    ],
+    ids=["junk", "next-to-no-text", "lying-page-count"],
+)
+async def test_a_pdf_whose_text_cannot_be_used_goes_to_ocr_and_from_there_to_a_person(
+    content: bytes,
+) -> None:
+    error = await refusal(reader(DOCUMENTS), data_url=pdf_url(content))
+    assert error.type == DOCUMENT_NEEDS_HUMAN
 
 
 async def test_text_data_url_is_read_as_text() -> None:

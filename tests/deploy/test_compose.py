@@ -30,10 +30,19 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 SECRETS = ("MISTRAL_API_KEY", "SLUICE_CODEC_KEYS", "SLUICE_CODEC_TOKEN")
 # Only the codec server holds its token and listens: the workers never need them.
 CODEC_SERVER_ONLY = {"SLUICE_CODEC_TOKEN", "SLUICE_CODEC_PORT", "SLUICE_CODEC_UI_ORIGINS"}
+# Only the inbox listens for people and signs them in.
+INBOX_ONLY = {
+    "SLUICE_INBOX_HOST",
+    "SLUICE_INBOX_PORT",
+    "SLUICE_OIDC_ISSUER",
+    "SLUICE_OIDC_CLIENT_ID",
+    "SLUICE_OIDC_CLIENT_SECRET",
+}
 PUBLISHED = {
     "temporal": 7233,
     "temporal-ui": 8080,
     "codec-server": 8081,
+    "inbox": 8234,
     "jaeger": 16686,
     "otel-collector": 8889,
 }
@@ -118,9 +127,11 @@ def test_every_variable_the_application_reads_reaches_the_workers() -> None:
     secrets = {name: "set" for name in SECRETS}
     worker = environment("worker", secrets)
     codec_server = environment("codec-server", secrets)
-    missing = variables_the_application_reads() - CODEC_SERVER_ONLY - set(worker)
+    missing = variables_the_application_reads() - CODEC_SERVER_ONLY - INBOX_ONLY - set(worker)
     assert not missing, f"not passed to the worker (add them to docker-compose.yml): {missing}"
     assert CODEC_SERVER_ONLY <= set(codec_server)
+    assert INBOX_ONLY <= set(environment("inbox", secrets))
+    assert not INBOX_ONLY & set(worker), "the workers never sign people in"
     assert not CODEC_SERVER_ONLY & set(worker), "the workers never need the codec server's token"
     # The values as given load into valid settings, with the stack's own addresses.
     settings = load_settings(ROOT / "sluice.toml", environ=worker)

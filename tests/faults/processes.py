@@ -97,6 +97,18 @@ class DevServer(Killable):
     def start(self) -> None:
         super().start()
         wait_for_port(self.port)
+        self.wait_until_healthy()
+
+    def wait_until_healthy(self, seconds: float = 60) -> None:
+        """The port opens before the frontend serves ("Frontend is not healthy yet"): a
+        client that connects in between fails, so wait for the server's own health check."""
+        deadline = time.monotonic() + seconds
+        check = [temporal_cli(), "operator", "cluster", "health", "--address", self.address]
+        while time.monotonic() < deadline:
+            if subprocess.run(check, capture_output=True, timeout=30).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"Temporal at {self.address} not healthy after {seconds}s")
 
 
 class WorkerProcess(Killable):

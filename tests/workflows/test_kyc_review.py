@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from base64 import b64encode
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from sluice.telemetry import SpanRecord, Telemetry
 from sluice.timeline import spans_of_run
 from tests import support as run_driver
 from tests.conftest import EXAMPLES, SESSION_SPANS, approval_settings
+from tests.pdfs import scanned_pdf
 from tests.stubs.mistral_api import OCR_PATH, MistralStub
 from tests.support import (
     finished,
@@ -389,7 +391,7 @@ async def test_missing_document_provided_with_the_cli_end_to_end(
 async def test_scanned_passport_goes_to_a_person_with_the_offline_provider(
     client: Client, kyc: Settings, make_worker: Callable[..., Any]
 ) -> None:
-    scan = {"path": "kwabena_asante_passport.pdf"}
+    scan = {"data_url": f"data:application/pdf;base64,{b64encode(scanned_pdf()).decode()}"}
     async with make_worker(client):
         handle = await start(client, kyc, application(identity=scan))
         status = await until_awaiting(handle)
@@ -484,6 +486,11 @@ async def test_ocr_provider_error_is_retried_and_the_run_completes(
 
     stub.default_chat = answer
     example = json.loads((EXAMPLES / "kyc_review" / "scanned_identity.json").read_text())
+    # A scan with no text layer (the shipped one has one, and is read without OCR).
+    example["documents"][0] = {
+        "kind": "identity_document",
+        "data_url": f"data:application/pdf;base64,{b64encode(scanned_pdf()).decode()}",
+    }
     app = KycApplication.model_validate(example).model_copy(update={"application_id": "KYC-OCR"})
     async with make_worker(client):
         handle = await client.start_workflow(

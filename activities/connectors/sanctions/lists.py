@@ -72,9 +72,8 @@ class EmbeddedSanctionsList:
         self._max_hits = max_hits_per_name
         raw = self._path.read_bytes()
         self._entries, list_date = parse_list(raw, self._path.name)
-        digest = hashlib.sha256(raw).hexdigest()[:16]
         self.list_source = self._path.name
-        self.list_version = f"sha256:{digest};rows:{len(self._entries)}"
+        self.list_version = list_version(content_digest(raw), self._entries)
         self.list_date = list_date
         self._index = ListIndex(self._entries)
 
@@ -107,16 +106,16 @@ class EmbeddedSanctionsList:
     ) -> ScreeningResult:
         """Synchronous :meth:`screen`, for scripts and tests."""
         check_arguments(kind, threshold)
-        cleaned = clean_names(names)
-        hits = self._index.screen(cleaned, kind, threshold, evidence, self._max_hits)
-        return ScreeningResult(
+        return screen_index(
+            self._index,
+            clean_names(names),
+            kind,
+            threshold,
+            evidence,
+            self._max_hits,
             list_source=self.list_source,
             list_version=self.list_version,
             list_date=self.list_date,
-            matcher_version=MATCHER_VERSION,
-            threshold=threshold,
-            screened_names=cleaned,
-            hits=hits,
         )
 
 
@@ -283,6 +282,41 @@ def clean_names(names: Sequence[str]) -> list[str]:
         if stripped not in cleaned:
             cleaned.append(stripped)
     return cleaned
+
+
+def content_digest(raw: bytes) -> str:
+    """What tells two exports apart: the start of their content's SHA-256."""
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def list_version(digest: str, entries: Sequence[ListEntry]) -> str:
+    """The version recorded with every screening: the content's digest and its rows."""
+    return f"sha256:{digest};rows:{len(entries)}"
+
+
+def screen_index(
+    index: ListIndex,
+    cleaned: list[str],
+    kind: ScreeningKind,
+    threshold: float,
+    evidence: QueryEvidence | None,
+    max_hits: int,
+    *,
+    list_source: str,
+    list_version: str,
+    list_date: str | None,
+) -> ScreeningResult:
+    """Screen names already checked by :func:`clean_names` against one loaded index, and say
+    which list (source, version, date) and which matcher answered."""
+    return ScreeningResult(
+        list_source=list_source,
+        list_version=list_version,
+        list_date=list_date,
+        matcher_version=MATCHER_VERSION,
+        threshold=threshold,
+        screened_names=cleaned,
+        hits=index.screen(cleaned, kind, threshold, evidence, max_hits),
+    )
 
 
 def check_arguments(kind: str, threshold: float) -> None:

@@ -16,20 +16,25 @@ so a reviewer sees when a hit came from a list refreshed in the middle of a run.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import get_bytes
+from activities.connectors.http import get_bytes, redacted_url
 from activities.connectors.sanctions.index import ListIndex
-from activities.connectors.sanctions.lists import check_arguments, clean_names, parse_list
-from activities.connectors.sanctions.matching import MATCHER_VERSION
+from activities.connectors.sanctions.lists import (
+    check_arguments,
+    clean_names,
+    content_digest,
+    list_version,
+    parse_list,
+    screen_index,
+)
 from activities.connectors.sanctions.models import (
     DEFAULT_MAX_HITS_PER_NAME,
     DEFAULT_THRESHOLD,
@@ -59,11 +64,7 @@ def _label(source: str) -> str:
     """What the audit trail names: a file's name, or the URL without credentials or query."""
     if not _is_url(source):
         return Path(source).name
-    parts = urlsplit(source)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return redacted_url(source)
 
 
 class RefreshingSanctionsList:
@@ -104,7 +105,7 @@ class RefreshingSanctionsList:
         """Fetch and index the list again; True when its content changed. The index is
         swapped in one assignment, so a screening sees the old list or the new, never half."""
         raw = await self._fetch()
-        digest = hashlib.sha256(raw).hexdigest()[:16]
+        digest = content_digest(raw)
         if self._loaded is not None and self._loaded.digest == digest:
             self._loaded = replace(self._loaded, loaded_at=time.monotonic())
             return False
@@ -115,8 +116,9 @@ class RefreshingSanctionsList:
 
     def _build(self, raw: bytes, digest: str) -> _Loaded:
         entries, date = parse_list(raw, self.list_source)
-        version = f"sha256:{digest};rows:{len(entries)}"
-        return _Loaded(digest, version, date, ListIndex(entries), time.monotonic())
+        return _Loaded(
+            digest, list_version(digest, entries), date, ListIndex(entries), time.monotonic()
+        )
 
     async def _fetch(self) -> bytes:
         if not _is_url(self._source):
@@ -172,15 +174,15 @@ class RefreshingSanctionsList:
         check_arguments(kind, threshold)
         cleaned = clean_names(names)
         loaded = await self._current()
-        hits = await asyncio.to_thread(
-            loaded.index.screen, cleaned, kind, threshold, evidence, self._max_hits
-        )
-        return ScreeningResult(
+        return await asyncio.to_thread(
+            screen_index,
+            loaded.index,
+            cleaned,
+            kind,
+            threshold,
+            evidence,
+            self._max_hits,
             list_source=self.list_source,
             list_version=loaded.version,
             list_date=loaded.date,
-            matcher_version=MATCHER_VERSION,
-            threshold=threshold,
-            screened_names=cleaned,
-            hits=hits,
         )

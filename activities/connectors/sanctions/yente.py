@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode
 
 from temporalio.exceptions import ApplicationError
 
-from activities.connectors.http import SYSTEM_REJECTED, post_idempotent
+from activities.connectors.http import SYSTEM_REJECTED, post_idempotent, redacted_url
 from activities.connectors.sanctions.index import order_hits, top_hits
 from activities.connectors.sanctions.lists import check_arguments, clean_names
 from activities.connectors.sanctions.matching import kind_admits, score_names
@@ -45,15 +45,6 @@ _HTTP_MAX_QUERIES_PER_REQUEST = 50
 _HTTP_MAX_LIMIT = 10
 
 
-def _redact_url(url: str) -> str:
-    """``url`` without user info, query or fragment, safe for logs and audit records."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 class HttpSanctionsList:
     """Screens names with the ``POST /match/{dataset}`` API of yente / OpenSanctions."""
 
@@ -79,7 +70,7 @@ class HttpSanctionsList:
         self._algorithm = algorithm
         self._max_hits = max_hits_per_name
         self._match_path = f"match/{quote(dataset, safe='')}"
-        self.list_source = _redact_url(f"{self._base_url}/{self._match_path}")
+        self.list_source = redacted_url(f"{self._base_url}/{self._match_path}")
         self.list_version = f"dataset:{dataset}"
         self._algorithm_label = f"yente:{algorithm or 'server-default'}"
 
@@ -156,7 +147,7 @@ class HttpSanctionsList:
                 headers=headers,
             )
         except ApplicationError as exc:
-            detail = self._redact(str(exc)).replace(self._base_url, _redact_url(self._base_url))
+            detail = self._redact(str(exc)).replace(self._base_url, redacted_url(self._base_url))
             if exc.type == SYSTEM_REJECTED:
                 raise ScreeningRequestRejected(
                     f"sanctions screening at {where} rejected the request: {detail}"

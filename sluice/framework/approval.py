@@ -172,10 +172,17 @@ class ApprovalGate:
     """Human decisions for one run. Owned by the workflow; signals and updates call ``vote``."""
 
     def __init__(
-        self, record: Recorder, on_change: Callable[[], None], *, canonical_names: bool = True
+        self,
+        record: Recorder,
+        on_change: Callable[[], None],
+        *,
+        canonical_names: bool = True,
+        patched: Callable[[str], bool] = workflow.patched,
     ) -> None:
         self._record = record
         self._on_change = on_change
+        # How the owning process asks whether a change is in force (``BusinessProcess.patched``).
+        self._patched = patched
         # Runs started before names were compared canonically keep the old rules (replay).
         self.canonical_names = canonical_names
         self.policy: ApprovalPolicy | None = None
@@ -205,7 +212,7 @@ class ApprovalGate:
         now = workflow.now()
         self.policy = policy
         self._asked += 1
-        self._signed = workflow.patched(SIGNED_DECISIONS_PATCH)
+        self._signed = self._patched(SIGNED_DECISIONS_PATCH)
         # A later request of the same run starts undecided.
         self.decision, self._votes = None, []
         self.pending = PendingDecision(
@@ -231,7 +238,7 @@ class ApprovalGate:
             request_id=self.pending.request_id,
         )
         self._notices = None
-        if workflow.patched(REVIEWER_NOTICES_PATCH):
+        if self._patched(REVIEWER_NOTICES_PATCH):
             self._notices = self._notify_reviewers(policy)
         if not await self._wait(policy.sla):
             await self._escalate(request, policy)

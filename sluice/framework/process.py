@@ -26,6 +26,8 @@ from temporalio.exceptions import (
 from sluice.activity_policy import policy_of
 from sluice.converter import INVALID_INPUT
 from sluice.framework.approval import (
+    REVIEWER_NOTICES_PATCH,
+    SIGNED_DECISIONS_PATCH,
     ApprovalGate,
     ApproveSignal,
     Decision,
@@ -59,7 +61,12 @@ NAMES_PATCH = "canonical-names-2026-12"
 # of three events and two task dispatches; and the domain search attribute, when the start
 # request set it already, is not upserted again. Runs started before replay the old way
 # (``workflow.patched`` is False for them); once none is left, deprecate the patch.
-LEAN_HISTORY_PATCH = "lean-history-2026-12"
+LOCAL_STEPS_PATCH = "local-steps-2026-12"
+
+# The changes made with ``workflow.patched`` before local steps existed, each asked where its
+# code is. A run with local steps has every one of them: it is not asked again (see
+# ``BusinessProcess.patched``). Processes add their own in ``changes_before_local_steps``.
+FRAMEWORK_CHANGES_BEFORE_LOCAL_STEPS = frozenset({SIGNED_DECISIONS_PATCH, REVIEWER_NOTICES_PATCH})
 
 # Refusals recorded one by one; past this many a run is being flooded, and later refusals are
 # only counted, so junk cannot grow the audit trail (and the answer to ``audit``) without end.
@@ -126,6 +133,12 @@ class BusinessProcess:
     # The signals by which a domain's people provide what its run waits for, and their
     # payloads (e.g. KYC's ``provide_document``): read like every other message.
     inputs: ClassVar[Mapping[str, type[ProvidedInput]]] = {}
+    # Changes this process made with ``workflow.patched`` before local steps existed (their
+    # ids); runs with local steps have them all. Changes made since go in ``changes``.
+    changes_before_local_steps: ClassVar[frozenset[str]] = frozenset()
+    # Changes made since local steps exist: asked once, at the start of every run, before
+    # any step; the code reads the answer with ``self.patched(change)``.
+    changes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         info = workflow.info()
@@ -135,9 +148,14 @@ class BusinessProcess:
         self.steps: list[StepRecord] = []
         self.refusals = 0
         self.canonical_names = workflow.patched(NAMES_PATCH)
-        self.lean_history = workflow.patched(LEAN_HISTORY_PATCH)
+        self.local_steps = workflow.patched(LOCAL_STEPS_PATCH)
+        self._changes = {change: workflow.patched(change) for change in self.changes}
+        self._local_step_running = False
         self.gate = ApprovalGate(
-            self.record, self._refresh_details, canonical_names=self.canonical_names
+            self.record,
+            self._refresh_details,
+            canonical_names=self.canonical_names,
+            patched=self.patched,
         )
         self.risk: RiskLevel | None = None
         self.state: Literal["running", "completed", "failed"] = "running"
@@ -165,10 +183,28 @@ class BusinessProcess:
         self.trail.inputs = [InputFingerprint(name=n, sha256=h) for n, h in inputs.items()]
         # The start request sets the domain (the CLI's does): upserting it again costs an event.
         started_with = workflow.info().typed_search_attributes.get(DOMAIN)
-        if not (self.lean_history and started_with == self.domain):
+        if not (self.local_steps and started_with == self.domain):
             workflow.upsert_search_attributes([DOMAIN.value_set(self.domain)])
         self.record("started", f"{self.domain} run for {subject}", actor=started_by)
         self._refresh_details()
+
+    def patched(self, change: str) -> bool:
+        """Whether this run takes the code after ``change``: what ``workflow.patched`` answers,
+        asked so that it replays. Workflow code asks this, never ``workflow.patched`` itself.
+
+        Why: while a local step runs, a query can arrive; the SDK then ends the workflow task
+        with the step's marker alone and runs the code after the step in the next task, but a
+        replay runs that code in the first. A patch asked right after a local step is then
+        not found on replay (TMPRL1100, the run's workflow tasks fail). So a change made
+        before local steps is not asked in a run that has them (it has them all), and a change
+        made since is asked at the start of the run (``changes``), before any step."""
+        if change in self._changes:
+            return self._changes[change]
+        if change in FRAMEWORK_CHANGES_BEFORE_LOCAL_STEPS | self.changes_before_local_steps:
+            return self.local_steps or workflow.patched(change)
+        raise RuntimeError(
+            f"change {change!r} is not declared: list it in {type(self).__name__}.changes"
+        )
 
     async def approval_policy(self) -> ApprovalPolicy:
         """The approval policy in force, fetched once and kept in history."""
@@ -244,15 +280,21 @@ class BusinessProcess:
         self._refresh_details()
         try:
             result: R
-            if rules.local and self.lean_history:
-                result = await workflow.execute_local_activity(
-                    activity,
-                    arg,
-                    start_to_close_timeout=rules.start_to_close,
-                    schedule_to_close_timeout=rules.schedule_to_close,
-                    retry_policy=rules.retry,
-                    summary=summary or name,
-                )
+            # One local step at a time: the SDK resolves concurrent local activities in
+            # another order on replay than live; a second one meanwhile runs as an ordinary one.
+            if rules.local and self.local_steps and not self._local_step_running:
+                self._local_step_running = True
+                try:
+                    result = await workflow.execute_local_activity(
+                        activity,
+                        arg,
+                        start_to_close_timeout=rules.start_to_close,
+                        schedule_to_close_timeout=rules.schedule_to_close,
+                        retry_policy=rules.retry,
+                        summary=summary or name,
+                    )
+                finally:
+                    self._local_step_running = False
             else:
                 result = await workflow.execute_activity(
                     activity,

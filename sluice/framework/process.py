@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RawValue
+from temporalio.common import RawValue, SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -39,6 +39,7 @@ from sluice.framework.approval import (
     vote_from,
 )
 from sluice.framework.audit import REFUSALS, AuditEvent, AuditKind, AuditTrail, InputFingerprint
+from sluice.framework.changes import LOCAL_STEPS_PATCH
 from sluice.framework.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
 from sluice.framework.messages import MessageRefused, read_message, shown
 from sluice.framework.names import NameRefused, canonical_name
@@ -56,17 +57,12 @@ R = TypeVar("R")
 # (``workflow.patched`` is False for them); once none is left, deprecate the patch.
 NAMES_PATCH = "canonical-names-2026-12"
 
-# Since 2026-12 a run leaves less in history: steps whose activity is declared ``local``
-# (fast, idempotent, only the worker's own state) run as local activities, one marker instead
-# of three events and two task dispatches; and the domain search attribute, when the start
-# request set it already, is not upserted again. Runs started before replay the old way
-# (``workflow.patched`` is False for them); once none is left, deprecate the patch.
-LOCAL_STEPS_PATCH = "local-steps-2026-12"
-
 # The changes made with ``workflow.patched`` before local steps existed, each asked where its
 # code is. A run with local steps has every one of them: it is not asked again (see
 # ``BusinessProcess.patched``). Processes add their own in ``changes_before_local_steps``.
-FRAMEWORK_CHANGES_BEFORE_LOCAL_STEPS = frozenset({SIGNED_DECISIONS_PATCH, REVIEWER_NOTICES_PATCH})
+FRAMEWORK_CHANGES_BEFORE_LOCAL_STEPS = frozenset(
+    {NAMES_PATCH, SIGNED_DECISIONS_PATCH, REVIEWER_NOTICES_PATCH}
+)
 
 # Refusals recorded one by one; past this many a run is being flooded, and later refusals are
 # only counted, so junk cannot grow the audit trail (and the answer to ``audit``) without end.
@@ -147,15 +143,21 @@ class BusinessProcess:
         )
         self.steps: list[StepRecord] = []
         self.refusals = 0
-        self.canonical_names = workflow.patched(NAMES_PATCH)
+        # Asked first: a run that has local steps has every earlier change, and each change
+        # asked costs two events (its marker and the SDK's TemporalChangeVersion upsert).
+        # In a run from before, the answer is False and adds nothing: it replays unchanged.
         self.local_steps = workflow.patched(LOCAL_STEPS_PATCH)
         self._changes = {change: workflow.patched(change) for change in self.changes}
+        self.canonical_names = self.patched(NAMES_PATCH)
         self._local_step_running = False
+        # Search attribute changes held back to go with the next upsert (one event, not two).
+        self._held: list[SearchAttributeUpdate[Any]] = []
         self.gate = ApprovalGate(
             self.record,
             self._refresh_details,
             canonical_names=self.canonical_names,
             patched=self.patched,
+            upsert=self.upsert,
         )
         self.risk: RiskLevel | None = None
         self.state: Literal["running", "completed", "failed"] = "running"
@@ -198,6 +200,8 @@ class BusinessProcess:
         not found on replay (TMPRL1100, the run's workflow tasks fail). So a change made
         before local steps is not asked in a run that has them (it has them all), and a change
         made since is asked at the start of the run (``changes``), before any step."""
+        if change == LOCAL_STEPS_PATCH:
+            return self.local_steps
         if change in self._changes:
             return self._changes[change]
         if change in FRAMEWORK_CHANGES_BEFORE_LOCAL_STEPS | self.changes_before_local_steps:
@@ -275,6 +279,7 @@ class BusinessProcess:
         fails is on record; unless the process ``handled`` the failure itself (it catches
         ``StepFailed`` and takes its safe path), the run is marked failed and ends with it."""
         rules = policy_of(activity)
+        self.upsert([])
         record = StepRecord(name=name, status="running", started_at=workflow.now())
         self.steps.append(record)
         self._refresh_details()
@@ -356,6 +361,7 @@ class BusinessProcess:
             started_at=workflow.now(),
         )
         self.steps.append(record)
+        self.upsert([])
         with workflow_span(record.name, **{"sluice.input.kind": request.kind}) as span:
             provided = await self.inbox.wait(request, deadline)
             record.note = "received" if provided is not None else "deadline passed"
@@ -367,8 +373,18 @@ class BusinessProcess:
 
     def set_risk(self, risk: RiskLevel, why: str) -> None:
         self.risk = risk
-        workflow.upsert_search_attributes([RISK_LEVEL.value_set(risk.value)])
+        if self.local_steps:
+            # The decision that follows the risk upserts its status: both go in one event.
+            self._held.append(RISK_LEVEL.value_set(risk.value))
+        else:
+            workflow.upsert_search_attributes([RISK_LEVEL.value_set(risk.value)])
         self.record("risk", f"risk {risk.value}: {why}")
+
+    def upsert(self, updates: Sequence[SearchAttributeUpdate[Any]]) -> None:
+        """Set search attributes, with any held back, in one event."""
+        updates, self._held = [*self._held, *updates], []
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     def record(
         self, kind: AuditKind, summary: str, *, actor: str | None = None, **detail: Any
@@ -400,6 +416,7 @@ class BusinessProcess:
         )
 
     def complete(self, outcome: BaseModel, summary: str) -> None:
+        self.upsert([])
         self.state, self.outcome = "completed", outcome
         status = self.status()
         self.record(
@@ -413,6 +430,7 @@ class BusinessProcess:
     def fail(self, failure: StepFailed) -> None:
         """Mark the run failed (``step`` does, for a failure the process does not handle):
         status and audit keep the reason."""
+        self.upsert([])
         self.state, self.failure = "failed", failure.message
         self._refresh_details()
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from bench.bare import BARE_WORKFLOW
 from bench.harness import (
@@ -35,6 +36,7 @@ from bench.harness import (
     snapshot,
 )
 from bench.profile import Profile, Sampling
+from sluice.search_attributes import DOMAIN
 
 SLUICE_QUEUE = "bench-sluice"
 BARE_QUEUE = "bench-bare"
@@ -101,11 +103,17 @@ async def temporal_round(
     """Runs per second of one closed-loop round, the CPU it took, and the run ids."""
     tag = f"{task_queue}-{uuid.uuid4().hex[:6]}"
     ids = [f"{tag}-{n:05d}" for n in range(runs)]
+    # Sluice runs are started as its CLI starts them: with their domain search attribute.
+    start_options: dict[str, Any] = (
+        {"search_attributes": TypedSearchAttributes([SearchAttributePair(DOMAIN, "cargo_release")])}
+        if workflow == SLUICE_WORKFLOW
+        else {}
+    )
     cargo = shipment(CLEAN)
 
     async def one(n: int) -> None:
         outcome: Any = await client.execute_workflow(
-            workflow, cargo, id=ids[n], task_queue=task_queue
+            workflow, cargo, id=ids[n], task_queue=task_queue, **start_options
         )
         released = outcome.get("action") == "released" if isinstance(outcome, dict) else outcome
         if not released:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
@@ -45,6 +45,7 @@ from temporalio.worker import (
     HandleUpdateInput,
     Interceptor,
     StartActivityInput,
+    StartLocalActivityInput,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
     WorkflowOutboundInterceptor,
@@ -401,23 +402,40 @@ class _StepSpans(WorkflowInboundInterceptor):
 
 class _StepSpanOutbound(WorkflowOutboundInterceptor):
     def start_activity(self, input: StartActivityInput) -> temporal_workflow.ActivityHandle[Any]:
-        tracer = workflow_tracer()
-        if tracer is None:
-            return super().start_activity(input)
-        info = temporal_workflow.info()
-        span = tracer.start_span(
-            input.summary or input.activity,
-            attributes={
-                "sluice.step": input.summary or input.activity,
-                "temporal.activity.type": input.activity,
-                "temporal.workflow.id": info.workflow_id,
-                "temporal.workflow.type": info.workflow_type,
-            },
-        )
-        with trace.use_span(span, end_on_exit=False):
-            handle = super().start_activity(input)
-        handle.add_done_callback(lambda done: _end_step(span, done))
-        return handle
+        return _in_step_span(input, super().start_activity)
+
+    def start_local_activity(
+        self, input: StartLocalActivityInput
+    ) -> temporal_workflow.ActivityHandle[Any]:
+        # A step run as a local activity gets the same span as one run as an ordinary one.
+        return _in_step_span(input, super().start_local_activity)
+
+
+StartInput = TypeVar("StartInput", StartActivityInput, StartLocalActivityInput)
+
+
+def _in_step_span(
+    input: StartInput,
+    start: Callable[[StartInput], temporal_workflow.ActivityHandle[Any]],
+) -> temporal_workflow.ActivityHandle[Any]:
+    """Start a step's activity under a span named after the step, ended when it settles."""
+    tracer = workflow_tracer()
+    if tracer is None:
+        return start(input)
+    info = temporal_workflow.info()
+    span = tracer.start_span(
+        input.summary or input.activity,
+        attributes={
+            "sluice.step": input.summary or input.activity,
+            "temporal.activity.type": input.activity,
+            "temporal.workflow.id": info.workflow_id,
+            "temporal.workflow.type": info.workflow_type,
+        },
+    )
+    with trace.use_span(span, end_on_exit=False):
+        handle = start(input)
+    handle.add_done_callback(lambda done: _end_step(span, done))
+    return handle
 
 
 def _end_step(span: Span, done: asyncio.Future[Any]) -> None:

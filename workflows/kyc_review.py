@@ -96,6 +96,7 @@ class KycOutcome(BaseModel):
 @workflow.defn(name="KycReviewWorkflow")
 class KycReviewWorkflow(BusinessProcess):
     domain = "kyc_review"
+    changes_before_local_steps = frozenset({SCREENING_EVIDENCE_CHANGE})
     # A missing or unreadable document, provided by a person.
     inputs = {PROVIDE_DOCUMENT: DocumentDelivery}
 
@@ -133,7 +134,7 @@ class KycReviewWorkflow(BusinessProcess):
                 names=names_to_screen(application, documents),
                 kind="person",
                 evidence=screening_evidence(application)
-                if workflow.patched(SCREENING_EVIDENCE_CHANGE)
+                if self.patched(SCREENING_EVIDENCE_CHANGE)
                 else None,
             ),
             recorded=self.record_screening,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -230,6 +230,9 @@ async def start_examples(
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     static_summary=f"{process.title} {process.subject(payload)} (example)",
                     static_details=f"Sample run from `examples/{path.parent.name}/{path.name}`",
+                    search_attributes=TypedSearchAttributes(
+                        [SearchAttributePair(search_attributes.DOMAIN, process.domain)]
+                    ),
                 )
             except WorkflowAlreadyStartedError:
                 already += 1

@@ -16,16 +16,18 @@ never approve.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError
 
 from sluice.activity_policy import policy_of
+from sluice.framework.changes import LOCAL_STEPS_PATCH
 from sluice.framework.names import NameRefused, canonical_name, canonical_or_none
 from sluice.framework.notifications import Notification, NotificationActivities
 from sluice.framework.policy import ApprovalPolicy
@@ -172,10 +174,22 @@ class ApprovalGate:
     """Human decisions for one run. Owned by the workflow; signals and updates call ``vote``."""
 
     def __init__(
-        self, record: Recorder, on_change: Callable[[], None], *, canonical_names: bool = True
+        self,
+        record: Recorder,
+        on_change: Callable[[], None],
+        *,
+        canonical_names: bool = True,
+        patched: Callable[[str], bool] = workflow.patched,
+        upsert: Callable[[Sequence[SearchAttributeUpdate[Any]]], None] = (
+            workflow.upsert_search_attributes
+        ),
     ) -> None:
         self._record = record
         self._on_change = on_change
+        # How the owning process asks whether a change is in force (``BusinessProcess.patched``)
+        # and sets search attributes (with any it held back).
+        self._patched = patched
+        self._upsert = upsert
         # Runs started before names were compared canonically keep the old rules (replay).
         self.canonical_names = canonical_names
         self.policy: ApprovalPolicy | None = None
@@ -205,7 +219,7 @@ class ApprovalGate:
         now = workflow.now()
         self.policy = policy
         self._asked += 1
-        self._signed = workflow.patched(SIGNED_DECISIONS_PATCH)
+        self._signed = self._patched(SIGNED_DECISIONS_PATCH)
         # A later request of the same run starts undecided.
         self.decision, self._votes = None, []
         self.pending = PendingDecision(
@@ -216,10 +230,15 @@ class ApprovalGate:
             final_deadline=now + policy.final_timeout,
             allowed_reviewers=policy.allowed_reviewers(request.kind),
         )
-        workflow.upsert_search_attributes(
-            [DECISION_NEEDED.value_set(request.kind), DECISION_REQUESTED_AT.value_set(now)]
-        )
-        self._set_status(ApprovalStatus.PENDING)
+        needed: list[SearchAttributeUpdate[Any]] = [
+            DECISION_NEEDED.value_set(request.kind),
+            DECISION_REQUESTED_AT.value_set(now),
+        ]
+        if self._patched(LOCAL_STEPS_PATCH):
+            self._set_status(ApprovalStatus.PENDING, also=needed)  # one event
+        else:
+            self._upsert(needed)
+            self._set_status(ApprovalStatus.PENDING)
         self._record(
             "decision_requested",
             f"{request.kind}: {request.question}",
@@ -231,7 +250,7 @@ class ApprovalGate:
             request_id=self.pending.request_id,
         )
         self._notices = None
-        if workflow.patched(REVIEWER_NOTICES_PATCH):
+        if self._patched(REVIEWER_NOTICES_PATCH):
             self._notices = self._notify_reviewers(policy)
         if not await self._wait(policy.sla):
             await self._escalate(request, policy)
@@ -510,9 +529,11 @@ class ApprovalGate:
         self._set_status(ApprovalStatus.REJECTED)
         self._record("decision", f"timed out: {request.safe_path}", actor=SYSTEM_REVIEWER)
 
-    def _set_status(self, status: ApprovalStatus) -> None:
+    def _set_status(
+        self, status: ApprovalStatus, also: Sequence[SearchAttributeUpdate[Any]] = ()
+    ) -> None:
         self.status = status
-        workflow.upsert_search_attributes([APPROVAL_STATUS.value_set(status.value)])
+        self._upsert([*also, APPROVAL_STATUS.value_set(status.value)])
         self._on_change()
 
 

@@ -21,9 +21,11 @@ from sluice.reviewers import ReviewerRegistry, load_registry
 
 ANY_DECISION = "*"
 
+# Reads the worker's own settings: fast and local, so it runs as a local activity.
 CONFIG_READ = ActivityPolicy(
     start_to_close=timedelta(seconds=10),
     retry=RetryPolicy(maximum_attempts=5),
+    local=True,
 )
 
 

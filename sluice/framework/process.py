@@ -12,12 +12,22 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RawValue
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RawValue, SearchAttributeUpdate
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+)
+from temporalio.exceptions import (
+    TimeoutError as TemporalTimeout,
+)
 
 from sluice.activity_policy import policy_of
 from sluice.converter import INVALID_INPUT
 from sluice.framework.approval import (
+    REVIEWER_NOTICES_PATCH,
+    SIGNED_DECISIONS_PATCH,
     ApprovalGate,
     ApproveSignal,
     Decision,
@@ -29,6 +39,7 @@ from sluice.framework.approval import (
     vote_from,
 )
 from sluice.framework.audit import REFUSALS, AuditEvent, AuditKind, AuditTrail, InputFingerprint
+from sluice.framework.changes import LOCAL_STEPS_PATCH
 from sluice.framework.human_input import AwaitedInput, InputInbox, InputRequest, ProvidedInput
 from sluice.framework.messages import MessageRefused, read_message, shown
 from sluice.framework.names import NameRefused, canonical_name
@@ -45,6 +56,13 @@ R = TypeVar("R")
 # needs a reason on every channel. Runs started before keep the old rules on replay
 # (``workflow.patched`` is False for them); once none is left, deprecate the patch.
 NAMES_PATCH = "canonical-names-2026-12"
+
+# The changes made with ``workflow.patched`` before local steps existed, each asked where its
+# code is. A run with local steps has every one of them: it is not asked again (see
+# ``BusinessProcess.patched``). Processes add their own in ``changes_before_local_steps``.
+FRAMEWORK_CHANGES_BEFORE_LOCAL_STEPS = frozenset(
+    {NAMES_PATCH, SIGNED_DECISIONS_PATCH, REVIEWER_NOTICES_PATCH}
+)
 
 # Refusals recorded one by one; past this many a run is being flooded, and later refusals are
 # only counted, so junk cannot grow the audit trail (and the answer to ``audit``) without end.
@@ -111,6 +129,12 @@ class BusinessProcess:
     # The signals by which a domain's people provide what its run waits for, and their
     # payloads (e.g. KYC's ``provide_document``): read like every other message.
     inputs: ClassVar[Mapping[str, type[ProvidedInput]]] = {}
+    # Changes this process made with ``workflow.patched`` before local steps existed (their
+    # ids); runs with local steps have them all. Changes made since go in ``changes``.
+    changes_before_local_steps: ClassVar[frozenset[str]] = frozenset()
+    # Changes made since local steps exist: asked once, at the start of every run, before
+    # any step; the code reads the answer with ``self.patched(change)``.
+    changes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         info = workflow.info()
@@ -119,9 +143,21 @@ class BusinessProcess:
         )
         self.steps: list[StepRecord] = []
         self.refusals = 0
-        self.canonical_names = workflow.patched(NAMES_PATCH)
+        # Asked first: a run that has local steps has every earlier change, and each change
+        # asked costs two events (its marker and the SDK's TemporalChangeVersion upsert).
+        # In a run from before, the answer is False and adds nothing: it replays unchanged.
+        self.local_steps = workflow.patched(LOCAL_STEPS_PATCH)
+        self._changes = {change: workflow.patched(change) for change in self.changes}
+        self.canonical_names = self.patched(NAMES_PATCH)
+        self._local_step_running = False
+        # Search attribute changes held back to go with the next upsert (one event, not two).
+        self._held: list[SearchAttributeUpdate[Any]] = []
         self.gate = ApprovalGate(
-            self.record, self._refresh_details, canonical_names=self.canonical_names
+            self.record,
+            self._refresh_details,
+            canonical_names=self.canonical_names,
+            patched=self.patched,
+            upsert=self.upsert,
         )
         self.risk: RiskLevel | None = None
         self.state: Literal["running", "completed", "failed"] = "running"
@@ -147,9 +183,32 @@ class BusinessProcess:
         self.trail.started_by = started_by
         self.trail.started_at = workflow.now()
         self.trail.inputs = [InputFingerprint(name=n, sha256=h) for n, h in inputs.items()]
-        workflow.upsert_search_attributes([DOMAIN.value_set(self.domain)])
+        # The start request sets the domain (the CLI's does): upserting it again costs an event.
+        started_with = workflow.info().typed_search_attributes.get(DOMAIN)
+        if not (self.local_steps and started_with == self.domain):
+            workflow.upsert_search_attributes([DOMAIN.value_set(self.domain)])
         self.record("started", f"{self.domain} run for {subject}", actor=started_by)
         self._refresh_details()
+
+    def patched(self, change: str) -> bool:
+        """Whether this run takes the code after ``change``: what ``workflow.patched`` answers,
+        asked so that it replays. Workflow code asks this, never ``workflow.patched`` itself.
+
+        Why: while a local step runs, a query can arrive; the SDK then ends the workflow task
+        with the step's marker alone and runs the code after the step in the next task, but a
+        replay runs that code in the first. A patch asked right after a local step is then
+        not found on replay (TMPRL1100, the run's workflow tasks fail). So a change made
+        before local steps is not asked in a run that has them (it has them all), and a change
+        made since is asked at the start of the run (``changes``), before any step."""
+        if change == LOCAL_STEPS_PATCH:
+            return self.local_steps
+        if change in self._changes:
+            return self._changes[change]
+        if change in FRAMEWORK_CHANGES_BEFORE_LOCAL_STEPS | self.changes_before_local_steps:
+            return self.local_steps or workflow.patched(change)
+        raise RuntimeError(
+            f"change {change!r} is not declared: list it in {type(self).__name__}.changes"
+        )
 
     async def approval_policy(self) -> ApprovalPolicy:
         """The approval policy in force, fetched once and kept in history."""
@@ -220,26 +279,43 @@ class BusinessProcess:
         fails is on record; unless the process ``handled`` the failure itself (it catches
         ``StepFailed`` and takes its safe path), the run is marked failed and ends with it."""
         rules = policy_of(activity)
+        self.upsert([])
         record = StepRecord(name=name, status="running", started_at=workflow.now())
         self.steps.append(record)
         self._refresh_details()
         try:
-            result: R = await workflow.execute_activity(
-                activity,
-                arg,
-                start_to_close_timeout=rules.start_to_close,
-                schedule_to_close_timeout=rules.schedule_to_close,
-                heartbeat_timeout=rules.heartbeat,
-                retry_policy=rules.retry,
-                # Model calls go to the model queue beside this run's queue (rate-limited).
-                task_queue=rules.task_queue
-                or (model_task_queue(workflow.info().task_queue) if rules.model_call else None),
-                summary=summary or name,
-            )
-        except ActivityError as err:
-            cause = err.cause
+            result: R
+            # One local step at a time: the SDK resolves concurrent local activities in
+            # another order on replay than live; a second one meanwhile runs as an ordinary one.
+            if rules.local and self.local_steps and not self._local_step_running:
+                self._local_step_running = True
+                try:
+                    result = await workflow.execute_local_activity(
+                        activity,
+                        arg,
+                        start_to_close_timeout=rules.start_to_close,
+                        schedule_to_close_timeout=rules.schedule_to_close,
+                        retry_policy=rules.retry,
+                        summary=summary or name,
+                    )
+                finally:
+                    self._local_step_running = False
+            else:
+                result = await workflow.execute_activity(
+                    activity,
+                    arg,
+                    start_to_close_timeout=rules.start_to_close,
+                    schedule_to_close_timeout=rules.schedule_to_close,
+                    heartbeat_timeout=rules.heartbeat,
+                    retry_policy=rules.retry,
+                    # Model calls go to the model queue beside this run's queue (rate-limited).
+                    task_queue=rules.task_queue
+                    or (model_task_queue(workflow.info().task_queue) if rules.model_call else None),
+                    summary=summary or name,
+                )
+        except (ActivityError, ApplicationError, TemporalTimeout) as err:
+            cause, attempts = failure_of(err)
             cause_type = cause.type if isinstance(cause, ApplicationError) else None
-            attempts = err.retry_state
             message = f"{name} failed: {getattr(cause, 'message', None) or err.message}"
             record.status, record.finished_at, record.note = "failed", workflow.now(), message
             self.record("failure", message, error_type=cause_type, retry_state=str(attempts))
@@ -285,6 +361,7 @@ class BusinessProcess:
             started_at=workflow.now(),
         )
         self.steps.append(record)
+        self.upsert([])
         with workflow_span(record.name, **{"sluice.input.kind": request.kind}) as span:
             provided = await self.inbox.wait(request, deadline)
             record.note = "received" if provided is not None else "deadline passed"
@@ -296,8 +373,18 @@ class BusinessProcess:
 
     def set_risk(self, risk: RiskLevel, why: str) -> None:
         self.risk = risk
-        workflow.upsert_search_attributes([RISK_LEVEL.value_set(risk.value)])
+        if self.local_steps:
+            # The decision that follows the risk upserts its status: both go in one event.
+            self._held.append(RISK_LEVEL.value_set(risk.value))
+        else:
+            workflow.upsert_search_attributes([RISK_LEVEL.value_set(risk.value)])
         self.record("risk", f"risk {risk.value}: {why}")
+
+    def upsert(self, updates: Sequence[SearchAttributeUpdate[Any]]) -> None:
+        """Set search attributes, with any held back, in one event."""
+        updates, self._held = [*self._held, *updates], []
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     def record(
         self, kind: AuditKind, summary: str, *, actor: str | None = None, **detail: Any
@@ -329,6 +416,7 @@ class BusinessProcess:
         )
 
     def complete(self, outcome: BaseModel, summary: str) -> None:
+        self.upsert([])
         self.state, self.outcome = "completed", outcome
         status = self.status()
         self.record(
@@ -342,6 +430,7 @@ class BusinessProcess:
     def fail(self, failure: StepFailed) -> None:
         """Mark the run failed (``step`` does, for a failure the process does not handle):
         status and audit keep the reason."""
+        self.upsert([])
         self.state, self.failure = "failed", failure.message
         self._refresh_details()
 
@@ -455,6 +544,20 @@ class BusinessProcess:
         if self.failure:
             lines.append(f"Failure: {self.failure}")
         workflow.set_current_details("\n\n".join(lines))
+
+
+def failure_of(err: FailureError) -> tuple[BaseException | None, RetryState | None]:
+    """A failed step's cause and why it was not retried further. An ordinary activity's
+    failure arrives as an ``ActivityError`` around its cause; a local activity's arrives as
+    the cause itself, so its retry state is read off the cause the same way the server would
+    have set it."""
+    if isinstance(err, ActivityError):
+        return err.cause, err.retry_state
+    if isinstance(err, TemporalTimeout):
+        return err, RetryState.TIMEOUT
+    if isinstance(err, ApplicationError) and err.non_retryable:
+        return err, RetryState.NON_RETRYABLE_FAILURE
+    return err, RetryState.MAXIMUM_ATTEMPTS_REACHED
 
 
 def attempts_of(result: object) -> int:

@@ -1,6 +1,10 @@
 """Record the histories of real runs of every example, for the replay test.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record [--process COMMAND] [--tag TAG]
+
+``--process`` records one process's examples only; ``--tag`` writes ``<example>.<tag>.json``
+beside the histories already there instead of replacing them (record the runs of a new code
+path, keep the old ones: both must replay).
 
 Each example runs to completion on a fresh embedded dev server (plain JSON payloads, so the
 files need no key), with people acting as ``tests/people.py`` does. Re-record only when a
@@ -9,6 +13,7 @@ change is meant to break running workflows; otherwise the replay test is doing i
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import tempfile
@@ -28,12 +33,13 @@ from tests.people import act_on
 HERE = Path(__file__).resolve().parent
 
 
-async def record() -> None:
+async def record(only: str | None, tag: str | None) -> None:
     env = await start_dev_server(database_file=None, port=None, ui=False)
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as scratch:
         settings = Settings(data_dir=Path(scratch))
         settings.codec.disabled = True
+        settings.documents.intake_dir = EXAMPLES / "kyc_review" / "intake"
         settings.temporal.task_queue = f"record-{uuid.uuid4().hex[:8]}"
         for process in PROCESSES:
             settings.approvals[process.domain] = DomainApprovalSettings(
@@ -44,6 +50,8 @@ async def record() -> None:
         )
         async with build_worker(env.client, settings):
             for process in PROCESSES:
+                if only is not None and process.command != only:
+                    continue
                 folder = HERE / process.command
                 folder.mkdir(exist_ok=True)
                 for example in sorted((EXAMPLES / process.domain).glob("*.json")):
@@ -61,7 +69,8 @@ async def record() -> None:
                         await asyncio.sleep(0.1)
                     await handle.result()
                     history = await handle.fetch_history()
-                    (folder / f"{example.stem}.json").write_text(history.to_json())
+                    name = f"{example.stem}.{tag}.json" if tag else f"{example.stem}.json"
+                    (folder / name).write_text(history.to_json())
                     print(
                         f"recorded {process.command}/{example.stem}: {len(history.events)} events"
                     )
@@ -69,4 +78,8 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--process", choices=[process.command for process in PROCESSES])
+    parser.add_argument("--tag", help="suffix of the files written, e.g. local-steps")
+    options = parser.parse_args()
+    asyncio.run(record(options.process, options.tag))

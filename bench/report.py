@@ -253,13 +253,15 @@ is a round trip through the server and a write to its database.
 The same measurement for each process's sample that needs no person, in the same rounds
 (each process's variants alternating), {t.concurrency} in flight. Bare Temporal runs the
 activities its Sluice workflow runs on that path, in the same order, as ordinary activities
-(`bench/bare.py` lists them), against the same configuration and embedded systems of record;
-every run of both is checked to end as the table says. KYC's low risk is approved without a
-person because the benchmarks' configuration allows it (`auto_approve_low_risk = true`; the
-sample configuration leaves it to a reviewer). Each invoice run is the clean sample with its
-own number and a total no earlier run had (fewer of the received goods billed): the same
-invoice paid twice is a duplicate, which waits for a person. S = Sluice, B = bare Temporal;
-CPU is the median over the rounds, history is one run's.
+(`bench/bare.py` lists them), against the same embedded systems of record and the same
+configuration file (so the approval policy each run loads, reviewer registry included, is
+the same); every run of both is checked to end as the table says. KYC's low risk is
+approved without a person because the benchmarks' configuration allows it
+(`auto_approve_low_risk = true`; the sample configuration leaves it to a reviewer). Each
+invoice run is the clean sample with its own number and a total no earlier run had (fewer of
+the received goods billed): the same invoice paid twice is a duplicate, which waits for a
+person. S = Sluice, B = bare Temporal; CPU is the median over the rounds, history is one
+run's.
 
 {_processes_table(t)}
 

@@ -41,6 +41,8 @@ from tests.faults.processes import ROOT, DevServer, Killable, WorkerProcess
 EXAMPLES = ROOT / "examples" / "cargo_release"
 CLEAN = EXAMPLES / "clean.json"
 ANOMALY = EXAMPLES / "anomaly.json"
+# Where the KYC samples' documents are read from (their paths are relative to it).
+INTAKE = ROOT / "examples" / "kyc_review" / "intake"
 SLUICE_WORKFLOW = "CargoReleaseWorkflow"
 REVIEWER = "alice"
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -189,10 +191,13 @@ class Machine(BaseModel):
 class BareWorkerProcess(Killable):
     """``python -m bench.bare worker``: plain Temporal, no Sluice layer."""
 
-    def __init__(self, name: str, log: Path, address: str, task_queue: str, data_dir: Path):
+    def __init__(
+        self, name: str, log: Path, address: str, task_queue: str, data_dir: Path, config: Path
+    ) -> None:
         super().__init__(name, log)
         self.arguments = [
             "--address", address, "--task-queue", task_queue, "--data-dir", str(data_dir),
+            "--config", str(config),
         ]  # fmt: skip
 
     def command(self) -> list[str]:
@@ -202,14 +207,30 @@ class BareWorkerProcess(Killable):
         return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def worker_config(path: Path, requests_per_minute: float | None = None, workers: int = 1) -> Path:
-    """The workers' sluice.toml: reviewers for the cargo desk, an SLA no benchmark reaches,
-    and the model request limit for the rate-limit benchmark."""
+def worker_config(
+    path: Path, registry: Path, requests_per_minute: float | None = None, workers: int = 1
+) -> Path:
+    """The workers' sluice.toml, read by Sluice's and the bare workers alike: reviewers for
+    the cargo desk, an SLA no benchmark reaches, the one reviewer registry, KYC's low risk
+    approved without a person (the policy's choice: the sample configuration leaves it to a
+    reviewer, the benchmarks measure the automatic path), the sample documents' intake
+    folder, and the model request limit for the rate-limit benchmark. The other processes
+    keep their sections' defaults (those of the sample configuration)."""
     lines = [
+        "[approvals]",
+        f"registry_file = {json.dumps(str(registry))}",
+        "",
         "[approvals.cargo_release]",
         f'reviewers = {{ "*" = ["{REVIEWER}", "bob"] }}',
         "sla_minutes = 600",
         "final_timeout_minutes = 1440",
+        "",
+        "[approvals.kyc_review]",
+        f'reviewers = {{ "kyc_approval" = ["{REVIEWER}", "bob"] }}',
+        "auto_approve_low_risk = true",
+        "",
+        "[documents]",
+        f"intake_dir = {json.dumps(str(INTAKE))}",
     ]
     if requests_per_minute is not None:
         lines += [
@@ -321,7 +342,10 @@ class Stack:
         """``python worker.py`` processes polling ``task_queue`` (started once per name)."""
         names = list(names)
         config = worker_config(
-            self.folder / f"{task_queue}.toml", requests_per_minute, workers=len(names)
+            self.folder / f"{task_queue}.toml",
+            self.registry_file,
+            requests_per_minute,
+            workers=len(names),
         )
         env = self.sluice_env(task_queue, config, extra_env)
         return await self._started(
@@ -329,9 +353,10 @@ class Stack:
         )
 
     async def bare_worker(self, name: str, task_queue: str) -> Killable:
+        config = worker_config(self.folder / f"{task_queue}.toml", self.registry_file)
         process = BareWorkerProcess(
             name, self.folder / f"{name}.log", self.server.address, task_queue,
-            self.folder / task_queue,
+            self.folder / task_queue, config,
         )  # fmt: skip
         return (await self._started({name: process}))[0]
 

@@ -129,10 +129,20 @@ def _summary(results: Results) -> str:
     rows = ["| # | benchmark | result | target | met |", "|---|---|---|---|---|"]
     t = results.throughput
     if t:
+        cargo = t.cargo.variants
+        others = ", ".join(
+            f"{p.title} {_pct(p.ratio)}" for p in t.processes.values() if p is not t.cargo
+        )
         rows.append(
-            f"| 1 | orchestration overhead | Sluice {t.variants['sluice'].median:.1f} runs/s = "
-            f"{_pct(t.ratio)} of bare Temporal ({t.variants['bare'].median:.1f}); plain asyncio "
-            f"{t.variants['asyncio'].median:.0f} | ≥ {_pct(t.target)} of bare | {_yes(t.met)} |"
+            f"| 1 | orchestration overhead | cargo release: Sluice {cargo['sluice'].median:.1f} "
+            f"runs/s = {_pct(t.ratio)} of bare Temporal ({cargo['bare'].median:.1f}), plain "
+            f"asyncio {cargo['asyncio'].median:.0f}; the other automatic paths: {others} "
+            f"| ≥ {_pct(t.target)} of bare | {_yes(t.met)} |"
+        )
+        histories = ", ".join(f"{p.title} × {p.history_ratio:.2f}" for p in t.processes.values())
+        rows.append(
+            f"| 1 | history of one run, Sluice against bare | {histories} "
+            f"| ≤ × {t.history_target:.2f} for every process | {_yes(t.history_met)} |"
         )
     a = results.approval
     if a:
@@ -194,13 +204,14 @@ def _throughput(results: Results, drawn: set[str], link: str) -> str:
     t = results.throughput
     if failed or t is None:
         return f"{head}\n\n{failed}"
-    bare = t.variants["bare"].median
+    cargo = t.cargo
+    bare = cargo.variants["bare"].median
     rows = [
         "| variant | runs/s (median) | each round | vs bare Temporal | worker CPU ms/run "
         "| server CPU ms/run | driver CPU ms/run | machine busy (cores) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for variant in t.variants.values():
+    for variant in cargo.variants.values():
         cpu = variant.cpu_ms_per_run
         busy = [b for b in variant.machine_busy_cores if b is not None] or [0.0]
         rows.append(
@@ -212,11 +223,15 @@ def _throughput(results: Results, drawn: set[str], link: str) -> str:
             else f"| {variant.label} | {variant.median:.0f} | {_rounds(variant.runs_per_second)} "
             f"| {_pct(variant.median / bare)} | {cpu.get('worker', 0):.1f} | - | - | - |"
         )
-    sluice_history, bare_history = t.history["sluice"], t.history["bare"]
+    sluice_history, bare_history = cargo.history["sluice"], cargo.history["bare"]
+    missed = ", ".join(p.title for p in t.processes.values() if p.ratio < t.target)
+    too_long = ", ".join(
+        p.title for p in t.processes.values() if p.history_ratio > t.history_target
+    )
     text = f"""{head}
 
 Completed cargo releases per second on the auto-release path (ten activities: approval
-policy, four document readings, cross-check, screening, release, two notices), {t.runs} runs
+policy, four document readings, cross-check, screening, release, two notices), {cargo.runs} runs
 per round, {t.concurrency} in flight, {t.rounds} rounds alternating between the variants
 after a warm-up. Sluice runs with everything on: the AI interceptor, tracing to the span file
 (driver and worker), the audit trail and step timeline, payload encryption, the model queue.
@@ -232,17 +247,59 @@ bare Temporal {bare_history.events} events, {bare_history.bytes / 1024:.1f} KiB.
 {_pct(t.ratio)}: {"met" if t.met else "missed"}.** Durability itself (bare Temporal against the
 asyncio pipeline) keeps {_pct(t.durability_ratio, 1)} of the pipeline's throughput: every step
 is a round trip through the server and a write to its database.
+
+### Every process's automatic path
+
+The same measurement for each process's sample that needs no person, in the same rounds
+(each process's variants alternating), {t.concurrency} in flight. Bare Temporal runs the
+activities its Sluice workflow runs on that path, in the same order, as ordinary activities
+(`bench/bare.py` lists them), against the same embedded systems of record and the same
+configuration file (so the approval policy each run loads, reviewer registry included, is
+the same); every run of both is checked to end as the table says. KYC's low risk is
+approved without a person because the benchmarks' configuration allows it
+(`auto_approve_low_risk = true`; the sample configuration leaves it to a reviewer). Each
+invoice run is the clean sample with its own number and a total no earlier run had (fewer of
+the received goods billed): the same invoice paid twice is a duplicate, which waits for a
+person. S = Sluice, B = bare Temporal; CPU is the median over the rounds, history is one
+run's.
+
+{_processes_table(t)}
+
+**Target: Sluice's history of a run at most × {t.history_target:.2f} the size of bare's, for
+every process: {f"missed by {too_long}" if too_long else "met"}.** Throughput at least
+{_pct(t.target)} of bare's: {f"missed by {missed}" if missed else "met by every process"}.
 """
     if "throughput" in drawn:
         text += f"\n![Runs per second per variant and round]({link}/throughput.png)\n"
     return text + "\n" + _profile_findings(t)
 
 
+def _processes_table(t: ThroughputResult) -> str:
+    rows = [
+        "| process (sample, outcome) | runs per round | Sluice runs/s | bare runs/s | Sluice / "
+        "bare | worker CPU ms/run S / B | server CPU ms/run S / B | history events S / B "
+        "| history KiB S / B | history S / B | ≤ × " + f"{t.history_target:.2f} |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in t.processes.values():
+        s, b = p.variants["sluice"], p.variants["bare"]
+        hs, hb = p.history["sluice"], p.history["bare"]
+        rows.append(
+            f"| {p.title} (`{p.example}`) | {p.runs} | {s.median:.1f} | {b.median:.1f} | "
+            f"{_pct(p.ratio)} | {s.cpu_ms_per_run['worker']:.0f} / "
+            f"{b.cpu_ms_per_run['worker']:.0f} | {s.cpu_ms_per_run['server']:.0f} / "
+            f"{b.cpu_ms_per_run['server']:.0f} | {hs.events} / {hb.events} | "
+            f"{hs.bytes / 1024:.1f} / {hb.bytes / 1024:.1f} | × {p.history_ratio:.2f} | "
+            f"{_yes(p.history_ratio <= t.history_target)} |"
+        )
+    return "\n".join(rows)
+
+
 def _profile_findings(t: ThroughputResult) -> str:
     if "sluice" not in t.profiles or "bare" not in t.profiles:
         return f"Not profiled: {t.profile_error or 'no profile'} (`pip install -e .[bench]`)."
     sluice, bare = t.profiles["sluice"], t.profiles["bare"]
-    cpu = {name: t.variants[name].cpu_ms_per_run for name in ("sluice", "bare")}
+    cpu = {name: t.cargo.variants[name].cpu_ms_per_run for name in ("sluice", "bare")}
     rows = [
         "| part of the worker's work | Sluice worker: share of samples | ≈ CPU ms/run "
         "| bare worker: share | ≈ CPU ms/run |",
@@ -629,25 +686,25 @@ def draw(results: Results, folder: Path) -> set[str]:
 
 def _plot_throughput(plt: Any, t: ThroughputResult, _: Results) -> Any:
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    names = list(t.variants)
+    cargo = t.cargo.variants
+    names = list(cargo)
     temporal = [name for name in names if name != "asyncio"]
     for axis, shown, title in (
-        (left, temporal, "Temporal variants"),
+        (left, temporal, "Cargo release, Temporal variants"),
         (right, names, "with the asyncio pipeline (log scale)"),
     ):
-        medians = [t.variants[name].median for name in shown]
-        axis.bar([t.variants[name].label for name in shown], medians, color="#4c72b0")
+        medians = [cargo[name].median for name in shown]
+        axis.bar([cargo[name].label for name in shown], medians, color="#4c72b0")
         for x, name in enumerate(shown):
-            rounds = t.variants[name].runs_per_second
+            rounds = cargo[name].runs_per_second
             axis.scatter([x] * len(rounds), rounds, color="black", s=12, zorder=3)
         axis.set_ylabel("completed runs per second")
         axis.set_title(title)
         axis.tick_params(axis="x", labelsize=8)
     right.set_yscale("log")
-    left.axhline(t.variants["bare"].median * t.target, color="red", linestyle="--", linewidth=1)
-    left.text(
-        -0.35, t.variants["bare"].median * t.target * 1.02, "90 % of bare", color="red", fontsize=8
-    )
+    line = cargo["bare"].median * t.target
+    left.axhline(line, color="red", linestyle="--", linewidth=1)
+    left.text(-0.35, line * 1.02, f"{_pct(t.target)} of bare", color="red", fontsize=8)
     return figure
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from bench.harness import DRIVER, SERVER, SLUICE_WORKFLOW, Stack, median
-from bench.throughput import SLUICE_QUEUE, SLUICE_WORKER, temporal_round
+from bench.harness import DRIVER, SERVER, Stack, median
+from bench.throughput import CARGO, SLUICE_QUEUE, SLUICE_WORKER, temporal_round
 
 SCALE_QUEUE = "bench-scale"
 SCALE_WORKERS = ["scale-1", "scale-2"]
@@ -62,9 +62,7 @@ async def run(
         ),
     }
     for on, queue, workers, _ in setups.values():
-        await temporal_round(
-            on, on.sluice, SLUICE_WORKFLOW, queue, workers, concurrency, concurrency
-        )
+        await temporal_round(on, CARGO, "sluice", queue, workers, concurrency, concurrency)
 
     measured: dict[str, list[tuple[float, dict[str, float]]]] = {name: [] for name in setups}
     order = list(setups)
@@ -72,7 +70,7 @@ async def run(
         for name in order[number % 3 :] + order[: number % 3]:
             on, queue, workers, _ = setups[name]
             rate, share, _ = await temporal_round(
-                on, on.sluice, SLUICE_WORKFLOW, queue, workers, runs, concurrency
+                on, CARGO, "sluice", queue, workers, runs, concurrency
             )
             cores = {
                 "server": share.cores[SERVER],

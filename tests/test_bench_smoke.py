@@ -46,12 +46,21 @@ def test_smoke_run_measures_all_five_benchmarks_and_writes_the_report(tmp_path: 
 
     throughput = results.throughput
     assert throughput is not None
-    assert set(throughput.variants) == {"sluice", "bare", "asyncio"}
-    for variant in throughput.variants.values():
-        assert len(variant.runs_per_second) == throughput.rounds
-        assert all(rate > 0 for rate in variant.runs_per_second)
-    # Sluice's run leaves more in its history than the bare one: audit, search attributes.
-    assert throughput.history["sluice"].events > throughput.history["bare"].events
+    # Every process's automatic path measured both ways, each run checked to end as it does
+    # without a person (the driver fails the benchmark otherwise); the cargo release also as
+    # the asyncio pipeline.
+    assert set(throughput.processes) == {
+        "cargo_release", "kyc_review", "support_triage", "invoice_approval",
+    }  # fmt: skip
+    for process in throughput.processes.values():
+        cargo = process is throughput.cargo
+        assert set(process.variants) == {"sluice", "bare", *(["asyncio"] if cargo else [])}
+        for variant in process.variants.values():
+            assert len(variant.runs_per_second) == throughput.rounds
+            assert all(rate > 0 for rate in variant.runs_per_second)
+        # One run's history of each: at least its start, a step and its completion.
+        assert all(history.events > 3 for history in process.history.values())
+        assert f"| {process.title} (`{process.example}`) |" in text
     assert throughput.profiles["sluice"].samples > 0 and throughput.profiles["bare"].samples > 0
 
     approval = results.approval

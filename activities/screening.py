@@ -28,10 +28,13 @@ from activities.connectors.sanctions import (
 from sluice.activity_policy import ActivityPolicy, system_of_record_retry, with_policy
 
 # A screening service outage must not let a party through unscreened: retry for a while,
-# then fail the step so the run stops rather than deciding without a screening.
+# then fail the step so the run stops rather than deciding without a screening. A read, and a
+# quick one (the list's index in the worker's memory, or one call to the match API), so it
+# runs as a local activity: the retries wait in the worker, the run's history gets a marker.
 SCREENING_CALL = ActivityPolicy(
     start_to_close=timedelta(seconds=30),
     retry=system_of_record_retry(5),
+    local=True,
 )
 
 

@@ -33,10 +33,11 @@ class ActivityPolicy:
     task_queue: str | None = None
     # Marks activities that call a model, for tracing and rate limiting.
     model_call: bool = False
-    # Fast, idempotent and touching only the worker's own state: run as a local activity,
-    # which costs the server one marker event instead of three events and two task
-    # dispatches. Never for a call to another system (its retries would hold the workflow
-    # task) nor for a model call (the model queue paces those).
+    # Quick, idempotent reads and computations (settings, rules, screening): run as a local
+    # activity, which costs the server one marker event instead of three events and two
+    # task dispatches. Never for a business action (its receipt belongs in history as its
+    # own event, and an action must not wait on the run's workflow task), nor for a model
+    # call (the model queue paces those), nor for a heartbeating activity.
     local: bool = False
 
 

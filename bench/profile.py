@@ -25,10 +25,12 @@ def _in(
     *fragments: str,
     functions: frozenset[str] | None = None,
     besides: tuple[str, ...] = (),
+    passing_on: frozenset[str] = frozenset(),
 ) -> Callable[[Frame], bool]:
     """Frames in files whose path holds one of ``fragments`` and none of ``besides`` (limited
-    to ``functions``, by name without class: code the sandbox compiles shows unqualified
-    names); a module's top level (``<module>``, i.e. importing it) never counts."""
+    to ``functions``, and never the ``passing_on`` ones, by name without class: code the
+    sandbox compiles shows unqualified names); a module's top level (``<module>``, i.e.
+    importing it) never counts."""
 
     def matches(frame: Frame) -> bool:
         function, path = frame
@@ -36,7 +38,8 @@ def _in(
             return False
         if any(fragment in path for fragment in besides):
             return False
-        return functions is None or function.rsplit(".", 1)[-1] in functions
+        name = function.rsplit(".", 1)[-1]
+        return (functions is None or name in functions) and name not in passing_on
 
     return matches
 
@@ -50,6 +53,16 @@ _RECORD_KEEPING = frozenset(
     {
         "record", "record_model", "begin", "set_risk", "complete", "status", "_refresh_details",
         "record_findings", "record_screening", "_set_status", "of_kind",
+    }
+)  # fmt: skip
+
+# Interceptor methods that only pass a call on to the next interceptor (their own checks are
+# functions of their own): the work below them is not the interceptor's.
+_PASSING_ON = frozenset(
+    {
+        "execute_workflow", "handle_signal", "handle_query", "handle_update_validator",
+        "handle_update_handler", "execute_activity", "start_activity", "start_local_activity",
+        "_in_step_span",
     }
 )  # fmt: skip
 
@@ -72,7 +85,12 @@ PARTS: dict[str, Callable[[Frame], bool]] = {
         "/opentelemetry/", "sluice/telemetry.py", besides=("contrib/opentelemetry/_otel_",)
     ),
     "payload encryption (codec)": _in("sluice/codec.py", "/cryptography/"),
-    "model-call interceptor and metering": _in("sluice/interceptor.py", "sluice/metering.py"),
+    "model-call interceptor, metering and message checks": _in(
+        "sluice/interceptor.py",
+        "sluice/metering.py",
+        "sluice/ratelimit.py",
+        passing_on=_PASSING_ON,
+    ),
     "payload conversion (pydantic JSON)": _in(
         "temporalio/converter/", "temporalio/contrib/pydantic"
     ),
@@ -102,8 +120,11 @@ class Profile(BaseModel):
     """Samples of one worker over one measured round, by part of the layer."""
 
     worker: str
+    # Samples of a thread at work; the shares are of these.
     samples: int
     shares: dict[str, float]
+    # Samples of a thread waiting (see ``WAITING``), left out of the shares.
+    waiting_samples: int = 0
 
 
 def py_spy() -> str | None:
@@ -145,10 +166,23 @@ class Sampling:
 EVERYTHING_ELSE = "everything else (other library code)"
 
 
+# Where a thread waits: a thread pool's thread for work (``work_queue.get``), the event loop
+# in ``epoll``. py-spy cannot tell such a thread is idle when it is woken but not yet running
+# (both cores busy), so it samples it; their count follows the round's length, not its work.
+WAITING = (
+    ("_worker", "/concurrent/futures/thread.py"),
+    ("EpollSelector.select", "/selectors.py"),
+    ("select", "/selectors.py"),
+)
+
+
 def attribute(worker: str, collapsed: str) -> Profile:
     """Share of samples under each part, from py-spy's collapsed stacks (outermost frame
-    first): a sample goes to the part whose frame is innermost on its stack."""
+    first): a sample goes to the part whose frame is innermost on its stack. Samples whose
+    innermost frame is a wait are counted apart, so that the shares are of CPU: summed, the
+    samples of work are about the worker's CPU time times the sampling rate."""
     total = 0
+    waiting = 0
     hits: Counter[str] = Counter()
     parents = _parents()
     for line in collapsed.splitlines():
@@ -156,8 +190,12 @@ def attribute(worker: str, collapsed: str) -> Profile:
         if not stack or not number.isdigit():
             continue
         samples = int(number)
-        total += samples
         frames = [_frame(frame) for frame in stack.split(";")]
+        function, path = frames[-1]
+        if any(function == name and path.endswith(file) for name, file in WAITING):
+            waiting += samples
+            continue
+        total += samples
         innermost: dict[str, int] = {}
         for part, shows in PARTS.items():
             depths = [depth for depth, frame in enumerate(frames) if shows(frame)]
@@ -179,6 +217,7 @@ def attribute(worker: str, collapsed: str) -> Profile:
             part: hits[part] / total if total else 0.0
             for part in [*PARTS, *SDK_PARTS, EVERYTHING_ELSE]
         },
+        waiting_samples=waiting,
     )
 
 

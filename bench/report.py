@@ -354,7 +354,10 @@ One more round of each Temporal variant ran with py-spy sampling its worker proc
 outside ({sluice.samples:,} samples of the Sluice worker, {bare.samples:,} of the bare one).
 Each sample counts for the innermost part on its stack (a connector call made under a
 tracing span is the connector's), so the parts and "everything else" add up to 100 %; CPU ms
-per run is the share times the worker CPU per run measured above.
+per run is the share times the worker CPU per run measured above. Samples of a thread
+waiting for work (a pool thread on its queue, the event loop in `epoll`) are left out
+({sluice.waiting_samples:,} and {bare.waiting_samples:,}): py-spy takes them for work when
+the thread is woken but not yet running, and their number follows the round's length.
 
 {chr(10).join(rows)}
 
@@ -392,17 +395,19 @@ def _gap_explanation(sluice: Profile, sluice_ms: float, bare: Profile, bare_ms: 
     sdk = sorted(((gap(part), part) for part in SDK_PARTS), reverse=True)
     sdk_ms = sum(ms for ms, _ in sdk)
     largest = "; ".join(f"{part} ({ms:+.1f} ms)" for ms, part in sdk[:2] if ms > 0)
-    return f"""
+    text = f"""
 The parts only Sluice has (tracing, payload encryption, the model-call interceptor, the
 audit trail and timeline) take {own_ms:.1f} ms of its worker's CPU per run. The SDK's own work
-and the event loop take {sdk_ms:+.1f} ms more per run than in the bare worker{
-        ": " + largest if largest else ""
-    }. That is work the SDK does for what
-Sluice asks of it, counted where the SDK does it rather than under the part that asked: each
-payload walked for the codec and encrypted, each search-attribute and details update, the
-tracing interceptor's headers, a second worker in the process (the model queue's), and the
-hand-offs between the event loop and the threads that run workflow tasks and activities.
+and the event loop differ by {sdk_ms:+.1f} ms per run from the bare worker's.
 """
+    if sdk_ms > 0:
+        text += f"""The largest: {largest}. That is work the SDK does for what Sluice asks of it,
+counted where the SDK does it rather than under the part that asked: each payload walked for
+the codec, each search-attribute and details update, the tracing interceptor's headers, a
+second worker in the process (the model queue's), and the hand-offs between the event loop
+and the threads that run workflow tasks and activities.
+"""
+    return text
 
 
 def _parts_table(
@@ -593,9 +598,10 @@ def _approve_all_profile(i: IdleResult) -> str:
 #### Where approving all goes (profiled with py-spy)
 
 py-spy sampled each worker from outside while it approved all ({sluice.approve_profile.samples:,}
-samples of the Sluice worker, {bare.approve_profile.samples:,} of the bare one), both alike;
-the CPU of each process was taken over the same stretch, from the first signal to the last
-completion, and divided by the runs approved.
+samples of the Sluice worker at work, {bare.approve_profile.samples:,} of the bare one; samples of
+a thread waiting for work are left out, as in 1), both alike; the CPU of each process was
+taken over the same stretch, from the first signal to the last completion, and divided by
+the runs approved.
 
 {chr(10).join(rows)}
 
@@ -612,18 +618,25 @@ the rate follows their sum. The worker's extra is mostly: {top or "nothing that 
             cpu["bare"].get(WORKER, 0.0),
         )
     }
-{_server_history(sluice.approved_history, bare.approved_history)}"""
+{_server_history(sluice.approved_history, bare.approved_history, i.parked > CACHED_RUNS)}"""
 
 
-def _server_history(sluice: History | None, bare: History | None) -> str:
-    """What the server hands a worker again for each evicted run, Sluice's against bare's."""
+def _server_history(sluice: History | None, bare: History | None, evicted: bool) -> str:
+    """What the server keeps, and hands a worker again for each evicted run, of a Sluice
+    run against a bare one."""
     if sluice is None or bare is None:
         return ""
+    again = (
+        "The server hands each evicted run's whole history to the worker again: "
+        if evicted
+        else "The server writes and reads the history of each run: "
+    )
+    ratio = sluice.bytes / max(bare.bytes, 1)
     return f"""
-The server hands each evicted run's whole history to the worker again: an approved Sluice
-run's is {sluice.events} events and {sluice.bytes / 1024:.1f} KiB against {bare.events} and
-{bare.bytes / 1024:.1f} KiB (× {sluice.bytes / max(bare.bytes, 1):.2f} the bytes); every payload
-in it is encrypted and every activity carries its trace header and its step's summary (see 1).
+{again}an approved Sluice run's is {sluice.events} events and
+{sluice.bytes / 1024:.1f} KiB against {bare.events} and {bare.bytes / 1024:.1f} KiB (× {ratio:.2f}
+the bytes); every payload in it is encrypted and every activity carries its trace header
+and its step's summary (see 1).
 """
 
 

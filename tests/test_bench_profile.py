@@ -63,3 +63,21 @@ def test_each_sample_goes_to_the_innermost_part_and_the_shares_add_up() -> None:
     assert shares[EVERYTHING_ELSE] == 0
     top_level = [share for part, share in shares.items() if not part.startswith("...")]
     assert sum(top_level) == pytest.approx(1.0)
+
+
+def test_a_thread_waiting_for_work_is_not_counted_as_work() -> None:
+    pool = "_worker (/usr/lib/python3.11/concurrent/futures/thread.py:81)"
+    epoll = "EpollSelector.select (/usr/lib/python3.11/selectors.py:468)"
+    profile = attribute(
+        "worker",
+        stacks(
+            ([ACTIVITY, LEDGER], 3),
+            # Waiting: a pool thread on its queue, the event loop in epoll.
+            ([pool], 4),
+            ([LOOP, epoll], 2),
+            # At work under the same frames: a pool thread running a ledger write.
+            ([pool, LEDGER], 1),
+        ),
+    )
+    assert profile.samples == 4 and profile.waiting_samples == 6
+    assert profile.shares["connector work (activities/)"] == pytest.approx(1.0)

@@ -7,7 +7,8 @@ version: a worker takes runs only once its build is the deployment's current one
 (``temporal worker deployment set-current-version``), and runs move to each new current build
 at their next task ("auto-upgrade"). Auto-upgrade, not pinning, because a run can wait days
 for a reviewer: pinned, it would keep its old build's workers running all that time. A
-workflow change that would replay differently still needs ``workflow.patched``.
+workflow change that would replay differently still needs a guarded change
+(``BusinessProcess.patched``).
 
 Without a build id the worker is unversioned, as in development and tests.
 """

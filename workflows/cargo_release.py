@@ -41,8 +41,8 @@ from sluice.framework.process import BusinessProcess, StepFailed
 from sluice.search_attributes import RiskLevel
 
 # Since 2026-11 the notify party (often the customs broker) is told too. Runs started before
-# the change replay without the step: ``workflow.patched`` is False for them. Once none of
-# them is left, replace the check by ``workflow.deprecate_patch`` and then remove it.
+# the change replay without the step: ``self.patched`` is False for them. Once none of them
+# is left, remove the check (``BusinessProcess.patched`` says how).
 NOTIFY_PARTY_CHANGE = "notify-party-2026-11"
 
 

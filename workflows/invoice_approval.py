@@ -284,7 +284,7 @@ class InvoiceApprovalWorkflow(BusinessProcess):
         return outcome
 
 
-# --- the decision rule: replayed by every run, so a change here needs ``workflow.patched`` --
+# --- the decision rule: replayed by every run, so a change here needs ``self.patched`` -----
 
 
 class Review(BaseModel):

@@ -61,7 +61,7 @@ PROVIDE_DOCUMENT = "provide_document"
 
 # Since 2026-12 the screening weighs the applicant's date of birth (a namesake born decades
 # apart is not a hit; the same date confirms one). Runs that screened before the change
-# replay with the request they sent: ``workflow.patched`` is False for them.
+# replay with the request they sent: ``self.patched`` is False for them.
 SCREENING_EVIDENCE_CHANGE = "screening-evidence-2026-12"
 
 

@@ -6,7 +6,7 @@ names of the text guard rules that fired. Nothing the customer wrote decides an 
 model that was talked into anything can at most ask a human.
 
 Replayed logic, kept with the workflow: every run in flight decides again with these functions
-when it replays, so a change here needs ``workflow.patched`` (and a new ``LADDER_RULES``).
+when it replays, so a change here needs ``BusinessProcess.patched`` (and a new ``LADDER_RULES``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ lower-case words.
 Replayed logic, kept with the workflow framework (below both the workflows that replay it and
 the screening that shares it): the KYC review decides with :func:`normalise_name`
 whether the name on a document differs from the declared one, so changing what it returns
-changes runs in flight and needs ``workflow.patched``. The screening
+changes runs in flight and needs ``BusinessProcess.patched``. The screening
 (``activities/connectors/sanctions``) uses the same keys and compares names with its name-part
 matcher; this module only gives plain, stable comparison keys.
 """

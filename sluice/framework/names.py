@@ -7,7 +7,7 @@ name that only looks like another one (a zero-width space inside it, a Cyrillic 
 Latin letters, a right-to-left override) is refused instead of being a new person.
 
 Workflow code replays this function: a change to what it accepts or how it folds a name
-changes decisions already recorded, so it needs ``workflow.patched`` (see ``NAMES_PATCH`` in
+changes decisions already recorded, so it needs a guarded change (see ``NAMES_PATCH`` in
 ``sluice.framework.process``).
 """
 

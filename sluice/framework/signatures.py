@@ -9,7 +9,7 @@ SHA-256 of an edited text), so none can be changed after signing.
 
 Verification is workflow logic: it reads only its arguments (the registry from the policy in
 the run's history, the workflow's own clock), so it replays deterministically. Changing it
-changes how recorded decisions replay: guard such a change with ``workflow.patched``.
+changes how recorded decisions replay: guard such a change with ``BusinessProcess.patched``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,18 @@ from bench.profile import PARTS, SDK_PARTS, Profile
 from bench.rate_limit import START, TARGET_SHARE, RateLimitResult
 from bench.scaling import ScalingResult, Setup
 from bench.screening import ScreeningResult, screening_section
-from bench.throughput import History, ThroughputResult
+from bench.throughput import (
+    ENVELOPE,
+    HEADERS,
+    HISTORY_PARTS,
+    SEARCH,
+    SUMMARIES,
+    History,
+    ThroughputResult,
+)
+
+# What a Sluice history carries that a bare one does not.
+OWN_BYTES = (HEADERS, SUMMARIES, SEARCH, ENVELOPE)
 
 SANDBOX_REIMPORT = "workflow sandbox: re-importing the workflow's modules for each new run"
 
@@ -275,20 +286,7 @@ run's.
 every process: {f"missed by {too_long}" if too_long else "met"}.** Throughput at least
 {_pct(t.target)} of bare's: {f"missed by {missed}" if missed else "met by every process"}.
 
-Sluice's histories have fewer events than bare's for every process but more bytes for
-some: what a history holds per step that bare's does not is what Sluice is for. Every payload
-is encrypted (the codec's envelope: encoding and key id, a 12-byte nonce, a 16-byte tag and
-the sealed payload's own metadata, about 110 bytes a payload), every activity carries the
-run's trace context in a header (about 117 bytes) and its step's name as its summary (about
-145 bytes, encrypted too), and each run ends with its full outcome record instead of a word.
-One run of the invoice approval, taken apart on 2026-12-01: a scheduled activity 760 to 970
-bytes in Sluice's history against 360 to 570 in bare's; a process with short payloads
-(invoices) shows these fixed costs most, one whose payloads are documents (cargo) least.
-Dropping the summaries or the trace headers would meet the size target and lose what the
-Web UI and the traces show; compressing payloads before encrypting them would meet it too,
-but lets the length of a ciphertext tell something about text a sender controls next to
-text they should not see (the CRIME class of attacks), so it was not done.
-
+{_history_parts(t)}
 ### Local steps
 
 Quick, idempotent reads and computations (the approval policy, the rule and text checks,
@@ -313,6 +311,47 @@ upsert.
     if "throughput" in drawn:
         text += f"\n![Runs per second per variant and round]({link}/throughput.png)\n"
     return text + "\n" + _profile_findings(t)
+
+
+def _history_parts(t: ThroughputResult) -> str:
+    """What each process's history bytes carry, Sluice's against bare's, from one run each."""
+    processes = [p for p in t.processes.values() if all(h.parts for h in p.history.values())]
+    if not processes:
+        return ""
+    head = " | ".join(f"{p.title} S / B" for p in processes)
+    rows = [f"| bytes of one run's history | {head} |", "|---|" + "---|" * len(processes)]
+    for part in HISTORY_PARTS:
+        cells = " | ".join(
+            f"{p.history['sluice'].parts.get(part, 0):,} / {p.history['bare'].parts.get(part, 0):,}"
+            for p in processes
+        )
+        rows.append(f"| {part} | {cells} |")
+    totals = " | ".join(
+        f"**{p.history['sluice'].bytes:,} / {p.history['bare'].bytes:,}**" for p in processes
+    )
+    rows.append(f"| all | {totals} |")
+    extra = [
+        f"{p.title} {sum(p.history['sluice'].parts.get(x, 0) for x in OWN_BYTES):,} bytes of "
+        f"{p.history['sluice'].bytes - p.history['bare'].bytes:+,}"
+        for p in processes
+    ]
+    return f"""Where the bytes are, one run of each process taken apart (each encrypted payload
+opened with the run's key, so that the envelope is told from what it seals):
+
+{chr(10).join(rows)}
+
+Sluice's histories have fewer events than bare's for every process, so fewer bytes of the
+events' own fields; what they hold that bare's do not is what Sluice is for: every payload
+encrypted (the envelope: the encoding and key id, a 12-byte nonce and a 16-byte tag), the
+run's trace context in each task's headers, each step's name as its summary (shown by the
+Web UI), and the search attributes the inbox and the Web UI filter on. Those take, against
+the whole difference in size: {"; ".join(extra)}. A process with short payloads (invoices)
+shows these fixed costs most, one whose payloads are documents (cargo) least. Dropping the
+summaries or the trace headers would meet the size target and lose what the Web UI and the
+traces show; compressing payloads before encrypting them would meet it too, but lets the
+length of a ciphertext tell something about text a sender controls next to text they
+should not see (the CRIME class of attacks), so it was not done.
+"""
 
 
 def _processes_table(t: ThroughputResult) -> str:

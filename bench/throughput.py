@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from google.protobuf.message import Message
 from pydantic import BaseModel
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -41,6 +43,7 @@ from bench.harness import (
     snapshot,
 )
 from bench.profile import Profile, Sampling
+from sluice.codec import ENCODING as ENCRYPTED
 from sluice.framework import Process
 from sluice.search_attributes import DOMAIN
 from workflows import cargo_release, invoice_approval, kyc_review, support_triage
@@ -152,6 +155,20 @@ class History(BaseModel):
 
     events: int
     bytes: int
+    # Its bytes by what they carry (``HISTORY_PARTS``), summing to ``bytes``.
+    parts: dict[str, int] = {}
+
+
+# What a history's bytes carry: each payload by where it sits, with an encrypted payload's
+# envelope (key id, nonce, tag, the sealed payload's own metadata) apart from what it seals;
+# the rest is the events' own fields (ids, times, task queues, types, attempts).
+PAYLOADS = "payloads: inputs, results, signals, outcome"
+HEADERS = "headers: the trace context each task carries"
+SUMMARIES = "step summaries (each activity's user metadata)"
+SEARCH = "search attributes and memo"
+ENVELOPE = "encryption envelope of the payloads above"
+FIELDS = "the events' own fields (ids, times, queues, types)"
+HISTORY_PARTS = (PAYLOADS, HEADERS, SUMMARIES, SEARCH, ENVELOPE, FIELDS)
 
 
 class ProcessThroughput(BaseModel):
@@ -255,10 +272,50 @@ def _per_run(share: CpuShare, runs: int, worker_names: list[str]) -> dict[str, f
 
 
 async def history_of(client: Client, workflow_id: str) -> History:
+    """One run's history: its events and bytes, and what the bytes carry (encrypted
+    payloads opened with the client's codec, to tell the envelope from what it seals)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return History(
-        events=len(history.events), bytes=sum(event.ByteSize() for event in history.events)
-    )
+    total = sum(event.ByteSize() for event in history.events)
+    parts = dict.fromkeys(HISTORY_PARTS, 0)
+    codec = client.data_converter.payload_codec
+    for event in history.events:
+        for where, payload in _payloads(event, PAYLOADS):
+            size = payload.ByteSize()
+            if codec is not None and payload.metadata.get("encoding") == ENCRYPTED:
+                [sealed] = await codec.decode([payload])
+                parts[ENVELOPE] += size - sealed.ByteSize()
+                size = sealed.ByteSize()
+            parts[where] += size
+    parts[FIELDS] = total - sum(parts.values())
+    return History(events=len(history.events), bytes=total, parts=parts)
+
+
+# Where a payload sits, by the message that holds it.
+_HOLDERS = {
+    "Header": HEADERS,
+    "UserMetadata": SUMMARIES,
+    "SearchAttributes": SEARCH,
+    "Memo": SEARCH,
+}
+
+
+def _payloads(message: Message, where: str) -> Iterator[tuple[str, Payload]]:
+    """Every payload inside ``message``, with the part of a history it belongs to."""
+    where = _HOLDERS.get(message.DESCRIPTOR.name, where)
+    if isinstance(message, Payload):
+        yield where, message
+        return
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            values = [item for item in value.values() if isinstance(item, Message)]
+        elif field.is_repeated:
+            values = list(value)
+        else:
+            values = [value]
+        for item in values:
+            yield from _payloads(item, where)
 
 
 LABELS = {

@@ -60,8 +60,14 @@ def test_smoke_run_measures_all_five_benchmarks_and_writes_the_report(tmp_path: 
             assert all(rate > 0 for rate in variant.runs_per_second)
         # One run's history of each: at least its start, a step and its completion.
         assert all(history.events > 3 for history in process.history.values())
+        # Its bytes taken apart add up, and only Sluice's carry an encryption envelope.
+        for variant, history in process.history.items():
+            assert sum(history.parts.values()) == history.bytes
+            sealed = history.parts["encryption envelope of the payloads above"]
+            assert (sealed > 0) == (variant == "sluice")
         assert f"| {process.title} (`{process.example}`) |" in text
     assert throughput.profiles["sluice"].samples > 0 and throughput.profiles["bare"].samples > 0
+    assert "| bytes of one run's history |" in text
 
     approval = results.approval
     assert approval is not None

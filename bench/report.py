@@ -330,11 +330,15 @@ def _history_parts(t: ThroughputResult) -> str:
         f"**{p.history['sluice'].bytes:,} / {p.history['bare'].bytes:,}**" for p in processes
     )
     rows.append(f"| all | {totals} |")
-    extra = [
-        f"{p.title} {sum(p.history['sluice'].parts.get(x, 0) for x in OWN_BYTES):,} bytes of "
-        f"{p.history['sluice'].bytes - p.history['bare'].bytes:+,}"
-        for p in processes
-    ]
+    extra, without = [], []
+    sealed = envelope = 0
+    for p in processes:
+        sluice, bare = p.history["sluice"], p.history["bare"]
+        own = sum(sluice.parts.get(part, 0) for part in OWN_BYTES)
+        extra.append(f"{p.title} {own:,} bytes of {sluice.bytes - bare.bytes:+,}")
+        without.append(f"{p.title} × {(sluice.bytes - own) / max(bare.bytes, 1):.2f}")
+        sealed += sluice.sealed_payloads
+        envelope += sluice.parts.get(ENVELOPE, 0)
     return f"""Where the bytes are, one run of each process taken apart (each encrypted payload
 opened with the run's key, so that the envelope is told from what it seals):
 
@@ -342,15 +346,17 @@ opened with the run's key, so that the envelope is told from what it seals):
 
 Sluice's histories have fewer events than bare's for every process, so fewer bytes of the
 events' own fields; what they hold that bare's do not is what Sluice is for: every payload
-encrypted (the envelope: the encoding and key id, a 12-byte nonce and a 16-byte tag), the
-run's trace context in each task's headers, each step's name as its summary (shown by the
-Web UI), and the search attributes the inbox and the Web UI filter on. Those take, against
-the whole difference in size: {"; ".join(extra)}. A process with short payloads (invoices)
-shows these fixed costs most, one whose payloads are documents (cargo) least. Dropping the
-summaries or the trace headers would meet the size target and lose what the Web UI and the
-traces show; compressing payloads before encrypting them would meet it too, but lets the
-length of a ciphertext tell something about text a sender controls next to text they
-should not see (the CRIME class of attacks), so it was not done.
+encrypted, the run's trace context in each task's headers, each step's name as its summary
+(shown by the Web UI), and the search attributes the inbox and the Web UI filter on. Those
+take, against the whole difference in size: {"; ".join(extra)}. Without them a Sluice
+history would be, against bare's: {"; ".join(without)}. The largest of them is the
+encryption envelope, about {envelope / max(sealed, 1):.0f} bytes a payload ({sealed} payloads
+in these runs): the encoding's name and the key id (which key of the ring sealed it, so that
+keys can be rotated) as metadata, a 12-byte nonce and a 16-byte tag. A process with short
+payloads (invoices) shows these fixed costs most, one whose payloads are documents (cargo)
+least. Compressing payloads before encrypting them was not done: the length of a ciphertext
+would then tell something about text a sender controls next to text they should not see
+(the CRIME class of attacks).
 """
 
 

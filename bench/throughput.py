@@ -157,6 +157,7 @@ class History(BaseModel):
     bytes: int
     # Its bytes by what they carry (``HISTORY_PARTS``), summing to ``bytes``.
     parts: dict[str, int] = {}
+    sealed_payloads: int = 0
 
 
 # What a history's bytes carry: each payload by where it sits, with an encrypted payload's
@@ -278,16 +279,20 @@ async def history_of(client: Client, workflow_id: str) -> History:
     total = sum(event.ByteSize() for event in history.events)
     parts = dict.fromkeys(HISTORY_PARTS, 0)
     codec = client.data_converter.payload_codec
+    sealed_payloads = 0
     for event in history.events:
         for where, payload in _payloads(event, PAYLOADS):
             size = payload.ByteSize()
             if codec is not None and payload.metadata.get("encoding") == ENCRYPTED:
                 [sealed] = await codec.decode([payload])
                 parts[ENVELOPE] += size - sealed.ByteSize()
+                sealed_payloads += 1
                 size = sealed.ByteSize()
             parts[where] += size
     parts[FIELDS] = total - sum(parts.values())
-    return History(events=len(history.events), bytes=total, parts=parts)
+    return History(
+        events=len(history.events), bytes=total, parts=parts, sealed_payloads=sealed_payloads
+    )
 
 
 # Where a payload sits, by the message that holds it.

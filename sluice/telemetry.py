@@ -19,6 +19,7 @@ given), ``OTEL_EXPORTER_OTLP_PROTOCOL`` and its signal-specific forms (``http/pr
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -450,9 +451,18 @@ def install_telemetry(
 def workflow_tracer() -> Tracer | None:
     """A tracer for spans made inside workflow code, or None when the installed provider is
     not Temporal's replay-safe one (then such spans would repeat on every replay)."""
-    if isinstance(trace.get_tracer_provider(), ReplaySafeTracerProvider):
-        return trace.get_tracer(TRACER_NAME)
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, ReplaySafeTracerProvider):
+        return _tracer_of(provider)
     return None
+
+
+@functools.lru_cache(maxsize=4)
+def _tracer_of(provider: ReplaySafeTracerProvider) -> Tracer:
+    """The provider's workflow tracer, made once: asking a provider for a tracer makes a new
+    one and resets a warnings filter each time, and a run asks at every step (about 1 % of a
+    worker's CPU, profiled)."""
+    return provider.get_tracer(TRACER_NAME)
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.cargo.models import Shipment
+from bench.traced_worker import SNAPSHOTS
 from sluice.binaries import temporal_cli
 from sluice.client import connect
 from sluice.codec import codec_from_settings, create_key_file
@@ -207,6 +209,36 @@ class BareWorkerProcess(Killable):
         return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
+class Traced(Killable):
+    """A worker process started under ``bench.traced_worker``: the same command and
+    environment, its Python heap traced, a snapshot written on each :meth:`snapshot`."""
+
+    def __init__(self, worker: Killable, snapshots: Path) -> None:
+        super().__init__(worker.name, worker.log)
+        self.worker = worker
+        self.prefix = snapshots / worker.name
+        self.taken = 0
+
+    def command(self) -> list[str]:
+        python, *arguments = self.worker.command()
+        return [python, "-m", "bench.traced_worker", *arguments]
+
+    def environment(self) -> dict[str, str]:
+        return {**self.worker.environment(), SNAPSHOTS: str(self.prefix)}
+
+    async def snapshot(self, seconds: float = 300) -> Path:
+        """Ask for a snapshot and wait until it is written; the path without its suffix."""
+        self.taken += 1
+        os.kill(pid_of(self), signal.SIGUSR1)
+        written = Path(f"{self.prefix}-{self.taken}")
+        deadline = time.monotonic() + seconds
+        while not written.with_suffix(".json").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} wrote no snapshot in {seconds}s")
+            await asyncio.sleep(0.2)
+        return written
+
+
 def worker_config(
     path: Path, registry: Path, requests_per_minute: float | None = None, workers: int = 1
 ) -> Path:
@@ -338,8 +370,10 @@ class Stack:
         *,
         requests_per_minute: float | None = None,
         extra_env: Mapping[str, str] | None = None,
+        traced: Path | None = None,
     ) -> list[Killable]:
-        """``python worker.py`` processes polling ``task_queue`` (started once per name)."""
+        """``python worker.py`` processes polling ``task_queue`` (started once per name),
+        under ``bench.traced_worker`` with snapshots in the folder ``traced`` if given."""
         names = list(names)
         config = worker_config(
             self.folder / f"{task_queue}.toml",
@@ -349,16 +383,19 @@ class Stack:
         )
         env = self.sluice_env(task_queue, config, extra_env)
         return await self._started(
-            {name: WorkerProcess(name, self.folder / f"{name}.log", env) for name in names}
+            {
+                name: _traced(WorkerProcess(name, self.folder / f"{name}.log", env), traced)
+                for name in names
+            }
         )
 
-    async def bare_worker(self, name: str, task_queue: str) -> Killable:
+    async def bare_worker(self, name: str, task_queue: str, traced: Path | None = None) -> Killable:
         config = worker_config(self.folder / f"{task_queue}.toml", self.registry_file)
         process = BareWorkerProcess(
             name, self.folder / f"{name}.log", self.server.address, task_queue,
             self.folder / task_queue, config,
         )  # fmt: skip
-        return (await self._started({name: process}))[0]
+        return (await self._started({name: _traced(process, traced)}))[0]
 
     async def _started(self, wanted: dict[str, Killable]) -> list[Killable]:
         fresh = [process for name, process in wanted.items() if name not in self.workers]
@@ -378,6 +415,13 @@ class Stack:
         for process in self.workers.values():
             process.stop()
         self.server.stop()
+
+
+def _traced(worker: Killable, snapshots: Path | None) -> Killable:
+    if snapshots is None:
+        return worker
+    snapshots.mkdir(parents=True, exist_ok=True)
+    return Traced(worker, snapshots)
 
 
 def pid_of(process: Killable) -> int:

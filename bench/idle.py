@@ -144,6 +144,41 @@ async def all_bare_waiting(client: Client, ids: list[str], seconds: float) -> No
             await asyncio.sleep(1)
 
 
+async def warm_up(client: Client, workflow: str, task_queue: str) -> str:
+    """One clean release on a fresh worker; a tag for the ids of the runs parked next."""
+    tag = uuid.uuid4().hex[:6]
+    await asyncio.wait_for(
+        client.execute_workflow(
+            workflow, shipment(CLEAN), id=f"{task_queue}-warm-up-{tag}", task_queue=task_queue
+        ),
+        RUN_TIMEOUT_SECONDS,
+    )
+    return tag
+
+
+async def park(
+    client: Client, workflow: str, task_queue: str, ids: list[str], wave: int | None = None
+) -> float:
+    """Start a run of the anomaly example per id and wait until every one waits for the
+    officer's decision; the seconds that took. With ``wave``, that many at a time: a worker
+    slowed down (by tracing) would otherwise let workflow tasks time out and redo them."""
+    cargo = shipment(ANOMALY)
+    started = time.monotonic()
+    size = wave or len(ids)
+    for end in range(size, len(ids) + size, size):
+        some = ids[end - size : end]
+        await bounded(
+            (client.start_workflow(workflow, cargo, id=i, task_queue=task_queue) for i in some),
+            64,
+        )
+        if workflow == SLUICE_WORKFLOW:
+            pending = f"TaskQueue = '{task_queue}' AND ApprovalStatus = 'Pending'"
+            await wait_for_count(client, pending, min(end, len(ids)), seconds=300 + len(ids))
+        else:
+            await all_bare_waiting(client, some, seconds=300 + len(ids))
+    return time.monotonic() - started
+
+
 async def park_and_release(
     stack: Stack,
     client: Client,
@@ -155,29 +190,13 @@ async def park_and_release(
     window: float,
     label: str,
 ) -> Parked:
-    tag = uuid.uuid4().hex[:6]
-    await asyncio.wait_for(
-        client.execute_workflow(
-            workflow, shipment(CLEAN), id=f"{task_queue}-warm-up-{tag}", task_queue=task_queue
-        ),
-        RUN_TIMEOUT_SECONDS,
-    )
+    tag = await warm_up(client, workflow, task_queue)
     await asyncio.sleep(min(2, window))
     without_runs = await measure(stack, worker, window)
 
     ids = [f"{task_queue}-{tag}-{n:06d}" for n in range(parked)]
-    cargo = shipment(ANOMALY)
-    started = time.monotonic()
-    await bounded(
-        (client.start_workflow(workflow, cargo, id=i, task_queue=task_queue) for i in ids), 64
-    )
+    parking_seconds = await park(client, workflow, task_queue, ids)
     in_queue = f"TaskQueue = '{task_queue}'"
-    if workflow == SLUICE_WORKFLOW:
-        pending = f"{in_queue} AND ApprovalStatus = 'Pending'"
-        await wait_for_count(client, pending, parked, seconds=300 + parked)
-    else:
-        await all_bare_waiting(client, ids, seconds=300 + parked)
-    parking_seconds = time.monotonic() - started
     # Let the last workflow tasks and visibility writes settle before measuring.
     await asyncio.sleep(min(3, window))
     with_parked_runs = await measure(stack, worker, window)

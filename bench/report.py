@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from bench.approval import ApprovalResult
 from bench.harness import SERVER, Machine
 from bench.idle import CACHED_RUNS, WORKER, IdleResult, Stretch
+from bench.memory import CATEGORIES, WAVE, MemoryResult
 from bench.profile import PARTS, SDK_PARTS, Profile
 from bench.rate_limit import START, TARGET_SHARE, RateLimitResult
 from bench.scaling import ScalingResult, Setup
@@ -43,6 +44,7 @@ class Results(BaseModel):
     throughput: ThroughputResult | None = None
     approval: ApprovalResult | None = None
     idle: IdleResult | None = None
+    memory: MemoryResult | None = None
     rate_limit: RateLimitResult | None = None
     scaling: ScalingResult | None = None
     screening: ScreeningResult | None = None
@@ -562,31 +564,12 @@ condition in the server's history; the worker keeps only recently used runs in i
 cache (at most 1,000, the SDK's default), which is where its memory goes. Beyond the cache a
 parked run costs the worker nothing: it is replayed from history when its decision arrives.
 """
-    sluice_kib = i.rss_per_parked_run_kib("sluice")
-    bare_kib = i.rss_per_parked_run_kib("bare")
     text += f"""
 Memory per parked run counts the runs the cache holds ({min(i.parked, CACHED_RUNS):,}).
 **Target: a cached parked Sluice run at most × 1.2 a bare one's memory: measured
 × {i.memory_ratio:.2f}, {"met" if i.memory_ratio <= 1.2 else "missed"}.**
 """
-    if sluice_kib > 2 * max(bare_kib, 1):
-        text += f"""
-A cached Sluice run takes about {sluice_kib:.0f} KiB against {bare_kib:.0f} KiB for a bare
-one. The cause is the one profiled in 1: each cached run lives in its own sandbox, holding
-its own fresh import of Sluice's workflow modules and their pydantic model classes (with
-their validators and serializers). A module
-imported without `workflow.unsafe.imports_passed_through()` is the usual cause.
-"""
-    else:
-        text += f"""
-A cached Sluice run takes about {sluice_kib:.0f} KiB against {bare_kib:.0f} KiB for a bare
-one: what it keeps that a bare run does not is its audit trail (every step's record, the
-model records, the decision request with its evidence), its step timeline, its approval
-gate, the open span of its wait, and its own import of its domain module (about 60 KiB for
-the cargo release, measured with tracemalloc; the bare workflows' module is imported anew
-per run too). The shared workflow modules and the models are passed through the sandbox,
-so all runs share one copy of them.
-"""
+    text += _memory_breakdown(results)
     text += f"""
 Approving all {i.parked:,} at once, then waiting for the last to complete:
 
@@ -682,6 +665,69 @@ def _server_history(sluice: History | None, bare: History | None, evicted: bool)
 {sluice.bytes / 1024:.1f} KiB against {bare.events} and {bare.bytes / 1024:.1f} KiB (× {ratio:.2f}
 the bytes); every payload in it is encrypted and every activity carries its trace header
 and its step's summary (see 1).
+"""
+
+
+def _memory_breakdown(results: Results) -> str:
+    """Where a cached parked run's memory goes, per worker, and what makes the difference."""
+    m = results.memory
+    if m is None:
+        failed = _failed(results, "memory")
+        return f"\n{failed}\n" if failed else ""
+    sluice, bare = m.variants["sluice"], m.variants["bare"]
+    difference = m.difference()
+    rows = [
+        f"| {name} | {sluice.kib_per_run.get(name, 0.0):+.1f} | "
+        f"{bare.kib_per_run.get(name, 0.0):+.1f} | {difference[name]:+.1f} |"
+        for name in CATEGORIES
+        if abs(sluice.kib_per_run.get(name, 0.0)) >= 0.5
+        or abs(bare.kib_per_run.get(name, 0.0)) >= 0.5
+    ]
+    totals = (
+        ("**Python heap, traced**", sluice.traced_kib_per_run, bare.traced_kib_per_run),
+        ("resident memory grew", sluice.rss_kib_per_run, bare.rss_kib_per_run),
+        ("tracemalloc's own tables (left out)", sluice.tracemalloc_kib_per_run,
+         bare.tracemalloc_kib_per_run),
+        ("**outside Python's heap** (resident − traced − tracemalloc's)",
+         sluice.native_kib_per_run, bare.native_kib_per_run),
+    )  # fmt: skip
+    rows += [f"| {name} | {s:+.1f} | {b:+.1f} | {s - b:+.1f} |" for name, s, b in totals]
+    more = sluice.rss_kib_per_run - bare.rss_kib_per_run
+    heap_more = sluice.traced_kib_per_run - bare.traced_kib_per_run
+    native_more = sluice.native_kib_per_run - bare.native_kib_per_run
+    tables_more = sluice.tracemalloc_kib_per_run - bare.tracemalloc_kib_per_run
+    ranked = sorted(difference.items(), key=lambda item: -abs(item[1]))
+    more_in = ", ".join(f"{name} {kib:+.0f} KiB" for name, kib in ranked if kib >= 1)
+    less_in = ", ".join(f"{name} {kib:+.0f} KiB" for name, kib in ranked if kib <= -1)
+    sites = ", ".join(f"`{site.where}` {site.kib_per_run:.0f} KiB" for site in sluice.top_sites[:5])
+    outside = " and ".join(
+        f"{_pct(v.native_kib_per_run / max(v.rss_kib_per_run, 1))} of a {name} run's"
+        for name, v in (("Sluice", sluice), ("bare", bare))
+    )
+    return f"""
+Where a cached parked run's memory goes (tracemalloc, {m.parked:,} runs parked on each
+worker, {WAVE} at a time, under `bench/traced_worker.py`): the growth of the worker's Python
+heap per parked run between a snapshot after the warm-up and one with the runs parked, each
+allocation attributed to the project code nearest it on its call stack ({m.frames} frames),
+else to the library that made it; what the sandbox allocates while it imports a module for
+a run counts as that run's import. KiB per parked run:
+
+| where | Sluice | bare | difference |
+|---|---|---|---|
+{chr(10).join(rows)}
+
+Measured this way, traced, a cached parked Sluice run holds {more:+.0f} KiB more than a
+bare one ({sluice.rss_kib_per_run:.0f} against {bare.rss_kib_per_run:.0f} KiB resident):
+{heap_more:+.0f} KiB in Python's heap, {tables_more:+.0f} KiB in tracemalloc's own tables
+(not there untraced) and {native_more:+.0f} KiB outside Python's heap. {outside}
+resident memory is outside Python's heap, where tracemalloc does not see: memory allocated in
+Rust, by the SDK's core (each cached run's state machines and history) and by pydantic-core
+(the validators and serializers of the model classes a run's sandbox imports anew); which
+of the two holds the difference is not measured. In the heap, a Sluice run keeps more in:
+{more_in or "nothing"}; less in: {less_in or "nothing"}. The lines keeping the most per
+Sluice run: {sites}.
+Parking took {sluice.parking_seconds:.0f} s for Sluice and {bare.parking_seconds:.0f} s for
+bare under tracing.
 """
 
 

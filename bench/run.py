@@ -23,7 +23,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import approval, idle, rate_limit, scaling, screening, throughput
+from bench import approval, idle, memory, rate_limit, scaling, screening, throughput
 from bench.harness import Machine, Stack
 from bench.report import Results, write
 from tests.faults.processes import ROOT
@@ -37,6 +37,9 @@ class Sizes:
     approvals: int
     parked: int
     idle_window: float
+    # Runs parked under tracemalloc (fewer than the worker's cache holds): a traced worker
+    # parks about one run a second, so 200 take some 4 minutes on 2 shared cores.
+    memory_parked: int
     limit_per_minute: int
     limit_seconds: float
     scaling_rounds: int
@@ -46,22 +49,25 @@ class Sizes:
 SIZES = {
     "smoke": Sizes(
         runs=4, rounds=1, concurrency=4, approvals=3, parked=5, idle_window=1.0,
-        limit_per_minute=600, limit_seconds=4.0, scaling_rounds=1, screening_sizes=(1_000,),
+        memory_parked=3, limit_per_minute=600, limit_seconds=4.0, scaling_rounds=1,
+        screening_sizes=(1_000,),
     ),
     "default": Sizes(
         runs=150, rounds=3, concurrency=32, approvals=200, parked=1_000, idle_window=30.0,
-        limit_per_minute=120, limit_seconds=60.0, scaling_rounds=2,
+        memory_parked=100, limit_per_minute=120, limit_seconds=60.0, scaling_rounds=2,
         screening_sizes=(10_000, 100_000),
     ),
     "full": Sizes(
         runs=400, rounds=5, concurrency=32, approvals=500, parked=10_000, idle_window=60.0,
-        limit_per_minute=120, limit_seconds=60.0, scaling_rounds=3,
+        memory_parked=200, limit_per_minute=120, limit_seconds=60.0, scaling_rounds=3,
         screening_sizes=(10_000, 100_000, 1_000_000),
     ),
 }  # fmt: skip
 
 
-BENCHMARKS = ("throughput", "approval", "idle", "rate_limit", "scaling", "screening")
+BENCHMARKS = (
+    "throughput", "approval", "idle", "memory", "rate_limit", "scaling", "screening",
+)  # fmt: skip
 
 
 async def measure(
@@ -98,6 +104,7 @@ async def measure(
             ),
             "approval": lambda: approval.run(stack, sizes.approvals),
             "idle": lambda: idle.run(stack, sizes.parked, sizes.idle_window),
+            "memory": lambda: memory.run(stack, sizes.memory_parked),
             "rate_limit": lambda: rate_limit.run(
                 stack, sizes.limit_per_minute, sizes.limit_seconds
             ),

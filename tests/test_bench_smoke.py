@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.memory import BARE, SLUICE
 from bench.report import Results
 from tests.faults.processes import ROOT
 
@@ -88,6 +89,21 @@ def test_smoke_run_measures_all_five_benchmarks_and_writes_the_report(tmp_path: 
         assert parked.approve_cpu_ms_per_run["worker"] > 0
         assert parked.approved_history is not None and parked.approved_history.events > 3
     assert "#### Where approving all goes (profiled with py-spy)" in text
+
+    # Where a parked run's memory goes, traced in each worker: each worker's own code holds
+    # part of every parked run, and the report shows the breakdown.
+    memory = results.memory
+    assert memory is not None
+    assert memory.parked == 3
+    assert set(memory.variants) == {"sluice", "bare"}
+    for name, own_code in (("sluice", SLUICE), ("bare", BARE)):
+        breakdown = memory.variants[name]
+        assert breakdown.traced_kib_per_run > 0 and breakdown.rss_kib_per_run > 0
+        assert breakdown.kib_per_run[own_code] > 0
+        assert breakdown.top_sites
+    assert memory.variants["bare"].kib_per_run.get(SLUICE, 0.0) == 0.0
+    assert "Where a cached parked run's memory goes (tracemalloc, 3 runs" in text
+    assert f"| {SLUICE} |" in text
 
     limited = results.rate_limit
     assert limited is not None

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 from activities.cargo.extraction import TASK as EXTRACT_TASK
 from activities.cargo.extraction import CargoDocumentActivities, offline_extract
 from activities.cargo.factory import cargo_activities
 from activities.cargo.models import (
+    CargoReleaseOutcome,
     CargoSettings,
     CrossCheckRequest,
     CrossCheckResult,
@@ -44,21 +44,6 @@ from sluice.search_attributes import RiskLevel
 # the change replay without the step: ``self.patched`` is False for them. Once none of them
 # is left, remove the check (``BusinessProcess.patched`` says how).
 NOTIFY_PARTY_CHANGE = "notify-party-2026-11"
-
-
-class CargoReleaseOutcome(BaseModel):
-    """How the run ended for the shipment."""
-
-    shipment_id: str
-    action: Literal["released", "held"]
-    terminal_reference: str
-    decision: str
-    decided_by: list[str]
-    risk: RiskLevel
-    rule_hits: list[str]
-    screening_hits: list[str]
-    unreadable_documents: list[str]
-    undelivered_notices: list[str] = []
 
 
 @workflow.defn(name="CargoReleaseWorkflow")

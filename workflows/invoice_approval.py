@@ -18,10 +18,8 @@ payment and the notice are keyed by run and step: a retry or replay acts once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 from activities.connectors.supplier_payments import (
@@ -37,8 +35,10 @@ from activities.invoice.models import (
     CheckResult,
     DuplicateCheck,
     Invoice,
+    InvoiceApprovalOutcome,
     InvoiceSettings,
     PaymentAuthority,
+    Review,
     masked_iban,
 )
 from sluice.framework import EXAMPLES, Process
@@ -48,23 +48,6 @@ from sluice.framework.process import BusinessProcess, StepFailed
 from sluice.search_attributes import RiskLevel
 
 C = TypeVar("C", bound=CheckResult)
-
-
-class InvoiceApprovalOutcome(BaseModel):
-    """How the run ended for the invoice."""
-
-    invoice_reference: str
-    action: Literal["paid", "not_paid"]
-    decision: str
-    decided_by: list[str]
-    risk: RiskLevel
-    rule_hits: list[str]
-    approvals_required: int
-    payment_reference: str | None = None
-    amount: Decimal | None = None
-    currency: str | None = None
-    supplier_told: bool = False
-    reason: str | None = None
 
 
 @workflow.defn(name="InvoiceApprovalWorkflow")
@@ -285,16 +268,6 @@ class InvoiceApprovalWorkflow(BusinessProcess):
 
 
 # --- the decision rule: replayed by every run, so a change here needs ``self.patched`` -----
-
-
-class Review(BaseModel):
-    """Who must look at the invoice, and why."""
-
-    kind: Literal["payment_approval", "bank_account_change"]
-    risk: RiskLevel
-    approvals_required: int
-    evidence: list[str]
-    rules: list[str]
 
 
 def review_for(checks: list[CheckResult], authority: PaymentAuthority) -> Review:

@@ -18,9 +18,8 @@ The run's subject is the application id; the applicant's name never leaves the p
 from __future__ import annotations
 
 import asyncio
-from typing import Literal, cast
+from typing import cast
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 from activities.connectors.sanctions import QueryEvidence, ScreeningResult
@@ -34,7 +33,7 @@ from activities.kyc.documents import (
 from activities.kyc.factory import kyc_activities
 from activities.kyc.models import (
     REQUIRED_DOCUMENTS,
-    DocumentSource,
+    DocumentDelivery,
     DocumentText,
     ExtractedKycDocument,
     ExtractionRequest,
@@ -43,6 +42,7 @@ from activities.kyc.models import (
     KycCheckResult,
     KycDocument,
     KycDocumentKind,
+    KycOutcome,
     KycSettings,
     TranscriptionRequest,
 )
@@ -50,7 +50,7 @@ from activities.kyc.rules import KycRuleActivities
 from activities.screening import ScreeningActivities, ScreeningRequest
 from sluice.framework import EXAMPLES, Process
 from sluice.framework.approval import SYSTEM_REVIEWER, Decision, DecisionRequest
-from sluice.framework.human_input import InputRequest, ProvidedInput
+from sluice.framework.human_input import InputRequest
 from sluice.framework.name_keys import normalise_name
 from sluice.framework.notifications import Notification, NotificationActivities
 from sluice.framework.policy import ApprovalPolicy
@@ -63,34 +63,6 @@ PROVIDE_DOCUMENT = "provide_document"
 # apart is not a hit; the same date confirms one). Runs that screened before the change
 # replay with the request they sent: ``self.patched`` is False for them.
 SCREENING_EVIDENCE_CHANGE = "screening-evidence-2026-12"
-
-
-class DocumentDelivery(ProvidedInput):
-    """Payload of the ``provide_document`` signal: a missing or unreadable document."""
-
-    kind: KycDocumentKind
-    document: DocumentSource
-
-    @property
-    def item(self) -> str:
-        return self.kind.value
-
-    def as_document(self) -> KycDocument:
-        return KycDocument(kind=self.kind, **self.document.model_dump())
-
-
-class KycOutcome(BaseModel):
-    """How the review ended for the application."""
-
-    application_id: str
-    action: Literal["approved", "rejected", "closed_incomplete"]
-    decision: str
-    decided_by: list[str]
-    risk: RiskLevel | None
-    reason: str | None
-    rule_hits: list[str]
-    screening_hits: list[str]
-    outstanding_documents: list[str]
 
 
 @workflow.defn(name="KycReviewWorkflow")

@@ -21,10 +21,8 @@ Refund and reply are keyed by run and step: a retry or replay acts once.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 
 from activities.connectors.crm import CrmActivities, CustomerHistory, CustomerLookup
@@ -38,16 +36,15 @@ from activities.support.factory import support_activities
 from activities.support.guards import TextGuardActivities
 from activities.support.ladder import AuthorityLadder, SupportLadderActivities, SupportSettings
 from activities.support.models import (
-    Category,
     DraftedReply,
     DraftRequest,
     GuardContext,
     RefundOffer,
+    SupportTriageOutcome,
     TextGuardReport,
     TextGuardRequest,
     Ticket,
     TicketClassification,
-    Urgency,
 )
 from sluice.framework import EXAMPLES, Process
 from sluice.framework.approval import Decision, DecisionRequest
@@ -68,28 +65,6 @@ with workflow.unsafe.imports_passed_through():
         refund_offer,
         required_authority,
     )
-
-
-class SupportTriageOutcome(BaseModel):
-    """How the run ended for the ticket."""
-
-    ticket_id: str
-    action: Literal["replied", "handed_to_human"]
-    queue: str | None = None
-    category: Category | None = None
-    urgency: Urgency | None = None
-    confidence: float | None = None
-    paged_on_call: bool = False
-    new_contact: bool | None = None
-    decision: str | None = None
-    decided_by: list[str] = Field(default_factory=list)
-    ladder_rules: list[str] = Field(default_factory=list)
-    reply_reference: str | None = None
-    reply_edited: bool = False
-    refund_reference: str | None = None
-    refund_amount: Decimal | None = None
-    refund_currency: str | None = None
-    reason: str | None = None
 
 
 @workflow.defn(name="SupportTriageWorkflow")

@@ -7,11 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sluice.model_contracts import ModelRecord
+from sluice.search_attributes import RiskLevel
 
 
 class DocumentKind(StrEnum):
@@ -129,3 +130,25 @@ class CargoSettings(BaseModel):
     weight_tolerance_percent: float = 2.0
     package_count_tolerance: int = 0
     value_tolerance_percent: float = 1.0
+
+
+# --- the run's outcome and the workflow's own models -----------------------------------------
+# Defined here, not in the workflow module: this module is passed through the workflow
+# sandbox, so each class is built once per worker; a class in the workflow module is built
+# again for every run the worker starts or replays, and held by every cached run (measured in
+# BENCHMARKS.md, 3).
+
+
+class CargoReleaseOutcome(BaseModel):
+    """How the run ended for the shipment."""
+
+    shipment_id: str
+    action: Literal["released", "held"]
+    terminal_reference: str
+    decision: str
+    decided_by: list[str]
+    risk: RiskLevel
+    rule_hits: list[str]
+    screening_hits: list[str]
+    unreadable_documents: list[str]
+    undelivered_notices: list[str] = []

@@ -18,6 +18,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sluice.search_attributes import RiskLevel
+
 # A supplier id, PO reference or item code: what an ERP keys records by.
 ERP_KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
 # An invoice number as suppliers print it: letters, digits and a few separators.
@@ -192,3 +194,37 @@ class DuplicateCheck(BaseModel):
 
     invoice: Invoice
     idempotency_key: str
+
+
+# --- the run's outcome and the workflow's own models -----------------------------------------
+# Defined here, not in the workflow module: this module is passed through the workflow
+# sandbox, so each class is built once per worker; a class in the workflow module is built
+# again for every run the worker starts or replays, and held by every cached run (measured in
+# BENCHMARKS.md, 3).
+
+
+class InvoiceApprovalOutcome(BaseModel):
+    """How the run ended for the invoice."""
+
+    invoice_reference: str
+    action: Literal["paid", "not_paid"]
+    decision: str
+    decided_by: list[str]
+    risk: RiskLevel
+    rule_hits: list[str]
+    approvals_required: int
+    payment_reference: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    supplier_told: bool = False
+    reason: str | None = None
+
+
+class Review(BaseModel):
+    """Who must look at the invoice, and why."""
+
+    kind: Literal["payment_approval", "bank_account_change"]
+    risk: RiskLevel
+    approvals_required: int
+    evidence: list[str]
+    rules: list[str]

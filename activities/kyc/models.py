@@ -12,8 +12,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from activities.text_screening import TextScreening, describe
+from sluice.framework.human_input import ProvidedInput
 from sluice.intake import INTAKE_PATH
 from sluice.model_contracts import ModelRecord
+from sluice.search_attributes import RiskLevel
 
 # A data URL above the payload store's threshold leaves the run's history (only a claim stays,
 # see sluice/payload_store.py), so a scan may be as large as the default document limit:
@@ -259,3 +261,38 @@ class KycSettings(BaseModel):
         if moved:
             raise ValueError(f"{' and '.join(moved)} moved to [documents] (intake_dir, max_bytes)")
         return raw
+
+
+# --- the run's outcome and the workflow's own models -----------------------------------------
+# Defined here, not in the workflow module: this module is passed through the workflow
+# sandbox, so each class is built once per worker; a class in the workflow module is built
+# again for every run the worker starts or replays, and held by every cached run (measured in
+# BENCHMARKS.md, 3).
+
+
+class DocumentDelivery(ProvidedInput):
+    """Payload of the ``provide_document`` signal: a missing or unreadable document."""
+
+    kind: KycDocumentKind
+    document: DocumentSource
+
+    @property
+    def item(self) -> str:
+        return self.kind.value
+
+    def as_document(self) -> KycDocument:
+        return KycDocument(kind=self.kind, **self.document.model_dump())
+
+
+class KycOutcome(BaseModel):
+    """How the review ended for the application."""
+
+    application_id: str
+    action: Literal["approved", "rejected", "closed_incomplete"]
+    decision: str
+    decided_by: list[str]
+    risk: RiskLevel | None
+    reason: str | None
+    rule_hits: list[str]
+    screening_hits: list[str]
+    outstanding_documents: list[str]

@@ -162,3 +162,32 @@ class TextGuardReport(BaseModel):
     allowed_domains: list[str] = Field(
         default_factory=list, description="the company's domains a reply was checked against"
     )
+
+
+# --- the run's outcome and the workflow's own models -----------------------------------------
+# Defined here, not in the workflow module: this module is passed through the workflow
+# sandbox, so each class is built once per worker; a class in the workflow module is built
+# again for every run the worker starts or replays, and held by every cached run (measured in
+# BENCHMARKS.md, 3).
+
+
+class SupportTriageOutcome(BaseModel):
+    """How the run ended for the ticket."""
+
+    ticket_id: str
+    action: Literal["replied", "handed_to_human"]
+    queue: str | None = None
+    category: Category | None = None
+    urgency: Urgency | None = None
+    confidence: float | None = None
+    paged_on_call: bool = False
+    new_contact: bool | None = None
+    decision: str | None = None
+    decided_by: list[str] = Field(default_factory=list)
+    ladder_rules: list[str] = Field(default_factory=list)
+    reply_reference: str | None = None
+    reply_edited: bool = False
+    refund_reference: str | None = None
+    refund_amount: Decimal | None = None
+    refund_currency: str | None = None
+    reason: str | None = None

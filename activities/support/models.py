@@ -164,11 +164,8 @@ class TextGuardReport(BaseModel):
     )
 
 
-# --- the run's outcome and the workflow's own models -----------------------------------------
-# Defined here, not in the workflow module: this module is passed through the workflow
-# sandbox, so each class is built once per worker; a class in the workflow module is built
-# again for every run the worker starts or replays, and held by every cached run (measured in
-# BENCHMARKS.md, 3).
+# --- the run's outcome and the workflow's own models (here, not in the workflow module:
+# see ``PASSED_THROUGH`` in sluice/app/plugin.py) ------------------------------------------
 
 
 class SupportTriageOutcome(BaseModel):

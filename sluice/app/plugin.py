@@ -33,7 +33,10 @@ from sluice.ratelimit import RateLimiter, queue_dispatch_rate
 # Modules a workflow imports that hold no state between runs: imported once, outside the
 # sandbox, instead of once per run (their pydantic classes are costly to build; measured in
 # BENCHMARKS.md). A domain workflow module is never passed through: the sandbox re-imports it
-# for each run, so a run cannot see another's module state.
+# for each run, so a run cannot see another's module state. So the models a workflow returns
+# or receives live in its process's ``activities/<process>/models.py``, not in the workflow
+# module, where each run would build them (and their pydantic-core validators) again and each
+# cached run would hold its own copy.
 PASSED_THROUGH = ("activities", "sluice")
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributeKey, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
 from sluice.binaries import temporal_cli
@@ -143,6 +144,21 @@ async def status_until(
             await asyncio.sleep(0.05)
             continue
         raise AssertionError(f"{problem}: {status.model_dump_json(indent=1)}")
+
+
+async def listed_with(
+    handle: WorkflowHandle[Any, Any], key: SearchAttributeKey[Any], value: Any
+) -> TypedSearchAttributes:
+    """The run's search attributes once ``key`` shows ``value``. A query can see a workflow
+    task's outcome a moment before the server has recorded that task's upserts (a run
+    replayed for the query includes the task still in flight), so a test that waited on a
+    query waits here too before it reads the attributes."""
+
+    async def described() -> TypedSearchAttributes | None:
+        attributes = (await handle.describe()).typed_search_attributes
+        return attributes if attributes.get(key) == value else None
+
+    return await eventually(described, what=f"{key.name} = {value!r}", seconds=10)
 
 
 async def signed(

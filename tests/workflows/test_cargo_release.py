@@ -28,6 +28,7 @@ from sluice.framework.process import RunStatus
 from tests.conftest import example
 from tests.support import (
     finished,
+    listed_with,
     signed,
     signed_signal,
     start_run,
@@ -219,10 +220,8 @@ async def test_runs_are_findable_in_visibility_without_personal_data(
     async with make_worker(client):
         handle = await start(client, settings, "anomaly")
         await until_decision_needed(handle)
-        description = await handle.describe()
-        attributes = description.typed_search_attributes
+        attributes = await listed_with(handle, sa.APPROVAL_STATUS, "Pending")
         assert attributes.get(sa.DOMAIN) == "cargo_release"
-        assert attributes.get(sa.APPROVAL_STATUS) == "Pending"
         assert attributes.get(sa.RISK_LEVEL) == "medium"
         assert attributes.get(sa.DECISION_NEEDED) == "customs_release"
         await handle.signal("approve", await signed_signal(handle, settings, "alice"))

@@ -31,6 +31,7 @@ from tests.pdfs import scanned_pdf
 from tests.stubs.mistral_api import OCR_PATH, MistralStub
 from tests.support import (
     finished,
+    listed_with,
     signed_signal,
     start_run,
     starter,
@@ -306,8 +307,7 @@ async def test_missing_proof_of_address_waits_then_continues_when_provided_by_si
         assert "not provided with the application" in " ".join(
             status.awaiting_input.request.reasons
         )
-        attributes = (await handle.describe()).typed_search_attributes
-        assert attributes.get(sa.APPROVAL_STATUS) == "Pending"
+        attributes = await listed_with(handle, sa.APPROVAL_STATUS, "Pending")
         assert attributes.get(sa.DECISION_NEEDED) == "provide_document"
 
         await handle.signal("provide_document", provided("identity_document", text=passport()))
@@ -433,8 +433,7 @@ async def test_missing_document_deadline_closes_the_application_as_incomplete(
         # The time-skipping server takes the upserts: the run is listed as pending. (It
         # cannot describe a run after a datetime attribute is unset, so the clearing of the
         # attributes is checked on the dev server, in the test above.)
-        attributes = (await handle.describe()).typed_search_attributes
-        assert attributes.get(sa.APPROVAL_STATUS) == "Pending"
+        attributes = await listed_with(handle, sa.APPROVAL_STATUS, "Pending")
         assert attributes.get(sa.DECISION_NEEDED) == "provide_document"
         outcome = await handle.result()
         trail = await audit(handle)

@@ -141,13 +141,14 @@ class EncryptionCodec(PayloadCodec):
 
 
 def unreadable(reason: str) -> Payload:
-    """A marker standing for a payload that could not be decrypted: it carries the reason and
-    no data, and no payload converter turns it into a value (``refusal_of`` reads it)."""
+    """A marker standing for a payload that could not be decrypted (or, from the payload
+    store, fetched): it carries the reason and no data, and no payload converter turns it
+    into a value (``refusal_of`` reads it)."""
     return Payload(metadata={"encoding": UNREADABLE, REFUSAL: reason.encode()})
 
 
 def refusal_of(payload: Payload) -> str | None:
-    """Why ``payload`` could not be decrypted, if it is an ``unreadable`` marker."""
+    """Why ``payload`` could not be read, if it is an ``unreadable`` marker."""
     if payload.metadata.get("encoding") != UNREADABLE:
         return None
     return payload.metadata.get(REFUSAL, b"").decode("utf-8", errors="replace")

@@ -34,6 +34,7 @@ from temporalio.converter import (
 from temporalio.exceptions import ApplicationError
 
 from sluice.codec import UNREADABLE, CodecError, refusal_of, unreadable
+from sluice.payload_store import refusing_claims
 from sluice.validation import validation_problems
 
 # The error type of a run whose own input was refused (see ``WorkerPayloadConverter``).
@@ -62,14 +63,20 @@ def sluice_data_converter(
 
 
 def worker_data_converter(converter: DataConverter) -> DataConverter:
-    """``converter`` as a worker uses it: undecryptable payloads become markers, and a run's
-    input that does not convert fails the run. Clients keep the strict converter, so the CLI
-    names a payload it cannot decrypt."""
+    """``converter`` as a worker uses it: undecryptable payloads and refused large-payload
+    claims become markers, and a run's input that does not convert fails the run. Clients
+    keep the strict converter, so the CLI names a payload it cannot decrypt or fetch."""
     codec = converter.payload_codec
     if codec is not None and not isinstance(codec, MarkingCodec):
         codec = MarkingCodec(codec)
+    storage = converter.external_storage
+    if storage is not None:
+        storage = refusing_claims(storage)
     return dataclasses.replace(
-        converter, payload_converter_class=WorkerPayloadConverter, payload_codec=codec
+        converter,
+        payload_converter_class=WorkerPayloadConverter,
+        payload_codec=codec,
+        external_storage=storage,
     )
 
 

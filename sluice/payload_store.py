@@ -20,7 +20,9 @@ Stored payloads are never deleted here: a history that references one needs it t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -39,6 +41,7 @@ from temporalio.converter import (
     StorageDriverStoreContext,
 )
 
+from sluice.codec import unreadable
 from sluice.config import ConfigError, PayloadSettings, Settings
 from sluice.private_files import private_folder
 
@@ -47,10 +50,18 @@ LOCAL_DRIVER = "sluice.local"
 HASH_ALGORITHM = "sha256"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
+log = logging.getLogger(__name__)
+
 
 class PayloadStoreError(Exception):
     """A stored payload cannot be given back: missing, altered since it was stored, or a
-    claim this store did not write. Names the file, never the payload's content."""
+    claim this store did not write. Names the file, never the payload's content;
+    ``problem`` says what was wrong without the file's path."""
+
+    def __init__(self, problem: str, path: Path | None = None, advice: str = "") -> None:
+        self.problem = problem
+        where = f"{path}: " if path is not None else ""
+        super().__init__(f"{where}{problem}{f'; {advice}' if advice else ''}")
 
 
 class LocalPayloadStore(StorageDriver):
@@ -120,15 +131,74 @@ class LocalPayloadStore(StorageDriver):
             blob = path.read_bytes()
         except FileNotFoundError:
             raise PayloadStoreError(
-                f"{path}: stored payload not found; every worker and the CLI must share the "
-                "payload store ([payloads] directory, or store = 's3')"
+                "stored payload not found",
+                path,
+                "every worker and the CLI must share the payload store ([payloads] directory, "
+                "or store = 's3')",
             ) from None
         if hashlib.sha256(blob).hexdigest() != digest:
             raise PayloadStoreError(
-                f"{path}: stored payload does not match its SHA-256 (altered or damaged since "
-                "it was stored); refusing it"
+                "stored payload does not match its SHA-256 (altered or damaged since it was "
+                "stored); refusing it",
+                path,
             )
         return Payload.FromString(blob)
+
+
+class RefusingClaims(StorageDriver):
+    """``store`` as a worker reads it: a claim the store refuses comes back as an
+    ``unreadable`` marker instead of an error.
+
+    The SDK fetches every claim of a workflow activation before the workflow sees any of
+    it, so one forged claim in a signal (a made-up hash, another algorithm, a file altered
+    on disk) would otherwise fail that activation and every later workflow task of the run.
+    The marker reaches the message's handler, which refuses it on the record, as it does a
+    payload that does not decrypt. Only the store's own refusals are marked: an error that
+    may pass (a full disk, a network) still fails the task, so that its retry reads the
+    payload once it can."""
+
+    def __init__(self, store: StorageDriver) -> None:
+        self.store_driver = store
+
+    def name(self) -> str:
+        return self.store_driver.name()
+
+    def type(self) -> str:
+        return self.store_driver.type()
+
+    async def store(
+        self, context: StorageDriverStoreContext, payloads: Sequence[Payload]
+    ) -> list[StorageDriverClaim]:
+        return await self.store_driver.store(context, payloads)
+
+    async def retrieve(
+        self, context: StorageDriverRetrieveContext, claims: Sequence[StorageDriverClaim]
+    ) -> list[Payload]:
+        try:
+            return await self.store_driver.retrieve(context, claims)
+        except PayloadStoreError:
+            # Only then one by one, to mark exactly the claims that are refused.
+            return [await self._retrieve_one(context, claim) for claim in claims]
+
+    async def _retrieve_one(
+        self, context: StorageDriverRetrieveContext, claim: StorageDriverClaim
+    ) -> Payload:
+        try:
+            [payload] = await self.store_driver.retrieve(context, [claim])
+        except PayloadStoreError as err:
+            log.warning("a payload claim was refused: %s", err)
+            return unreadable(f"a large-payload claim was refused: {err.problem}")
+        return payload
+
+
+def refusing_claims(storage: ExternalStorage) -> ExternalStorage:
+    """``storage`` as workers use it: the local store's refusals become markers (see
+    ``RefusingClaims``); other drivers are left as they are."""
+    drivers = [
+        RefusingClaims(driver) if isinstance(driver, LocalPayloadStore) else driver
+        for driver in storage.drivers
+    ]
+    return dataclasses.replace(storage, drivers=drivers)
 
 
 def store_directory(settings: Settings) -> Path:

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
 from temporalio.api.common.v1 import Header, Payload, Payloads, WorkflowExecution, WorkflowType
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1.external_storage_pb2 import ExternalStorageReference
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     SignalWorkflowExecutionRequest,
@@ -34,6 +36,7 @@ from sluice.config import Settings
 from sluice.framework.audit import AuditTrail
 from sluice.framework.process import REFUSALS_RECORDED, RunStatus
 from sluice.interceptor import TRACE_HEADER
+from sluice.payload_store import LOCAL_DRIVER
 from sluice.telemetry import Telemetry
 from tests.conftest import example
 from tests.support import signed_signal, starter, status_until, temporal, waiting_cargo_run
@@ -104,7 +107,30 @@ def hostile_signals(codec: EncryptionCodec) -> dict[str, tuple[str, list[Payload
             "a rejection needs a reason",
         ),
         "unknown signal": ("approve\u202e", [json_payload(alice)], "unknown signal"),
+        "claim of a payload never stored": (
+            "approve",
+            [claim(LOCAL_DRIVER, hash_algorithm="sha256", hash_value=os.urandom(32).hex())],
+            "a large-payload claim was refused: stored payload not found",
+        ),
+        "claim outside the store": (
+            "reject",
+            [claim(LOCAL_DRIVER, hash_algorithm="sha256", hash_value="../../keys.json")],
+            "a large-payload claim was refused: not a claim of the local payload store",
+        ),
     }
+
+
+def claim(driver: str, **claim_data: str) -> Payload:
+    """An external-storage reference as the SDK writes one in place of a large payload,
+    naming whatever store and claim a forger chose."""
+    reference = ExternalStorageReference(driver_name=driver, claim_data=claim_data)
+    return Payload(
+        metadata={"encoding": b"json/protobuf", "messageType": REFERENCE_TYPE},
+        data=json_format.MessageToJson(reference).encode(),
+    )
+
+
+REFERENCE_TYPE = ExternalStorageReference.DESCRIPTOR.full_name.encode()
 
 
 def _seal_bytes(codec: EncryptionCodec, plain: bytes) -> bytes:
@@ -170,6 +196,8 @@ HOSTILE_SIGNALS = [
     "sealed non-payload",
     "blank rejection reason",
     "unknown signal",
+    "claim of a payload never stored",
+    "claim outside the store",
 ]
 
 

@@ -36,7 +36,7 @@ def read_message(payloads: Sequence[RawValue], schema: type[M]) -> M:
     payload = payloads[0].payload
     undecryptable = refusal_of(payload)
     if undecryptable is not None:
-        raise MessageRefused(f"could not be decrypted: {undecryptable}")
+        raise MessageRefused(f"could not be read: {undecryptable}")
     encoding = payload.metadata.get("encoding", b"")
     if encoding != JSON:
         raise MessageRefused(f"encoding {shown(encoding.decode('utf-8', 'replace'))} is not JSON")

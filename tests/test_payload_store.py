@@ -4,12 +4,14 @@ history carries, and how a damaged, missing or foreign blob is refused."""
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.api.common.v1 import Payload
+from temporalio.common import RawValue
 from temporalio.converter import (
     DataConverter,
     StorageDriverClaim,
@@ -18,9 +20,9 @@ from temporalio.converter import (
     StorageDriverStoreContext,
 )
 
-from sluice.codec import ENCODING, EncryptionCodec, create_key_file
+from sluice.codec import ENCODING, EncryptionCodec, create_key_file, refusal_of
 from sluice.config import ConfigError, Settings, load_settings
-from sluice.converter import sluice_data_converter
+from sluice.converter import sluice_data_converter, worker_data_converter
 from sluice.payload_store import (
     LOCAL_DRIVER,
     LocalPayloadStore,
@@ -150,6 +152,29 @@ async def test_large_payloads_are_encrypted_before_they_are_stored(
     assert Payload.FromString(blob).metadata["encoding"] == ENCODING
     assert APPLICANT.encode() not in blob and b"X99120" not in blob
     assert await converter.decode([in_history], [dict]) == [document]
+
+
+async def test_a_worker_refuses_an_altered_payload_by_marker_and_still_reads_the_others(
+    converter: DataConverter, local_settings: Settings
+) -> None:
+    """What a worker does with a signal whose stored payload was altered: that payload
+    becomes a refusal its handler records, the others of the same activation are read."""
+    kept, altered = await converter.encode([{"text": scan_text()}, {"text": scan_text(300_000)}])
+    for file in stored_files(store_directory(local_settings)):
+        if file.stat().st_size < 350_000:
+            file.write_bytes(file.read_bytes()[:-1] + b"\x00")
+    worker = worker_data_converter(converter)
+
+    read, refused = await worker.decode([kept, altered], [RawValue, RawValue])
+
+    assert json.loads(read.payload.data) == {"text": scan_text()}
+    assert refusal_of(refused.payload) == (
+        "a large-payload claim was refused: stored payload does not match its SHA-256 "
+        "(altered or damaged since it was stored); refusing it"
+    )
+    # A client (the CLI) keeps the strict converter: it names the file to look at.
+    with pytest.raises(PayloadStoreError, match="does not match its SHA-256"):
+        await converter.decode([altered], [dict])
 
 
 async def test_small_payloads_stay_in_the_history(

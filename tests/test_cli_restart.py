@@ -14,10 +14,12 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import Client
 from temporalio.converter import ExternalStorage
 from temporalio.testing import WorkflowEnvironment
 
@@ -30,7 +32,7 @@ from sluice.devserver import start_dev_server
 from sluice.framework import EXAMPLES
 from tests.conftest import EXAMPLES as TEST_EXAMPLES
 from tests.conftest import example
-from tests.support import ROOT, cli_environment, decide, starter, status_until
+from tests.support import ROOT, cli_environment, decide, eventually, starter, status_until
 
 ANOMALY = str(TEST_EXAMPLES / "cargo_release" / "anomaly.json")
 # How the tests call Python, as the CLI should print it from the project folder.
@@ -39,6 +41,16 @@ PYTHON = (
     if Path(sys.executable).is_relative_to(ROOT)
     else sys.executable
 )
+
+
+async def one_run_per_sample(client: Client) -> bool:
+    """Whether each sample id holds exactly one run (visibility lists a start a moment after
+    it, so callers wait for this)."""
+    counts = [
+        (await client.count_workflows(f"WorkflowId = 'demo-{name}'")).count
+        for name in ("cargo-release-clean", "cargo-release-anomaly")
+    ]
+    return counts == [1, 1]
 
 
 async def test_the_sample_runs_of_an_earlier_start_are_found_not_started_again(
@@ -67,16 +79,15 @@ async def test_the_sample_runs_of_an_earlier_start_are_found_not_started_again(
                 if start == "first":  # the first of the two KYC reviewers decides
                     handle = server.client.get_workflow_handle(four_eyes)
                     await decide(handle, settings, "approve", "alice")
-            once = [
-                (await server.client.count_workflows(f"WorkflowId = 'demo-{name}'")).count
-                for name in ("cargo-release-clean", "cargo-release-anomaly")
-            ]
+
+            # Finished (clean) or waiting (anomaly): each sample id holds one run, both times.
+            await eventually(
+                partial(one_run_per_sample, server.client), seconds=10, what="one run per sample"
+            )
         finally:
             await server.shutdown()
         shown = capsys.readouterr().out
         assert f"\nsample runs ({samples}):\n" in shown and "\\n" not in shown
-        # Finished (clean) or waiting (anomaly): each sample id holds one run, both times.
-        assert once == [1, 1]
         assert (
             f"approve: {PYTHON} starter.py approve demo-cargo-release-anomaly --reviewer alice"
             in shown

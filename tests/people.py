@@ -20,10 +20,12 @@ async def act_on(
     rng: random.Random,
     settings: Settings,
     approve_share: float = 0.8,
+    final_text: str | None = None,
 ) -> None:
     """Provide the example's file in ``provide/`` if the run waits for input; otherwise
     approve (with probability ``approve_share``) or reject a pending decision, as a reviewer
-    the run allows, signed with that reviewer's key from ``settings``' data folder."""
+    the run allows, signed with that reviewer's key from ``settings``' data folder. An
+    approval sends ``final_text`` as the reviewer's edit where the request accepts one."""
     supply = example.parent / "provide" / example.name
     if status.awaiting_input and supply.exists():
         await handle.signal(status.awaiting_input.request.signal, json.loads(supply.read_text()))
@@ -47,5 +49,6 @@ async def act_on(
         request_id=pending.request_id,
         verdict=verdict,
         reason="declined" if verdict == "reject" else None,
+        final_text=final_text if verdict == "approve" and request.accepts_final_text else None,
     )
     await handle.signal(verdict, as_signal(decision))

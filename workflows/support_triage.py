@@ -11,7 +11,9 @@ The checklist a support desk follows, automated:
      bank or card numbers, no promise of money or of an account change (rules),
   6. decide by the authority ladder: reply on its own only for low-risk, confident cases;
      refunds, account access, privacy and high-value complaints need an agent, large refunds
-     a supervisor; the approver may edit the reply,
+     a supervisor; the approver may edit the reply, and an edited reply is checked again for
+     what no reply may carry (hidden text or links, foreign links and addresses, bank or
+     card numbers): one that fails goes to a person, and nothing is sent or refunded,
   7. issue the approved refund (the amount comes from the CRM order, never from the ticket;
      the approver may lower it, with the reply edited to say so),
      then send the reply; a rejected or unanswered ticket goes to a human queue with the
@@ -67,9 +69,15 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+# Since 2026-12 an approver's edited reply is checked before it goes out. Runs started
+# before send it unchecked on replay; once none is left, deprecate the patch.
+EDITED_REPLY_CHECK = "reply-check-2026-12"
+
+
 @workflow.defn(name="SupportTriageWorkflow")
 class SupportTriageWorkflow(BusinessProcess):
     domain = "support_triage"
+    changes = (EDITED_REPLY_CHECK,)
 
     def __init__(self) -> None:
         super().__init__()
@@ -161,10 +169,13 @@ class SupportTriageWorkflow(BusinessProcess):
         )
 
         # 7. Act: refund first (if approved), then the reply; otherwise hand over with the draft.
+        # An edited reply that carries what no reply may goes to a person too.
         if not decision.approved:
             why = decision.reason or decision.outcome
             return await self.hand_over(ticket, ladder, why, drafted.draft.body, decision)
         reply = (decision.final_text or "").strip() or drafted.draft.body
+        if reply != drafted.draft.body and (refused := await self.edit_refused(reply)):
+            return await self.hand_over(ticket, ladder, refused, reply, decision)
         refunded = await self.issue_refund(ticket, refund, decision) if refund else None
         sent = await self.send_reply(ticket, reply, drafted, decision, refunded)
 
@@ -215,6 +226,29 @@ class SupportTriageWorkflow(BusinessProcess):
             ),
         )
 
+    async def edit_refused(self, reply: str) -> str | None:
+        """Why the approver's edited reply may not go out, if it may not: it carries what no
+        reply may carry, whoever wrote it, or it could not be checked."""
+        if not self.patched(EDITED_REPLY_CHECK):
+            return None
+        assert self.triage is not None and self.history is not None
+        try:
+            report = await self.check_text(
+                "Check edited reply",
+                TextGuardRequest(
+                    target="edited_reply",
+                    text=reply,
+                    context=GuardContext(
+                        customer_email=self.history.email, language=self.triage.language
+                    ),
+                ),
+            )
+        except StepFailed as failure:
+            return f"edited reply not checked: {failure.message}"
+        if report.hits:
+            return "edited reply not sent: it breaks " + ", ".join(h.rule for h in report.hits)
+        return None
+
     async def check_text(self, name: str, request: TextGuardRequest) -> TextGuardReport:
         # Both checks are handled by the caller: an unchecked text goes to a person.
         report: TextGuardReport = await self.step(
@@ -222,11 +256,12 @@ class SupportTriageWorkflow(BusinessProcess):
         )
         # A reply was checked against the company's domains: the audit says which.
         domains: dict[str, Any] = (
-            {"allowed_domains": report.allowed_domains} if request.target == "reply" else {}
+            {"allowed_domains": report.allowed_domains} if request.target != "ticket" else {}
         )
         self.record(
             "rule_check",
-            f"{report.ruleset} on the {request.target}: {len(report.rules_applied)} rules, "
+            f"{report.ruleset} on the {request.target.replace('_', ' ')}: "
+            f"{len(report.rules_applied)} rules, "
             f"{len(report.hits)} hits",
             rules=report.rules_applied,
             **domains,

@@ -18,7 +18,13 @@ from temporalio import activity
 
 from activities.support.ladder import SupportSettings
 from activities.support.models import GuardContext, GuardHit, TextGuardReport, TextGuardRequest
-from activities.support.reply_check import REPLY_RULES, REPLY_RULESET, ReplyPolicy, check_reply
+from activities.support.reply_check import (
+    EDITED_REPLY_RULES,
+    REPLY_RULES,
+    REPLY_RULESET,
+    ReplyPolicy,
+    check_reply,
+)
 from activities.support.text_scan import card_numbers, ibans, plain
 from sluice.activity_policy import LOCAL_COMPUTATION, with_policy
 from sluice.config import Settings
@@ -166,11 +172,12 @@ def check_text(request: TextGuardRequest, policy: ReplyPolicy | None = None) -> 
     if request.target == "ticket":
         return check_ticket(request)
     policy = policy or ReplyPolicy()
+    rules = REPLY_RULES if request.target == "reply" else EDITED_REPLY_RULES
     return TextGuardReport(
         ruleset=REPLY_RULESET,
-        target="reply",
-        rules_applied=[rule.name for rule in REPLY_RULES],
-        hits=check_reply(request.text, request.context, policy),
+        target=request.target,
+        rules_applied=[rule.name for rule in rules],
+        hits=check_reply(request.text, request.context, policy, rules),
         allowed_domains=policy.company_domains,
     )
 

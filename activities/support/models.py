@@ -135,9 +135,10 @@ class GuardContext(BaseModel):
 
 
 class TextGuardRequest(BaseModel):
-    """Text to check before it can steer a decision: a ticket, or a reply about to go out."""
+    """Text to check before it can steer a decision: a ticket, a drafted reply, or a reply
+    an approver edited, about to go out."""
 
-    target: Literal["ticket", "reply"]
+    target: Literal["ticket", "reply", "edited_reply"]
     text: str
     subject: str = Field(default="", description="a ticket's subject, checked with its text")
     context: GuardContext = Field(default_factory=GuardContext)
@@ -156,7 +157,7 @@ class TextGuardReport(BaseModel):
     """Which guard rules fired. The matched text itself is not kept: only the rule."""
 
     ruleset: str
-    target: Literal["ticket", "reply"]
+    target: Literal["ticket", "reply", "edited_reply"]
     rules_applied: list[str]
     hits: list[GuardHit]
     allowed_domains: list[str] = Field(

@@ -5,11 +5,12 @@ template would not. It holds plain visible text in the customer's language; it l
 the company's own domains (configured: ``[support] company_domains``); it names no e-mail
 address but the customer's own and the support address, no bank account, card or phone
 number, and asks for no password, code or card secret; it promises no money and no change to
-an account. Whatever breaks a requirement is a hit,
-and any hit puts the draft in front of an agent, with the hits as evidence (see
-``ladder.py``). The reply is read as its reader would read it (``text_scan.py``): invisible
-characters, look-alike letters, "hxxp", "evil[.]example", spaced-out numbers and markdown
-links whose text hides the target do not get a reply past the check.
+an account. Whatever breaks a requirement is a hit, and any hit puts the draft in front of
+an agent, with the hits as evidence (see ``ladder.py``). A reply the agent edited is checked
+again before it goes out, against what no reply may carry (``EDITED_REPLY_RULES``). The
+reply is read as its reader would read it (``text_scan.py``): invisible characters,
+look-alike letters, "hxxp", "evil[.]example", spaced-out numbers and markdown links whose
+text hides the target do not get a reply past the check.
 
 Each rule is named; the rule set is versioned as ``REPLY_RULESET``. Change a rule, change the
 version: the audit records the version with every hit. A finding names what broke the rule
@@ -38,7 +39,7 @@ from activities.support.text_scan import (
     undefanged,
 )
 
-REPLY_RULESET = "support-reply-check/2026.12.1"
+REPLY_RULESET = "support-reply-check/2026.12.2"
 
 
 class ReplyPolicy(BaseModel):
@@ -261,14 +262,39 @@ REPLY_RULES: tuple[ReplyRule, ...] = (
 )
 
 
-def check_reply(text: str, context: GuardContext, policy: ReplyPolicy) -> list[GuardHit]:
-    """Every requirement the reply breaks, each with what broke it."""
+# What no reply may carry, whoever wrote it: an approver's edit is checked against these
+# before it goes out. An approver may state an amount or a refund (a lowered refund must be
+# stated), speak of the customer's account, give a number to call and write in their own
+# words; they may not hide characters or a link's target, link outside the company, or name
+# another person's e-mail address, a bank account or a card number.
+EDITED_REPLY_RULES: tuple[ReplyRule, ...] = tuple(
+    rule
+    for rule in REPLY_RULES
+    if rule.name
+    in {
+        "reply_plain_text",
+        "reply_hides_link_target",
+        "reply_links_outside_company",
+        "reply_names_other_address",
+        "reply_names_bank_account",
+        "reply_names_card_number",
+    }
+)
+
+
+def check_reply(
+    text: str,
+    context: GuardContext,
+    policy: ReplyPolicy,
+    rules: tuple[ReplyRule, ...] = REPLY_RULES,
+) -> list[GuardHit]:
+    """Every requirement of ``rules`` the reply breaks, each with what broke it."""
     read = plain(text)
     reply = ReplyText(
         raw=text, read=read, written_out=undefanged(read), context=context, policy=policy
     )
     hits = []
-    for rule in REPLY_RULES:
+    for rule in rules:
         findings = rule.find(reply)
         if findings:
             hits.append(GuardHit(rule=rule.name, message=f"{rule.breach}: {', '.join(findings)}"))

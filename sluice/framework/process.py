@@ -132,8 +132,8 @@ class BusinessProcess:
     # Changes this process made with ``workflow.patched`` before local steps existed (their
     # ids); runs with local steps have them all. Changes made since go in ``changes``.
     changes_before_local_steps: ClassVar[frozenset[str]] = frozenset()
-    # Changes made since local steps exist: asked once, at the start of every run, before
-    # any step; the code reads the answer with ``self.patched(change)``.
+    # Changes made since local steps exist, oldest first: asked at the start of every run,
+    # before any step; the code reads the answer with ``self.patched(change)``.
     changes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
@@ -143,11 +143,8 @@ class BusinessProcess:
         )
         self.steps: list[StepRecord] = []
         self.refusals = 0
-        # Asked first: a run that has local steps has every earlier change, and each change
-        # asked costs two events (its marker and the SDK's TemporalChangeVersion upsert).
-        # In a run from before, the answer is False and adds nothing: it replays unchanged.
-        self.local_steps = workflow.patched(LOCAL_STEPS_PATCH)
-        self._changes = {change: workflow.patched(change) for change in self.changes}
+        self._changes = self._ask_changes()
+        self.local_steps = self._changes[LOCAL_STEPS_PATCH]
         self.canonical_names = self.patched(NAMES_PATCH)
         self._local_step_running = False
         # Search attribute changes held back to go with the next upsert (one event, not two).
@@ -200,8 +197,6 @@ class BusinessProcess:
         not found on replay (TMPRL1100, the run's workflow tasks fail). So a change made
         before local steps is not asked in a run that has them (it has them all), and a change
         made since is asked at the start of the run (``changes``), before any step."""
-        if change == LOCAL_STEPS_PATCH:
-            return self.local_steps
         if change in self._changes:
             return self._changes[change]
         if change in FRAMEWORK_CHANGES_BEFORE_LOCAL_STEPS | self.changes_before_local_steps:
@@ -209,6 +204,18 @@ class BusinessProcess:
         raise RuntimeError(
             f"change {change!r} is not declared: list it in {type(self).__name__}.changes"
         )
+
+    def _ask_changes(self) -> dict[str, bool]:
+        """Local steps and the process's ``changes``, asked newest first: a run that has a
+        change has every change made before it, so a new run asks one (each change asked
+        costs two events: its marker and the SDK's TemporalChangeVersion upsert), however many
+        there are. A run from before a change answers False for it and adds nothing, so it
+        replays unchanged."""
+        answers: dict[str, bool] = {}
+        newer = False
+        for change in reversed((LOCAL_STEPS_PATCH, *self.changes)):
+            newer = answers[change] = newer or workflow.patched(change)
+        return answers
 
     async def approval_policy(self) -> ApprovalPolicy:
         """The approval policy in force, fetched once and kept in history."""

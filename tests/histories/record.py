@@ -32,6 +32,15 @@ from tests.people import act_on
 
 HERE = Path(__file__).resolve().parent
 
+# The reviewer's edit sent with an approval, by process and example (the rest are approved
+# as drafted): the recorded histories then hold the edited reply's path too.
+EDITS = {
+    ("support-triage", "refund"): (
+        "Dear Laura,\n\nwe are refunding 39.90 EUR for your mouse today.\n\n"
+        "Best regards,\nCustomer support"
+    ),
+}
+
 
 async def record(only: str | None, tag: str | None) -> None:
     env = await start_dev_server(database_file=None, port=None, ui=False)
@@ -65,7 +74,15 @@ async def record(only: str | None, tag: str | None) -> None:
                         status = await handle.query("status", result_type=RunStatus)
                         if status.state != "running":
                             break
-                        await act_on(handle, status, example, rng, settings, approve_share=1.0)
+                        await act_on(
+                            handle,
+                            status,
+                            example,
+                            rng,
+                            settings,
+                            approve_share=1.0,
+                            final_text=EDITS.get((process.command, example.stem)),
+                        )
                         await asyncio.sleep(0.1)
                     await handle.result()
                     history = await handle.fetch_history()

@@ -219,6 +219,54 @@ async def test_approver_lowers_the_refund_and_the_lower_amount_is_paid_with_the_
     assert decided.detail["amount"] == "20.00"
 
 
+@pytest.mark.parametrize(
+    ("edited", "broken"),
+    [
+        (
+            "Dear Laura,\n\nwe are refunding 39.90 EUR. Questions? Write to "
+            "mark.feld@example.org or see https://refunds-desk.example.net/claim.\n\nBob",
+            ["reply_links_outside_company", "reply_names_other_address"],
+        ),
+        (
+            "Dear Laura,\n\nwe are refunding 39.90 EUR to IBAN DE89 3704 0044 0532 0130 00."
+            "\u202e\n\nBob",
+            ["reply_plain_text", "reply_names_bank_account"],
+        ),
+    ],
+    ids=["another address and a foreign link", "a bank account and a hidden character"],
+)
+async def test_an_edited_reply_that_carries_what_no_reply_may_goes_to_a_person_unsent(
+    client: Client,
+    settings: Settings,
+    make_worker: Callable[..., Any],
+    edited: str,
+    broken: list[str],
+) -> None:
+    # No cache: every activation replays the history, so the new check replays too.
+    async with make_worker(client, max_cached_workflows=0):
+        handle = await start(client, settings, ticket_from("refund"))
+        await until_decision_needed(handle)
+        receipt = await decide(
+            handle, settings, verdict="approve", reviewer="bob", final_text=edited
+        )
+        assert receipt.accepted
+        outcome = await finished(handle)
+        trail = await handle.query("audit", result_type=AuditTrail)
+
+    # The approver's decision stands on the record; what it would have sent does not go out.
+    assert outcome.action == "handed_to_human" and outcome.decided_by == ["bob"]
+    assert outcome.reason == f"edited reply not sent: it breaks {', '.join(broken)}"
+    assert refunds(settings) == [] and replies(settings) == []
+    (handoff,) = ticketing_ledger(settings).actions("handoff")
+    assert handoff.detail["queue"] == "human-review" and handoff.detail["draft"] == edited
+    checks = [e.summary for e in trail.of_kind("rule_check") if "edited reply" in e.summary]
+    assert checks == [
+        f"support-reply-check/2026.12.2 on the edited reply: 6 rules, {len(broken)} hits"
+    ]
+    hits = [e.detail["rule"] for e in trail.of_kind("rule_hit")]
+    assert all(rule in hits for rule in broken)
+
+
 async def test_rejected_refund_goes_to_the_human_queue_unsent(
     client: Client, settings: Settings, make_worker: Callable[..., Any]
 ) -> None:

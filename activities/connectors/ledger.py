@@ -37,7 +37,14 @@ def write_ahead_log(path: Path, *, patience: float = 30.0) -> None:
     """Put ``path`` in WAL mode (readers do not wait for a writer). The mode belongs to the
     file, so only its first opener changes it; switching takes the file for itself and SQLite
     refuses at once, without waiting, when another process holds it: two workers started
-    together on a new file would otherwise fail with "database is locked"."""
+    together on a new file would otherwise fail with "database is locked".
+
+    Commits stay ``synchronous=FULL`` (SQLite's default), not ``NORMAL``: with ``NORMAL`` a
+    WAL commit is durable against a crash of the process but not of the machine, and a
+    power cut could then lose an action the worker had already reported to Temporal as
+    done: the history would say the cargo was released while the system of record has no
+    release, and no retry would come to write it again. The ledger writes cost the same in
+    bare Temporal's benchmark, which uses these ledgers too (BENCHMARKS.md, section 1)."""
     deadline = time.monotonic() + patience
     while True:
         db = sqlite3.connect(path, timeout=patience)

@@ -328,7 +328,9 @@ def _revoke(registry_file: Path, args: argparse.Namespace) -> int:
     reviewer = registry.reviewers.get(args.reviewer)
     if reviewer is None:
         raise RegistryError(f"no reviewer '{args.reviewer}' in {registry_file}")
-    kept = [k for k in reviewer.keys if args.key and k.kid != args.key]
+    if not args.all and not args.key:
+        raise RegistryError("give the key id to revoke, or --all")
+    kept = [k for k in reviewer.keys if not args.all and k.kid != args.key]
     if len(kept) == len(reviewer.keys):
         which = f"key {args.key}" if args.key else "keys"
         raise RegistryError(f"{args.reviewer} has no {which} to revoke")
@@ -367,11 +369,23 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _key_ids_joined(argv: Sequence[str]) -> list[str]:
+    """``--key ID`` as ``--key=ID``: a key id is a base64url thumbprint and may begin
+    with '-', which argparse would otherwise take for an option of its own."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] == "--key" and arg != "--all":
+            joined[-1] = f"--key={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m sluice.reviewers`` and ``starter.py reviewers``."""
     from sluice.config import ConfigError, load_settings
 
-    args = parser().parse_args(argv)
+    args = parser().parse_args(_key_ids_joined(sys.argv[1:] if argv is None else argv))
     try:
         settings = load_settings(args.config)
         registry_file = settings.reviewer_registry_file

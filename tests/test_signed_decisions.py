@@ -555,6 +555,20 @@ async def test_reviewers_command_creates_a_private_key_only_its_owner_reads(
     registry = load_registry(settings.reviewer_registry_file)
     assert registry.reviewers["frank"].issuers == ["inbox", "self"]
     assert len(registry.services["inbox"].keys) == 1
+    # A key id is a base64url thumbprint: one in four begins with '-'.
+    registry = load_registry(settings.reviewer_registry_file)
+    dashed = registered.model_copy(update={"kid": "-" + registered.kid[1:]})
+    erin = registry.reviewers["erin"].model_copy(update={"keys": [registered, dashed]})
+    save_registry(
+        settings.reviewer_registry_file,
+        registry.model_copy(update={"reviewers": {**registry.reviewers, "erin": erin}}),
+    )
+    empty = run("revoke", "erin", "--key=")
+    assert empty.returncode == 1 and "give the key id to revoke" in empty.stderr
+    one = run("revoke", "erin", "--key", dashed.kid)
+    assert one.returncode == 0, one.stderr
+    kept = load_registry(settings.reviewer_registry_file).reviewers["erin"].keys
+    assert [key.kid for key in kept] == [registered.kid]
     revoked = run("revoke", "erin", "--all")
     assert revoked.returncode == 0
     assert load_registry(settings.reviewer_registry_file).reviewers["erin"].keys == []

@@ -262,23 +262,28 @@ REPLY_RULES: tuple[ReplyRule, ...] = (
 )
 
 
+def _rules_named(*names: str) -> tuple[ReplyRule, ...]:
+    """The reply rules of these names, in this order; a name no rule has fails at import, so
+    a misspelt rule is never silently left unchecked."""
+    by_name = {rule.name: rule for rule in REPLY_RULES}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise LookupError(f"no reply rule named {', '.join(unknown)}")
+    return tuple(by_name[name] for name in names)
+
+
 # What no reply may carry, whoever wrote it: an approver's edit is checked against these
 # before it goes out. An approver may state an amount or a refund (a lowered refund must be
 # stated), speak of the customer's account, give a number to call and write in their own
 # words; they may not hide characters or a link's target, link outside the company, or name
 # another person's e-mail address, a bank account or a card number.
-EDITED_REPLY_RULES: tuple[ReplyRule, ...] = tuple(
-    rule
-    for rule in REPLY_RULES
-    if rule.name
-    in {
-        "reply_plain_text",
-        "reply_hides_link_target",
-        "reply_links_outside_company",
-        "reply_names_other_address",
-        "reply_names_bank_account",
-        "reply_names_card_number",
-    }
+EDITED_REPLY_RULES: tuple[ReplyRule, ...] = _rules_named(
+    "reply_plain_text",
+    "reply_hides_link_target",
+    "reply_links_outside_company",
+    "reply_names_other_address",
+    "reply_names_bank_account",
+    "reply_names_card_number",
 )
 
 

@@ -222,6 +222,35 @@ async def test_text_that_could_not_be_checked_goes_to_a_person(
     assert replies(settings) == []
 
 
+async def test_an_edited_reply_that_could_not_be_checked_goes_to_a_person_unsent(
+    client: Client, settings: Settings, make_worker: Callable[..., Any]
+) -> None:
+    @activity.defn(name="check_support_text")
+    @with_policy(LOCAL_COMPUTATION)
+    async def check_broken(request: TextGuardRequest) -> TextGuardReport:
+        if request.target == "edited_reply":
+            raise ApplicationError("rule set failed to load", non_retryable=True)
+        return check_text(request)
+
+    edited = "Dear Laura,\n\nwe are refunding 39.90 EUR today.\n\nBob"
+    async with make_worker(client, replacements=[check_broken]):
+        handle = await start(client, settings, ticket_from("refund"))
+        await until_decision_needed(handle)
+        receipt = await decide(
+            handle, settings, verdict="approve", reviewer="bob", final_text=edited
+        )
+        assert receipt.accepted
+        outcome = await finished(handle)
+
+    # Approved, but an edit nobody could check neither goes out nor pays out.
+    assert outcome.action == "handed_to_human" and outcome.decided_by == ["bob"]
+    assert outcome.reason is not None
+    assert outcome.reason.startswith("edited reply not checked: ")
+    assert refunds(settings) == [] and replies(settings) == []
+    (handoff,) = ticketing_ledger(settings).actions("handoff")
+    assert handoff.detail["draft"] == edited
+
+
 # --- the hostile-ticket corpus: nothing automatic, with either model -------------------------
 
 

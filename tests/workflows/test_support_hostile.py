@@ -9,7 +9,7 @@ action. What was sent or refunded is read from the systems of record themselves.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from tests.stubs.mistral_api import MistralStub
 from tests.stubs.obedient_model import obey_the_ticket
 from tests.support import decide, finished, status_until, until_decision_needed
 from tests.workflows.test_support_triage import (
+    refund_approved_with,
     refunds,
     replies,
     start,
@@ -193,6 +194,20 @@ async def test_reply_naming_only_the_company_and_the_customer_goes_out_on_its_ow
     assert reply.detail["body"] == body and reply.detail["approved_by"] == ["sluice-auto-reply"]
 
 
+def check_broken_for(target: str) -> Callable[[TextGuardRequest], Awaitable[TextGuardReport]]:
+    """The text check, failing for texts of one target (``ticket``, ``reply``,
+    ``edited_reply``) as a rule set that does not load would."""
+
+    @activity.defn(name="check_support_text")
+    @with_policy(LOCAL_COMPUTATION)
+    async def check_broken(request: TextGuardRequest) -> TextGuardReport:
+        if request.target == target:
+            raise ApplicationError("rule set failed to load", non_retryable=True)
+        return check_text(request)
+
+    return check_broken
+
+
 @pytest.mark.parametrize(
     ("target", "reason", "draft"),
     [("ticket", "not checked", False), ("reply", "reply not checked", True)],
@@ -205,14 +220,7 @@ async def test_text_that_could_not_be_checked_goes_to_a_person(
     settings: Settings,
     make_worker: Callable[..., Any],
 ) -> None:
-    @activity.defn(name="check_support_text")
-    @with_policy(LOCAL_COMPUTATION)
-    async def check_broken(request: TextGuardRequest) -> TextGuardReport:
-        if request.target == target:
-            raise ApplicationError("rule set failed to load", non_retryable=True)
-        return check_text(request)
-
-    async with make_worker(client, replacements=[check_broken]):
+    async with make_worker(client, replacements=[check_broken_for(target)]):
         outcome = await finished(await start(client, settings, ticket_from("question")))
 
     assert outcome.action == "handed_to_human"
@@ -225,22 +233,10 @@ async def test_text_that_could_not_be_checked_goes_to_a_person(
 async def test_an_edited_reply_that_could_not_be_checked_goes_to_a_person_unsent(
     client: Client, settings: Settings, make_worker: Callable[..., Any]
 ) -> None:
-    @activity.defn(name="check_support_text")
-    @with_policy(LOCAL_COMPUTATION)
-    async def check_broken(request: TextGuardRequest) -> TextGuardReport:
-        if request.target == "edited_reply":
-            raise ApplicationError("rule set failed to load", non_retryable=True)
-        return check_text(request)
-
     edited = "Dear Laura,\n\nwe are refunding 39.90 EUR today.\n\nBob"
-    async with make_worker(client, replacements=[check_broken]):
-        handle = await start(client, settings, ticket_from("refund"))
-        await until_decision_needed(handle)
-        receipt = await decide(
-            handle, settings, verdict="approve", reviewer="bob", final_text=edited
-        )
-        assert receipt.accepted
-        outcome = await finished(handle)
+    outcome, _ = await refund_approved_with(
+        edited, client, settings, make_worker, replacements=[check_broken_for("edited_reply")]
+    )
 
     # Approved, but an edit nobody could check neither goes out nor pays out.
     assert outcome.action == "handed_to_human" and outcome.decided_by == ["bob"]

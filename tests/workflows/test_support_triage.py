@@ -32,7 +32,7 @@ from activities.connectors.ticketing import (
 )
 from activities.shared import notifier_from
 from activities.support.factory import payments_from, ticketing_from
-from activities.support.models import Ticket
+from activities.support.models import SupportTriageOutcome, Ticket
 from sluice import search_attributes as sa
 from sluice.activity_policy import with_policy
 from sluice.config import Settings
@@ -219,6 +219,25 @@ async def test_approver_lowers_the_refund_and_the_lower_amount_is_paid_with_the_
     assert decided.detail["amount"] == "20.00"
 
 
+async def refund_approved_with(
+    edited: str,
+    client: Client,
+    settings: Settings,
+    make_worker: Callable[..., Any],
+    **worker: Any,
+) -> tuple[SupportTriageOutcome, AuditTrail]:
+    """A refund ticket, approved by bob with his own text for the reply."""
+    async with make_worker(client, **worker):
+        handle = await start(client, settings, ticket_from("refund"))
+        await until_decision_needed(handle)
+        receipt = await decide(
+            handle, settings, verdict="approve", reviewer="bob", final_text=edited
+        )
+        assert receipt.accepted
+        outcome = await finished(handle)
+        return outcome, await handle.query("audit", result_type=AuditTrail)
+
+
 @pytest.mark.parametrize(
     ("edited", "broken"),
     [
@@ -243,15 +262,9 @@ async def test_an_edited_reply_that_carries_what_no_reply_may_goes_to_a_person_u
     broken: list[str],
 ) -> None:
     # No cache: every activation replays the history, so the new check replays too.
-    async with make_worker(client, max_cached_workflows=0):
-        handle = await start(client, settings, ticket_from("refund"))
-        await until_decision_needed(handle)
-        receipt = await decide(
-            handle, settings, verdict="approve", reviewer="bob", final_text=edited
-        )
-        assert receipt.accepted
-        outcome = await finished(handle)
-        trail = await handle.query("audit", result_type=AuditTrail)
+    outcome, trail = await refund_approved_with(
+        edited, client, settings, make_worker, max_cached_workflows=0
+    )
 
     # The approver's decision stands on the record; what it would have sent does not go out.
     assert outcome.action == "handed_to_human" and outcome.decided_by == ["bob"]

@@ -556,7 +556,6 @@ async def test_reviewers_command_creates_a_private_key_only_its_owner_reads(
     assert registry.reviewers["frank"].issuers == ["inbox", "self"]
     assert len(registry.services["inbox"].keys) == 1
     # A key id is a base64url thumbprint: one in 64 begins with '-'.
-    registry = load_registry(settings.reviewer_registry_file)
     dashed = registered.model_copy(update={"kid": "-" + registered.kid[1:]})
     erin = registry.reviewers["erin"].model_copy(update={"keys": [registered, dashed]})
     save_registry(

@@ -22,11 +22,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
+from sluice.app.plugin import activity_name
 from sluice.binaries import temporal_cli
 from sluice.config import Settings
 from sluice.framework import Process, Services
 from sluice.framework.approval import ApproveSignal, DecisionInput, DecisionReceipt, RejectSignal
 from sluice.framework.process import RunStatus
+from sluice.framework.reviewer_notices import ReviewerNoticeActivities
 from sluice.signing import as_signal, signed_decision
 from tests.conftest import EXAMPLES
 
@@ -173,6 +175,7 @@ async def signed(
     server's time, where a test skips time)."""
     status = await status_until(handle, lambda s: s.pending_decision is not None, what="a request")
     assert status.pending_decision is not None
+    await reviewers_told(handle)
     return signed_decision(
         settings,
         reviewer=reviewer,
@@ -181,6 +184,26 @@ async def signed(
         verdict=verdict,
         **fields,
     )
+
+
+async def reviewers_told(handle: WorkflowHandle[Any, Any]) -> None:
+    """Once the run has told its reviewers about the request, or its relay has failed once
+    (the run retries it alongside the wait): a reviewer decides after being told, and every
+    test decision waits for it.
+
+    It also keeps the time-skipping test server clear of its own bug: a decision that lands
+    while the notice is finishing makes the run cancel a notice that has just completed, in
+    the same workflow task. The real server records that cancel and goes on; the test server
+    answers ``ACTIVITY_UNKNOWN`` and the run never moves again (temporalio/sdk-java#2391)."""
+    notice = activity_name(ReviewerNoticeActivities.notify_reviewers)
+
+    async def told() -> bool:
+        pending = (await handle.describe()).raw_description.pending_activities
+        return not any(
+            a.activity_type.name == notice and not a.HasField("last_failure") for a in pending
+        )
+
+    await eventually(told, what="the reviewers' notices to be sent", pause=0.02)
 
 
 async def signed_signal(
@@ -217,8 +240,12 @@ async def start_run(
 
 
 async def until_decision_needed(handle: WorkflowHandle[Any, Any]) -> RunStatus:
-    """The run's status once it waits for a decision."""
-    return await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
+    """The run's status once it waits for a decision and has told its reviewers (a test that
+    lets time skip to the deadlines waits here first, for the reason ``reviewers_told``
+    gives)."""
+    status = await status_until(handle, lambda s: s.pending_decision is not None, what="a decision")
+    await reviewers_told(handle)
+    return status
 
 
 async def decide(

@@ -15,7 +15,7 @@ from activities.shared import notifier_from
 from sluice.config import Settings
 from sluice.framework.audit import AuditTrail
 from tests.conftest import example
-from tests.support import wired
+from tests.support import until_decision_needed, wired
 from workflows.cargo_release import CargoReleaseWorkflow
 
 
@@ -30,6 +30,7 @@ async def test_unanswered_anomaly_escalates_then_holds_the_cargo(
             id=f"cargo-timeout-{uuid.uuid4().hex[:8]}",
             task_queue=settings.temporal.task_queue,
         )
+        await until_decision_needed(handle)
         outcome = await handle.result()
         trail = await handle.query("audit", result_type=AuditTrail)
 

@@ -566,6 +566,7 @@ async def test_unanswered_refund_escalates_then_goes_to_the_human_queue_unsent(
     client = time_env.client
     async with make_worker(client):
         handle = await start(client, settings, ticket_from("refund"))
+        await until_decision_needed(handle)
         outcome = await handle.result()
         trail = await handle.query("audit", result_type=AuditTrail)
         described = await handle.describe()

@@ -57,9 +57,12 @@ def private_database(path: Path, *, create: bool = True) -> Path:
     else:
         private_folder(path.parent)
     for suffix in SQLITE_COMPANIONS:
-        companion = path.with_name(path.name + suffix)
-        if companion.exists():
-            _tighten(companion, FILE_MODE)
+        try:
+            _tighten(path.with_name(path.name + suffix), FILE_MODE)
+        except FileNotFoundError:
+            # None, or gone a moment ago: another process's transaction ended and SQLite
+            # removed its journal. Asking whether it exists first would race the same way.
+            pass
     return path
 
 

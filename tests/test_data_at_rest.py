@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from sluice.config import Settings
 from sluice.converter import sluice_data_converter
 from sluice.devserver import start_dev_server
 from sluice.payload_store import payload_storage
-from sluice.private_files import private_file
+from sluice.private_files import private_database, private_file
 from sluice.telemetry import JsonLinesSpanExporter
 from tests.conftest import SESSION_SPANS, example
 from workflows.cargo_release import CargoReleaseOutcome
@@ -120,3 +122,32 @@ def test_a_shared_folder_is_named_in_a_warning_never_changed(
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
     assert stat.S_IMODE(spans.stat().st_mode) == 0o600
     assert f"{shared} is open to other users (mode 1777) and not ours to change" in caplog.text
+
+
+JOURNAL_CHURN = """
+import os, sys
+journal = sys.argv[1]
+print("ready", flush=True)
+while True:
+    os.close(os.open(journal, os.O_WRONLY | os.O_CREAT, 0o644))
+    os.unlink(journal)
+"""
+
+
+def test_a_journal_another_process_removes_meanwhile_is_no_error(tmp_path: Path) -> None:
+    """Workers sharing a ledger open it while another one writes: SQLite creates and removes
+    the rollback journal with each transaction, and opening the ledger must not fail
+    because the journal it saw a moment ago is gone (two workers crashed on it)."""
+    database = tmp_path / "ledger.sqlite3"
+    journal = tmp_path / "ledger.sqlite3-journal"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", JOURNAL_CHURN, str(journal)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
+        for _ in range(3000):
+            private_database(database)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600

@@ -30,10 +30,13 @@ async def test_runs_are_found_by_process_status_approval_and_date(inbox: Running
         everything = {cargo.id, clean.id, ticket.id}
 
         async def indexed() -> bool:
-            # Visibility follows the runs a moment later.
-            return await found(process="cargo-release", state="completed") == {clean.id}
+            # Visibility follows the runs a moment later: the finished run, and the waiting
+            # runs' approval status (a query may see the wait before its upsert is recorded).
+            finished = await found(process="cargo-release", state="completed")
+            waiting = await found(approval="Pending")
+            return finished == {clean.id} and waiting == {cargo.id, ticket.id}
 
-        await eventually(indexed, what="the finished run in visibility")
+        await eventually(indexed, what="the runs' state and approval status in visibility")
         assert await found() == everything
         assert await found(process="cargo-release") == {cargo.id, clean.id}
         assert await found(approval="Pending") == {cargo.id, ticket.id}

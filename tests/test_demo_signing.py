@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from sluice.reviewers import load_registry
-from tests.faults.processes import free_port
+from tests.faults.processes import free_ports
 from tests.support import ROOT
 
 
@@ -32,8 +32,8 @@ def test_first_dev_run_creates_sample_keys_and_the_printed_approve_command_works
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "var"
-    port, ui_port, inbox_port = free_port(), free_port(), free_port()
-    env = demo_environment(data_dir, port) | {"SLUICE_CODEC_PORT": str(free_port())}
+    port, ui_port, inbox_port, codec_port = free_ports(4)
+    env = demo_environment(data_dir, port) | {"SLUICE_CODEC_PORT": str(codec_port)}
     log = tmp_path / "worker.log"
     with log.open("w") as out:
         worker = subprocess.Popen(

@@ -23,7 +23,7 @@ from activities.connectors.http import post_idempotent
 from sluice.config import ConfigError, Settings
 from sluice.logs import JsonLogFormatter
 from sluice.telemetry import _span_processor, otlp_target, sdk_metrics_config
-from tests.faults.processes import free_port
+from tests.faults.processes import free_ports
 from tests.stubs.otlp_collector import OtlpCollector
 from tests.stubs.system_of_record import SystemOfRecordStub
 from tests.support import ROOT, cli_environment
@@ -48,12 +48,13 @@ async def test_spans_and_the_sdk_metrics_reach_the_collector_named_in_sluice_tom
         config.write_text(
             f'data_dir = "{tmp_path / "data"}"\n[telemetry]\notlp_endpoint = "{collector.url}"\n'
         )
+        codec_port, port, ui_port = free_ports(3)
         env = clean_environment() | {
-            "SLUICE_CODEC_PORT": str(free_port()),
+            "SLUICE_CODEC_PORT": str(codec_port),
             "OTEL_METRIC_EXPORT_INTERVAL": "1000",  # the SDK's metrics too, not once a minute
         }
         command = [sys.executable, "worker.py", "--config", str(config), "--dev", "--examples"]
-        command += ["--port", str(free_port()), "--ui-port", str(free_port())]
+        command += ["--port", str(port), "--ui-port", str(ui_port)]
         log = (tmp_path / "worker.log").open("wb")
         worker = await asyncio.create_subprocess_exec(
             *command,

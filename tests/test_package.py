@@ -18,7 +18,7 @@ import pytest
 
 from sluice import samples
 from sluice.config import load_settings
-from tests.faults.processes import free_port
+from tests.faults.processes import free_ports
 from tests.support import ROOT
 
 SOURCES = [
@@ -86,7 +86,8 @@ async def test_the_wheel_installs_and_runs_the_samples_from_an_empty_folder(
         for k, v in os.environ.items()
         if not k.startswith(("TEMPORAL_", "SLUICE_", "OTEL_", "MISTRAL_", "VIRTUAL_ENV"))
     }
-    env |= {"PATH": f"{venv / 'bin'}:{env['PATH']}", "SLUICE_CODEC_PORT": str(free_port())}
+    codec_port, port, ui_port = free_ports(3)
+    env |= {"PATH": f"{venv / 'bin'}:{env['PATH']}", "SLUICE_CODEC_PORT": str(codec_port)}
     shown = run("sluice", "init", cwd=folder, env=env)
     assert "wrote sluice.toml" in shown and "next: sluice-worker --dev --examples" in shown
     assert run("sluice", "--version", cwd=folder, env=env).startswith("sluice 0.")
@@ -95,7 +96,7 @@ async def test_the_wheel_installs_and_runs_the_samples_from_an_empty_folder(
     with log_path.open("wb") as log:
         worker = await asyncio.create_subprocess_exec(
             *["sluice-worker", "--dev", "--examples"],
-            *["--port", str(free_port()), "--ui-port", str(free_port())],
+            *["--port", str(port), "--ui-port", str(ui_port)],
             cwd=folder,
             env=env,
             stdout=log,

@@ -3,6 +3,7 @@ workers, each started as its own OS process so a test can SIGKILL it and start i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,10 +18,19 @@ from sluice.binaries import temporal_cli
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` ports free on 127.0.0.1 now, all different: probed together, since a port
+    probed and let go can be the very one the next probe is given (two servers of one worker
+    once got the same port that way)."""
+    with contextlib.ExitStack() as probes:
+        sockets = [probes.enter_context(socket.socket()) for _ in range(count)]
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in sockets]
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def wait_for_port(port: int, seconds: float = 30) -> None:

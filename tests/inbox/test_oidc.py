@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +21,9 @@ from temporalio.client import Client
 from sluice.app.inbox import demo_setup, start_inbox
 from sluice.config import Settings
 from sluice.framework.process import RunStatus
+from tests.faults.processes import free_port
 from tests.inbox.conftest import RunningInbox, start_example
 from tests.support import status_until
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

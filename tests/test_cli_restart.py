@@ -32,6 +32,7 @@ from sluice.devserver import start_dev_server
 from sluice.framework import EXAMPLES
 from tests.conftest import EXAMPLES as TEST_EXAMPLES
 from tests.conftest import example
+from tests.faults.processes import free_ports
 from tests.support import ROOT, cli_environment, decide, eventually, starter, status_until
 
 ANOMALY = str(TEST_EXAMPLES / "cargo_release" / "anomaly.json")
@@ -215,6 +216,28 @@ def test_the_main_job_says_in_one_line_that_its_port_is_taken(tmp_path: Path) ->
     assert again.stderr == (
         f"error: 127.0.0.1:{port} is in use: is the main job (`bash scripts/run.sh`) or "
         "another Temporal server already running? Stop it, or choose --port\n"
+    )
+    assert not (tmp_path / "data" / "temporal.sqlite").exists()
+
+
+def test_the_main_job_refuses_one_port_for_two_of_its_servers(tmp_path: Path) -> None:
+    """The codec server's port from the environment, the dev server's from the command line,
+    both the same: one line naming both, before anything starts (it used to start the codec
+    server on the port, then fail the dev server with a protocol error and a crash dump)."""
+    (port,) = free_ports(1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "SLUICE_"))}
+    env |= {"SLUICE_DATA_DIR": str(tmp_path / "data"), "SLUICE_CODEC_PORT": str(port)}
+    started = subprocess.run(
+        [sys.executable, "worker.py", "--dev", "--examples", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode == 1
+    assert started.stderr == (
+        f"error: --port and SLUICE_CODEC_PORT are both {port}: give each its own port\n"
     )
     assert not (tmp_path / "data" / "temporal.sqlite").exists()
 

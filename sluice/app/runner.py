@@ -77,6 +77,8 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
         ports = {"--port": options.port, "--ui-port": options.ui_port}
         if options.inbox_port:
             ports["--inbox-port"] = options.inbox_port
+        codec_port = {"SLUICE_CODEC_PORT": settings.codec.server_port} if codec else {}
+        refuse_shared_ports(ports | codec_port)
         refuse_taken_ports(ports)
         if codec is not None:
             codec_server = await start_for_dev(settings, codec, options.ui_port)
@@ -170,6 +172,16 @@ async def start_dev_inbox(settings: Settings, client: Client, port: int) -> Runn
 
 def _allow_listed(settings: Settings) -> set[str]:
     return {n for a in settings.approvals.values() for names in a.reviewers.values() for n in names}
+
+
+def refuse_shared_ports(ports: dict[str, int]) -> None:
+    """Say which two of the main job's servers were given one port, before either starts (the
+    second would fail to start, or a client would reach the wrong server)."""
+    given: dict[int, str] = {}
+    for name, port in ports.items():
+        if port in given:
+            raise ConfigError(f"{given[port]} and {name} are both {port}: give each its own port")
+        given[port] = name
 
 
 def refuse_taken_ports(ports: dict[str, int]) -> None:

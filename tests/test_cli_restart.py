@@ -190,6 +190,21 @@ async def test_run_id_reaches_the_earlier_run_of_a_reused_workflow_id(
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: no run '")
 
 
+def main_job(data_dir: Path, *, port: int, codec_port: int) -> subprocess.CompletedProcess[str]:
+    """``worker.py --dev --examples --port PORT`` with the codec server on ``codec_port``, run
+    to its end (a refusal ends it at once), with none of this machine's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "SLUICE_"))}
+    env |= {"SLUICE_DATA_DIR": str(data_dir), "SLUICE_CODEC_PORT": str(codec_port)}
+    return subprocess.run(
+        [sys.executable, "worker.py", "--dev", "--examples", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_the_main_job_says_in_one_line_that_its_port_is_taken(tmp_path: Path) -> None:
     """Started again while the first is still running (or a Temporal server holds the port):
     one line naming the port and the flag, no traceback, and nothing started."""
@@ -199,19 +214,7 @@ def test_the_main_job_says_in_one_line_that_its_port_is_taken(tmp_path: Path) ->
         free.bind(("127.0.0.1", 0))
         port, codec_port = taken.getsockname()[1], free.getsockname()[1]
         free.close()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "SLUICE_"))}
-        env |= {
-            "SLUICE_DATA_DIR": str(tmp_path / "data"),
-            "SLUICE_CODEC_PORT": str(codec_port),
-        }
-        again = subprocess.run(
-            [sys.executable, "worker.py", "--dev", "--examples", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        again = main_job(tmp_path / "data", port=port, codec_port=codec_port)
     assert again.returncode == 1
     assert again.stderr == (
         f"error: 127.0.0.1:{port} is in use: is the main job (`bash scripts/run.sh`) or "
@@ -225,16 +228,7 @@ def test_the_main_job_refuses_one_port_for_two_of_its_servers(tmp_path: Path) ->
     both the same: one line naming both, before anything starts (it used to start the codec
     server on the port, then fail the dev server with a protocol error and a crash dump)."""
     (port,) = free_ports(1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "SLUICE_"))}
-    env |= {"SLUICE_DATA_DIR": str(tmp_path / "data"), "SLUICE_CODEC_PORT": str(port)}
-    started = subprocess.run(
-        [sys.executable, "worker.py", "--dev", "--examples", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    started = main_job(tmp_path / "data", port=port, codec_port=port)
     assert started.returncode == 1
     assert started.stderr == (
         f"error: --port and SLUICE_CODEC_PORT are both {port}: give each its own port\n"

@@ -162,7 +162,7 @@ async def test_a_worker_refuses_an_altered_payload_by_marker_and_still_reads_the
     kept, altered = await converter.encode([{"text": scan_text()}, {"text": scan_text(300_000)}])
     for file in stored_files(store_directory(local_settings)):
         if file.stat().st_size < 350_000:
-            blob = file.read_bytes()  # its last byte changed (set to 0, it was 0 once in 256)
+            blob = file.read_bytes()  # flipped: set to 0, it stayed as it was once in 256
             file.write_bytes(blob[:-1] + bytes([blob[-1] ^ 0x01]))
     worker = worker_data_converter(converter)
 

@@ -77,7 +77,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
         ports = {"--port": options.port, "--ui-port": options.ui_port}
         if options.inbox_port:
             ports["--inbox-port"] = options.inbox_port
-        codec_port = {"SLUICE_CODEC_PORT": settings.codec.server_port} if codec else {}
+        codec_port = {"SLUICE_CODEC_PORT": settings.codec.server_port} if codec is not None else {}
         refuse_shared_ports(ports | codec_port)
         refuse_taken_ports(ports)
         if codec is not None:
